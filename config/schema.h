@@ -1,0 +1,128 @@
+#pragma once
+// The configuration schema: plain structs, built by config::load() and published as an
+// immutable snapshot (ConfigConstSharedPtr). Once published a Config is never modified, so
+// any thread may read it. Every key is documented with its default in docs/config.md.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/net_address.h"
+
+namespace stepgate::config {
+
+using Duration = std::chrono::milliseconds;
+
+enum class ClientAuth : unsigned char { kNone, kOptional, kRequired };
+enum class TlsMinVersion : unsigned char { kTls12, kTls13 };
+
+struct CertificateConfig {
+  std::string cert_file;              // PEM chain, leaf first
+  std::string key_file;               // PEM private key
+  std::vector<std::string> server_names;  // SNI names this certificate serves (may use *.x)
+};
+
+struct ServerTlsConfig {
+  // The first certificate is the default when SNI is absent or matches no other entry.
+  std::vector<CertificateConfig> certificates;
+  std::string client_ca_file;             // empty: no client certificates requested
+  ClientAuth client_auth = ClientAuth::kNone;
+  TlsMinVersion min_version = TlsMinVersion::kTls12;
+  std::string ciphers;                    // TLS 1.2 cipher list; empty: built-in modern list
+  std::string ciphersuites;               // TLS 1.3 suites; empty: OpenSSL defaults
+  bool session_tickets = true;
+  Duration ticket_key_rotation{std::chrono::hours(12)};
+  uint32_t session_cache_size = 20480;    // per listener, server-side session cache
+};
+
+struct ListenerConfig {
+  std::string name;                       // defaults to the address
+  SocketAddress address;
+  std::string address_text;
+  std::optional<ServerTlsConfig> tls;     // absent: plain HTTP
+  std::string upstream;                   // name of the upstream requests go to
+};
+
+struct UpstreamTlsConfig {
+  std::string ca_file;                    // empty: system default trust store
+  std::string server_name;                // SNI and name to verify; empty: URL host
+  bool verify = true;
+};
+
+struct UpstreamConfig {
+  std::string name;
+  std::string profile = "generic";        // conductor | step-functions | temporal | argo | airflow | generic
+  std::string url;                        // http://host:port or https://host:port (no path)
+  bool https = false;
+  std::string host;                       // from the URL, sent as Host
+  uint16_t port = 0;
+  std::vector<SocketAddress> addresses;   // resolved at load time, never on a worker
+  Duration connect_timeout{std::chrono::seconds(2)};
+  Duration response_timeout{std::chrono::seconds(30)};
+  uint32_t max_idle = 64;                 // idle keep-alive connections per worker
+  Duration idle_timeout{std::chrono::seconds(60)};
+  uint32_t max_requests_per_connection = 0;  // 0: unlimited
+  std::optional<UpstreamTlsConfig> tls;
+};
+
+struct LimitsConfig {
+  uint32_t max_request_line = 8192;       // 414
+  uint32_t max_header_bytes = 32768;      // 431
+  uint32_t max_headers = 100;             // 431
+  uint64_t max_body_bytes = 16ull << 20;  // 413
+  Duration header_timeout{std::chrono::seconds(10)};   // 408
+  Duration idle_timeout{std::chrono::seconds(60)};     // keep-alive idle: close silently
+  Duration request_timeout{std::chrono::seconds(300)}; // whole request incl. response: 504/close
+  uint32_t max_connections_per_worker = 10000;         // beyond: accepted and closed
+  uint32_t max_inflight_upstream = 4096;               // per worker; beyond: 503
+  uint32_t buffer_high_watermark = 256 * 1024;         // bytes queued before reading pauses
+  uint32_t buffer_low_watermark = 64 * 1024;           // reading resumes below this
+};
+
+struct PathConfig {
+  bool merge_slashes = false;
+  bool reject_path_parameters = true;
+};
+
+struct ProxyConfig {
+  uint32_t workers = 0;                   // 0: one per core
+  bool trust_request_id = false;          // keep an inbound X-Request-Id instead of replacing it
+  std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For is extended, not reset
+  std::string via = "stepgate";
+  Duration drain_timeout{std::chrono::seconds(15)};
+};
+
+struct AdminConfig {
+  SocketAddress address;                  // default 127.0.0.1:9901
+  std::string address_text = "127.0.0.1:9901";
+  bool enabled = true;
+};
+
+struct LogConfig {
+  std::string level = "info";
+};
+
+struct Config {
+  std::string source_path;                // the file it was loaded from
+  std::vector<ListenerConfig> listeners;
+  std::vector<UpstreamConfig> upstreams;
+  LimitsConfig limits;
+  PathConfig path;
+  ProxyConfig proxy;
+  AdminConfig admin;
+  LogConfig log;
+
+  const UpstreamConfig* findUpstream(const std::string& name) const {
+    for (const auto& u : upstreams) {
+      if (u.name == name) return &u;
+    }
+    return nullptr;
+  }
+};
+
+using ConfigConstSharedPtr = std::shared_ptr<const Config>;
+
+}  // namespace stepgate::config
