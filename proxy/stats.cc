@@ -1,1 +1,207 @@
-// placeholder: implementation pending
+#include "proxy/stats.h"
+
+#include <cstdio>
+
+namespace stepgate::proxy {
+
+void Histogram::observe(uint64_t us) noexcept {
+  size_t i = 0;
+  while (i < kLatencyBucketsUs.size() && us > kLatencyBucketsUs[i]) ++i;
+  WorkerStats::inc(buckets[i]);
+  WorkerStats::inc(sum_us, us);
+  WorkerStats::inc(count);
+}
+
+const char* upstreamErrorName(UpstreamError e) noexcept {
+  switch (e) {
+    case UpstreamError::kConnectFailed: return "connect_failed";
+    case UpstreamError::kConnectTimeout: return "connect_timeout";
+    case UpstreamError::kResponseTimeout: return "response_timeout";
+    case UpstreamError::kReset: return "reset";
+    case UpstreamError::kBadResponse: return "bad_response";
+    case UpstreamError::kTlsFailed: return "tls_failed";
+    case UpstreamError::kInflightLimit: return "inflight_limit";
+    case UpstreamError::kCount: break;
+  }
+  return "unknown";
+}
+
+const char* timeoutName(Timeout t) noexcept {
+  switch (t) {
+    case Timeout::kHeader: return "header";
+    case Timeout::kIdle: return "idle";
+    case Timeout::kRequest: return "request";
+    case Timeout::kCount: break;
+  }
+  return "unknown";
+}
+
+WorkerStats& StatsRegistry::addWorker() {
+  std::lock_guard<std::mutex> lock(mu_);
+  workers_.push_back(std::make_unique<WorkerStats>());
+  return *workers_.back();
+}
+
+uint64_t StatsRegistry::sum(std::atomic<uint64_t> WorkerStats::*field) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t total = 0;
+  for (const auto& w : workers_) total += ((*w).*field).load(std::memory_order_relaxed);
+  return total;
+}
+
+namespace {
+
+void line(std::string& out, const char* name, const std::string& labels, uint64_t v) {
+  out += name;
+  if (!labels.empty()) {
+    out += '{';
+    out += labels;
+    out += '}';
+  }
+  out += ' ';
+  out += std::to_string(v);
+  out += '\n';
+}
+
+void header(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+}  // namespace
+
+std::string StatsRegistry::renderPrometheus() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto total = [&](std::atomic<uint64_t> WorkerStats::*f) {
+    uint64_t t = 0;
+    for (const auto& w : workers_) t += ((*w).*f).load(std::memory_order_relaxed);
+    return t;
+  };
+  auto totalAt = [&](auto WorkerStats::*arr, size_t i) {
+    uint64_t t = 0;
+    for (const auto& w : workers_) t += ((*w).*arr)[i].load(std::memory_order_relaxed);
+    return t;
+  };
+  std::string out;
+  out.reserve(8192);
+  struct Simple {
+    const char* name;
+    const char* type;
+    const char* help;
+    std::atomic<uint64_t> WorkerStats::*field;
+  };
+  static const Simple kSimple[] = {
+      {"stepgate_connections_accepted_total", "counter", "Client connections accepted.",
+       &WorkerStats::connections_accepted},
+      {"stepgate_connections_closed_total", "counter", "Client connections closed.",
+       &WorkerStats::connections_closed},
+      {"stepgate_connections_rejected_total", "counter",
+       "Client connections closed at once because max_connections_per_worker was reached.",
+       &WorkerStats::connections_rejected},
+      {"stepgate_requests_total", "counter", "Requests whose head was parsed.",
+       &WorkerStats::requests},
+      {"stepgate_upstream_connects_total", "counter", "New upstream connections opened.",
+       &WorkerStats::upstream_connects},
+      {"stepgate_upstream_reuses_total", "counter", "Requests sent on a pooled connection.",
+       &WorkerStats::upstream_reuses},
+      {"stepgate_upstream_retries_total", "counter",
+       "Idempotent requests retried after a failure before reaching the upstream.",
+       &WorkerStats::upstream_retries},
+      {"stepgate_tls_handshakes_total", "counter", "Completed TLS handshakes.",
+       &WorkerStats::tls_handshakes},
+      {"stepgate_tls_handshake_failures_total", "counter", "Failed TLS handshakes.",
+       &WorkerStats::tls_handshake_failures},
+      {"stepgate_client_bytes_received_total", "counter", "Bytes read from clients.",
+       &WorkerStats::bytes_from_clients},
+      {"stepgate_client_bytes_sent_total", "counter", "Bytes written to clients.",
+       &WorkerStats::bytes_to_clients},
+      {"stepgate_backpressure_pauses_total", "counter",
+       "Times reading from one side paused because the other side's buffer was full.",
+       &WorkerStats::backpressure_pauses},
+  };
+  for (const auto& s : kSimple) {
+    header(out, s.name, s.type, s.help);
+    line(out, s.name, "", total(s.field));
+  }
+  {
+    const uint64_t accepted = total(&WorkerStats::connections_accepted);
+    const uint64_t closed = total(&WorkerStats::connections_closed);
+    header(out, "stepgate_connections_active", "gauge", "Client connections open now.");
+    line(out, "stepgate_connections_active", "", accepted >= closed ? accepted - closed : 0);
+  }
+  header(out, "stepgate_responses_total", "counter", "Responses sent to clients by status.");
+  for (size_t code = 100; code < 600; ++code) {
+    const uint64_t v = totalAt(&WorkerStats::responses_by_status, code);
+    if (v != 0) line(out, "stepgate_responses_total", "code=\"" + std::to_string(code) + "\"", v);
+  }
+  header(out, "stepgate_parser_rejections_total", "counter",
+         "Requests refused by the HTTP/1.1 parser, by reason.");
+  for (size_t i = 1; i < static_cast<size_t>(http1::ParseError::kCount); ++i) {
+    line(out, "stepgate_parser_rejections_total",
+         std::string("reason=\"") + http1::parseErrorName(static_cast<http1::ParseError>(i)) +
+             "\"",
+         totalAt(&WorkerStats::parser_rejections, i));
+  }
+  header(out, "stepgate_path_rejections_total", "counter",
+         "Requests refused by path normalisation, by reason.");
+  for (size_t i = 1; i < static_cast<size_t>(PathError::kCount); ++i) {
+    line(out, "stepgate_path_rejections_total",
+         std::string("reason=\"") + pathErrorName(static_cast<PathError>(i)) + "\"",
+         totalAt(&WorkerStats::path_rejections, i));
+  }
+  header(out, "stepgate_upstream_errors_total", "counter", "Upstream failures, by kind.");
+  for (size_t i = 0; i < static_cast<size_t>(UpstreamError::kCount); ++i) {
+    line(out, "stepgate_upstream_errors_total",
+         std::string("kind=\"") + upstreamErrorName(static_cast<UpstreamError>(i)) + "\"",
+         totalAt(&WorkerStats::upstream_errors, i));
+  }
+  header(out, "stepgate_timeouts_total", "counter", "Client-side timeouts, by kind.");
+  for (size_t i = 0; i < static_cast<size_t>(Timeout::kCount); ++i) {
+    line(out, "stepgate_timeouts_total",
+         std::string("kind=\"") + timeoutName(static_cast<Timeout>(i)) + "\"",
+         totalAt(&WorkerStats::timeouts, i));
+  }
+  auto histogram = [&](const char* name, const char* help, Histogram WorkerStats::*h) {
+    header(out, name, "histogram", help);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i <= kLatencyBucketsUs.size(); ++i) {
+      for (const auto& w : workers_) {
+        cumulative += ((*w).*h).buckets[i].load(std::memory_order_relaxed);
+      }
+      char le[32];
+      if (i < kLatencyBucketsUs.size()) {
+        snprintf(le, sizeof le, "%g", static_cast<double>(kLatencyBucketsUs[i]) / 1e6);
+      } else {
+        snprintf(le, sizeof le, "+Inf");
+      }
+      line(out, (std::string(name) + "_bucket").c_str(), std::string("le=\"") + le + "\"",
+           cumulative);
+    }
+    uint64_t sum_us = 0;
+    uint64_t count = 0;
+    for (const auto& w : workers_) {
+      sum_us += ((*w).*h).sum_us.load(std::memory_order_relaxed);
+      count += ((*w).*h).count.load(std::memory_order_relaxed);
+    }
+    char sum[48];
+    snprintf(sum, sizeof sum, "%.6f", static_cast<double>(sum_us) / 1e6);
+    out += std::string(name) + "_sum " + sum + "\n";
+    line(out, (std::string(name) + "_count").c_str(), "", count);
+  };
+  histogram("stepgate_request_duration_seconds",
+            "Time from a request's first byte to its response's last byte.",
+            &WorkerStats::request_latency);
+  histogram("stepgate_upstream_response_duration_seconds",
+            "Time from sending a request upstream to receiving the response head.",
+            &WorkerStats::upstream_latency);
+  return out;
+}
+
+}  // namespace stepgate::proxy

@@ -1,0 +1,91 @@
+#pragma once
+// Metrics. Each worker owns one WorkerStats and is its only writer; counters are relaxed
+// atomics, so an increment on the request path is a plain add on a cache line no other
+// thread writes, and the admin thread may read them at any time. StatsRegistry owns every
+// worker's block and renders the sum in Prometheus text format (docs/operations.md lists
+// every metric).
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "proxy/http1/parser.h"
+#include "proxy/http1/path_normalize.h"
+
+namespace stepgate::proxy {
+
+// Latency buckets (upper bounds, microseconds) shared by the histograms.
+inline constexpr std::array<uint64_t, 14> kLatencyBucketsUs = {
+    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
+    10000000};
+
+struct Histogram {
+  std::array<std::atomic<uint64_t>, kLatencyBucketsUs.size() + 1> buckets{};  // last: +Inf
+  std::atomic<uint64_t> sum_us{0};
+  std::atomic<uint64_t> count{0};
+  void observe(uint64_t us) noexcept;
+};
+
+enum class UpstreamError : uint8_t {
+  kConnectFailed,
+  kConnectTimeout,
+  kResponseTimeout,
+  kReset,          // closed or reset before a complete response
+  kBadResponse,    // refused by the response parser
+  kTlsFailed,
+  kInflightLimit,  // max_inflight_upstream reached: 503
+  kCount,
+};
+const char* upstreamErrorName(UpstreamError e) noexcept;
+
+enum class Timeout : uint8_t { kHeader, kIdle, kRequest, kCount };
+const char* timeoutName(Timeout t) noexcept;
+
+struct alignas(64) WorkerStats {
+  template <typename T>
+  static void inc(std::atomic<T>& c, T n = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> connections_closed{0};
+  std::atomic<uint64_t> connections_rejected{0};  // over max_connections_per_worker
+  std::atomic<uint64_t> requests{0};
+  std::array<std::atomic<uint64_t>, 600> responses_by_status{};
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(http1::ParseError::kCount)>
+      parser_rejections{};
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(PathError::kCount)> path_rejections{};
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(UpstreamError::kCount)>
+      upstream_errors{};
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(Timeout::kCount)> timeouts{};
+  std::atomic<uint64_t> upstream_connects{0};
+  std::atomic<uint64_t> upstream_reuses{0};
+  std::atomic<uint64_t> upstream_retries{0};
+  std::atomic<uint64_t> tls_handshakes{0};
+  std::atomic<uint64_t> tls_handshake_failures{0};
+  std::atomic<uint64_t> bytes_from_clients{0};
+  std::atomic<uint64_t> bytes_to_clients{0};
+  std::atomic<uint64_t> backpressure_pauses{0};
+  Histogram request_latency;   // first byte of request to last byte of response
+  Histogram upstream_latency;  // request sent to response head received
+};
+
+class StatsRegistry {
+ public:
+  // Adds a block for a new worker; the reference stays valid for the registry's lifetime.
+  WorkerStats& addWorker();
+  // Prometheus text exposition format 0.0.4. Any thread.
+  std::string renderPrometheus() const;
+  // Sum of a counter over workers, for tests and readiness.
+  uint64_t sum(std::atomic<uint64_t> WorkerStats::*field) const;
+
+ private:
+  mutable std::mutex mu_;  // guards the vector only; never taken on the request path
+  std::vector<std::unique_ptr<WorkerStats>> workers_;
+};
+
+}  // namespace stepgate::proxy
