@@ -7,7 +7,7 @@
 // (request smuggling). Debian's http-parser 2.9 accepts bare LF in chunk lines, arbitrary
 // chunk-extension bytes and obs-fold, and cannot be made stricter at run time. The parser here
 // is a pure state machine over caller-owned bytes (nginx's model); tests compare it with
-// http-parser on valid input (tests/unit/proxy/http1_parser_test.cc).
+// http-parser on valid input (tests/unit/http1/http1_parser_test.cc).
 //
 // Threading: all functions are pure or operate on caller-owned objects; no shared state.
 // Views in RequestHead/ResponseHead point into the caller's buffer and are valid only while
@@ -173,17 +173,24 @@ class ChunkedDecoder {
 
  private:
   enum class State : uint8_t {
-    kSize, kSizeExt, kSizeLf, kData, kDataCr, kDataLf,
-    kTrailerStart, kTrailerLine, kTrailerLf, kFinalLf, kDone,
+    kSize, kSizeLf, kData, kDataCr, kDataLf,
+    kTrailerStart, kTrailerLine, kTrailerLf, kFinalLf, kDone, kError,
   };
+  Result fail(ParseError e, size_t consumed) noexcept;
+  ParseError sizeLineByte(uint8_t c) noexcept;     // one byte of a chunk-size line
+  ParseError trailerLineByte(uint8_t c) noexcept;  // one byte of a trailer field line
+
   Limits limits_;
   State state_ = State::kSize;
-  uint64_t chunk_remaining_ = 0;
-  uint64_t body_bytes_ = 0;
-  uint32_t line_bytes_ = 0;     // bytes in the current size or trailer line
-  uint32_t trailer_bytes_ = 0;  // bytes of the whole trailer section
+  ParseError error_ = ParseError::kNone;  // once kError
+  uint64_t chunk_remaining_ = 0;  // while in a size line: the size so far
+  uint64_t body_bytes_ = 0;       // data bytes handed out
+  uint32_t line_bytes_ = 0;       // bytes in the current size line
+  uint32_t trailer_bytes_ = 0;    // bytes of the whole trailer section
+  uint32_t trailer_fields_ = 0;
   uint8_t size_digits_ = 0;
-  uint8_t ext_state_ = 0;       // sub-state inside chunk extensions
+  uint8_t ext_state_ = 0;         // sub-state after the size digits (extensions)
+  uint8_t trailer_state_ = 0;     // sub-state inside a trailer field line
 };
 
 // Case-insensitive ASCII comparison for header names and tokens.
