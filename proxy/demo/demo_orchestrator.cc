@@ -1,1 +1,777 @@
-// placeholder: implementation pending
+#include "proxy/demo/demo_orchestrator.h"
+
+#include <httplib.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "proxy/admin/server_thread.h"
+
+namespace stepgate::proxy {
+
+namespace {
+
+constexpr size_t kServerThreads = 4;
+constexpr time_t kIoTimeoutSeconds = 5;
+constexpr size_t kMaxPayloadBytes = 1 << 20;
+constexpr const char* kJson = "application/json";
+constexpr const char* kText = "text/plain";
+
+enum class WorkflowStatus : uint8_t { kRunning, kPaused, kCompleted, kTerminated, kFailed };
+enum class TaskStatus : uint8_t { kScheduled, kInProgress, kCompleted, kFailed, kCanceled };
+
+const char* workflowStatusName(WorkflowStatus s) {
+  switch (s) {
+    case WorkflowStatus::kRunning: return "RUNNING";
+    case WorkflowStatus::kPaused: return "PAUSED";
+    case WorkflowStatus::kCompleted: return "COMPLETED";
+    case WorkflowStatus::kTerminated: return "TERMINATED";
+    case WorkflowStatus::kFailed: return "FAILED";
+  }
+  return "UNKNOWN";
+}
+
+const char* taskStatusName(TaskStatus s) {
+  switch (s) {
+    case TaskStatus::kScheduled: return "SCHEDULED";
+    case TaskStatus::kInProgress: return "IN_PROGRESS";
+    case TaskStatus::kCompleted: return "COMPLETED";
+    case TaskStatus::kFailed: return "FAILED";
+    case TaskStatus::kCanceled: return "CANCELED";
+  }
+  return "UNKNOWN";
+}
+
+bool isTerminal(WorkflowStatus s) {
+  return s == WorkflowStatus::kCompleted || s == WorkflowStatus::kTerminated ||
+         s == WorkflowStatus::kFailed;
+}
+
+bool isTerminal(TaskStatus s) {
+  return s == TaskStatus::kCompleted || s == TaskStatus::kFailed || s == TaskStatus::kCanceled;
+}
+
+int64_t nowMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct WorkflowTaskDef {
+  std::string name;        // task definition name (the task type a worker polls)
+  std::string reference;   // taskReferenceName: the step, unique within the definition
+};
+
+struct WorkflowDef {
+  std::string name;
+  int version = 1;
+  std::string description;
+  std::vector<WorkflowTaskDef> tasks;
+};
+
+struct Task {
+  std::string id;
+  std::string workflow_id;
+  const WorkflowDef* def = nullptr;
+  size_t index = 0;  // position in def->tasks
+  TaskStatus status = TaskStatus::kScheduled;
+  int seq = 0;
+  int retry_count = 0;
+  std::string retried_task_id;
+  std::string input_json = "{}";
+  std::string output_json = "{}";
+  std::string reason;
+  int64_t scheduled_time = 0;
+  int64_t start_time = 0;
+  int64_t end_time = 0;
+  int64_t update_time = 0;
+};
+
+struct Workflow {
+  std::string id;
+  const WorkflowDef* def = nullptr;
+  WorkflowStatus status = WorkflowStatus::kRunning;
+  std::string input_json = "{}";
+  std::string output_json = "{}";
+  std::string correlation_id;
+  std::string reason;
+  int64_t create_time = 0;
+  int64_t start_time = 0;
+  int64_t end_time = 0;
+  int64_t update_time = 0;
+  std::vector<std::string> task_ids;  // in scheduling order
+};
+
+// An HTTP answer from the store: a status, and a body that is either a plain-text id or
+// empty (success) or an error message (>= 400).
+struct Outcome {
+  int status = 200;
+  std::string text;
+  bool ok() const { return status < 400; }
+};
+
+Outcome fail(int status, std::string message) { return Outcome{status, std::move(message)}; }
+
+// 16 random bytes formatted as an RFC 4122 version 4 UUID.
+std::string newUuid(std::random_device& rd) {
+  uint8_t b[16];
+  for (size_t i = 0; i < sizeof(b); i += 4) {
+    const uint32_t r = rd();
+    for (size_t j = 0; j < 4; ++j) b[i + j] = static_cast<uint8_t>(r >> (8 * j));
+  }
+  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
+  char out[37];
+  snprintf(out, sizeof(out),
+           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+           b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+           b[15]);
+  return out;
+}
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void key(JsonWriter& w, const char* k) { w.Key(k); }
+void str(JsonWriter& w, const char* k, const std::string& v) {
+  w.Key(k);
+  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+}
+void raw(JsonWriter& w, const char* k, const std::string& json) {
+  w.Key(k);
+  w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+}
+
+std::string serialize(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  v.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string errorJson(int status, const std::string& message) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  key(w, "status");
+  w.Int(status);
+  const char* code = status == 404   ? "NOT_FOUND"
+                     : status == 409 ? "CONFLICT"
+                     : status == 400 ? "INVALID_INPUT"
+                                     : "INTERNAL_ERROR";
+  str(w, "code", code);
+  str(w, "message", message);
+  key(w, "retryable");
+  w.Bool(false);
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// Parses `body` as a JSON document; an empty body is an empty object.
+std::optional<std::string> parseJson(const std::string& body, rapidjson::Document& doc) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) {
+    doc.SetObject();
+    return std::nullopt;
+  }
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
+  if (doc.HasParseError()) {
+    return std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) + ": " +
+           rapidjson::GetParseError_En(doc.GetParseError());
+  }
+  return std::nullopt;
+}
+
+// Parses a positive decimal version; nullopt if absent, -1 if malformed.
+std::optional<int> parseVersion(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  int v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9' || v > 100000) return -1;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+// The workflow engine: definitions, executions and tasks, guarded by one mutex. Each public
+// method locks it for its whole duration.
+class Store {
+ public:
+  Store() {
+    defs_.push_back(WorkflowDef{"order-fulfillment",
+                                1,
+                                "Reserve stock, charge the card, ship the order.",
+                                {{"reserve_stock", "reserve-stock"},
+                                 {"payment", "charge-card"},
+                                 {"ship_order", "ship"}}});
+    defs_.push_back(WorkflowDef{"refund",
+                                1,
+                                "Check eligibility, then issue the refund.",
+                                {{"check_refund_eligibility", "check-eligibility"},
+                                 {"payment", "issue-refund"}}});
+  }
+
+  // version 0 or nullopt: the latest.
+  Outcome startWorkflow(const std::string& name, std::optional<int> version,
+                        std::string input_json, std::string correlation_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const WorkflowDef* def = findDef(name, version);
+    if (def == nullptr) {
+      return fail(404, "No such workflow found by name: " + name +
+                           (version && *version > 0 ? ", version: " + std::to_string(*version)
+                                                    : ""));
+    }
+    Workflow wf;
+    wf.id = newUuid(rd_);
+    wf.def = def;
+    wf.input_json = std::move(input_json);
+    wf.correlation_id = std::move(correlation_id);
+    wf.create_time = wf.start_time = wf.update_time = nowMillis();
+    const std::string id = wf.id;
+    Workflow& stored = workflows_.emplace(id, std::move(wf)).first->second;
+    scheduleTask(stored, 0, nullptr);
+    return Outcome{200, id};
+  }
+
+  Outcome pause(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Workflow* wf = findWorkflow(id);
+    if (wf == nullptr) return notFound(id);
+    if (isTerminal(wf->status)) {
+      return fail(409, "Workflow " + id + " has ended (" + workflowStatusName(wf->status) +
+                           "), status cannot be updated");
+    }
+    wf->status = WorkflowStatus::kPaused;  // pausing a paused workflow is a no-op
+    wf->update_time = nowMillis();
+    return Outcome{};
+  }
+
+  Outcome resume(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Workflow* wf = findWorkflow(id);
+    if (wf == nullptr) return notFound(id);
+    if (wf->status != WorkflowStatus::kPaused) {
+      return fail(409, "Workflow " + id + " is not PAUSED so cannot resume; it is " +
+                           workflowStatusName(wf->status));
+    }
+    wf->status = WorkflowStatus::kRunning;
+    wf->update_time = nowMillis();
+    decide(*wf);  // tasks completed while paused advance now
+    return Outcome{};
+  }
+
+  Outcome terminate(const std::string& id, const std::string& reason) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Workflow* wf = findWorkflow(id);
+    if (wf == nullptr) return notFound(id);
+    if (isTerminal(wf->status)) {
+      return fail(409, std::string("Cannot terminate a ") + workflowStatusName(wf->status) +
+                           " workflow");
+    }
+    const int64_t now = nowMillis();
+    for (const auto& tid : wf->task_ids) {
+      Task& t = tasks_.at(tid);
+      if (!isTerminal(t.status)) {
+        t.status = TaskStatus::kCanceled;
+        t.end_time = t.update_time = now;
+      }
+    }
+    wf->status = WorkflowStatus::kTerminated;
+    wf->reason = reason;
+    wf->end_time = wf->update_time = now;
+    return Outcome{};
+  }
+
+  // Re-schedules the last task if it failed or was canceled; the workflow runs again.
+  Outcome retry(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Workflow* wf = findWorkflow(id);
+    if (wf == nullptr) return notFound(id);
+    if (!isTerminal(wf->status)) {
+      return fail(409, "Workflow " + id + " is still " + workflowStatusName(wf->status) +
+                           "; only ended workflows can be retried");
+    }
+    if (wf->task_ids.empty()) return fail(409, "Workflow " + id + " has no tasks");
+    const Task& last = tasks_.at(wf->task_ids.back());
+    if (last.status != TaskStatus::kFailed && last.status != TaskStatus::kCanceled) {
+      return fail(409, "Workflow " + id +
+                           " has no failed tasks; use restart to run it again from the start");
+    }
+    const size_t index = last.index;
+    const Task copy = last;
+    wf->status = WorkflowStatus::kRunning;
+    wf->reason.clear();
+    wf->end_time = 0;
+    wf->output_json = "{}";
+    scheduleTask(*wf, index, &copy);
+    return Outcome{};
+  }
+
+  // Runs an ended workflow again from its first task, under the same id.
+  Outcome restart(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Workflow* wf = findWorkflow(id);
+    if (wf == nullptr) return notFound(id);
+    if (!isTerminal(wf->status)) {
+      return fail(409, "Workflow " + id + " is still " + workflowStatusName(wf->status) +
+                           "; only ended workflows can be restarted");
+    }
+    for (const auto& tid : wf->task_ids) tasks_.erase(tid);
+    wf->task_ids.clear();
+    wf->status = WorkflowStatus::kRunning;
+    wf->reason.clear();
+    wf->output_json = "{}";
+    wf->start_time = wf->update_time = nowMillis();
+    wf->end_time = 0;
+    scheduleTask(*wf, 0, nullptr);
+    return Outcome{};
+  }
+
+  Outcome updateTask(const std::string& workflow_id, const std::string& task_id,
+                     const std::string& status, std::string output_json,
+                     const std::string& reason) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = tasks_.find(task_id);
+    if (it == tasks_.end()) return fail(404, "No such task found by id: " + task_id);
+    Task& task = it->second;
+    if (task.workflow_id != workflow_id) {
+      return fail(400, "Task " + task_id + " does not belong to workflow " + workflow_id);
+    }
+    Workflow& wf = workflows_.at(workflow_id);
+    if (isTerminal(wf.status)) {
+      return fail(409, "Workflow " + workflow_id + " is " + workflowStatusName(wf.status) +
+                           "; its tasks cannot be updated");
+    }
+    if (isTerminal(task.status)) {
+      return fail(409, "Task " + task_id + " is already " + taskStatusName(task.status));
+    }
+    TaskStatus next;
+    if (status == "COMPLETED") {
+      next = TaskStatus::kCompleted;
+    } else if (status == "FAILED" || status == "FAILED_WITH_TERMINAL_ERROR") {
+      next = TaskStatus::kFailed;
+    } else if (status == "IN_PROGRESS") {
+      next = TaskStatus::kInProgress;
+    } else {
+      return fail(400, "Unsupported task status: " + status);
+    }
+    const int64_t now = nowMillis();
+    task.status = next;
+    task.output_json = std::move(output_json);
+    task.update_time = now;
+    if (task.start_time == 0) task.start_time = now;
+    if (next == TaskStatus::kFailed) {
+      task.reason = reason.empty() ? "failed by worker" : reason;
+    }
+    if (isTerminal(next)) task.end_time = now;
+    wf.update_time = now;
+    decide(wf);
+    return Outcome{200, task_id};
+  }
+
+  // Serialisers: lock, then write. nullopt when the id is unknown.
+  std::optional<std::string> workflowJson(const std::string& id, bool include_tasks) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const Workflow* wf = findWorkflow(id);
+    if (wf == nullptr) return std::nullopt;
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    writeWorkflow(w, *wf, include_tasks);
+    return std::string(buf.GetString(), buf.GetSize());
+  }
+
+  std::optional<std::string> taskJson(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) return std::nullopt;
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    writeTask(w, it->second);
+    return std::string(buf.GetString(), buf.GetSize());
+  }
+
+  std::string definitionsJson() {
+    std::lock_guard<std::mutex> lock(mu_);
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartArray();
+    for (const auto& def : defs_) writeDef(w, def);
+    w.EndArray();
+    return std::string(buf.GetString(), buf.GetSize());
+  }
+
+  std::optional<std::string> definitionJson(const std::string& name, std::optional<int> version) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const WorkflowDef* def = findDef(name, version);
+    if (def == nullptr) return std::nullopt;
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    writeDef(w, *def);
+    return std::string(buf.GetString(), buf.GetSize());
+  }
+
+ private:
+  static Outcome notFound(const std::string& id) {
+    return fail(404, "No such workflow found by id: " + id);
+  }
+
+  // REQUIRES: mu_ held (all private methods).
+  const WorkflowDef* findDef(const std::string& name, std::optional<int> version) const {
+    const WorkflowDef* best = nullptr;
+    for (const auto& def : defs_) {
+      if (def.name != name) continue;
+      if (version && *version > 0) {
+        if (def.version == *version) return &def;
+      } else if (best == nullptr || def.version > best->version) {
+        best = &def;
+      }
+    }
+    return best;
+  }
+
+  Workflow* findWorkflow(const std::string& id) {
+    auto it = workflows_.find(id);
+    return it == workflows_.end() ? nullptr : &it->second;
+  }
+
+  void scheduleTask(Workflow& wf, size_t index, const Task* retried) {
+    Task t;
+    t.id = newUuid(rd_);
+    t.workflow_id = wf.id;
+    t.def = wf.def;
+    t.index = index;
+    t.seq = static_cast<int>(wf.task_ids.size()) + 1;
+    t.input_json = index == 0 ? wf.input_json
+                              : tasks_.at(wf.task_ids.back()).output_json;  // previous output
+    if (retried != nullptr) {
+      t.retry_count = retried->retry_count + 1;
+      t.retried_task_id = retried->id;
+      t.input_json = retried->input_json;
+    }
+    t.scheduled_time = t.update_time = nowMillis();
+    wf.task_ids.push_back(t.id);
+    const std::string id = t.id;
+    tasks_.emplace(id, std::move(t));
+  }
+
+  // Advances a running workflow after its last task changed.
+  void decide(Workflow& wf) {
+    if (wf.status != WorkflowStatus::kRunning || wf.task_ids.empty()) return;
+    const Task& last = tasks_.at(wf.task_ids.back());
+    const int64_t now = nowMillis();
+    if (last.status == TaskStatus::kCompleted) {
+      if (last.index + 1 < wf.def->tasks.size()) {
+        scheduleTask(wf, last.index + 1, nullptr);
+      } else {
+        wf.status = WorkflowStatus::kCompleted;
+        wf.output_json = last.output_json;
+        wf.end_time = wf.update_time = now;
+      }
+    } else if (last.status == TaskStatus::kFailed) {
+      wf.status = WorkflowStatus::kFailed;
+      wf.reason = "Task " + last.id + " (" + wf.def->tasks[last.index].reference +
+                  ") failed: " + last.reason;
+      wf.end_time = wf.update_time = now;
+    }
+  }
+
+  void writeTask(JsonWriter& w, const Task& t) const {
+    const WorkflowTaskDef& step = t.def->tasks[t.index];
+    const Workflow& wf = workflows_.at(t.workflow_id);
+    w.StartObject();
+    str(w, "taskId", t.id);
+    str(w, "taskType", "SIMPLE");
+    str(w, "status", taskStatusName(t.status));
+    str(w, "referenceTaskName", step.reference);
+    str(w, "taskDefName", step.name);
+    str(w, "workflowInstanceId", t.workflow_id);
+    str(w, "workflowType", t.def->name);
+    if (!wf.correlation_id.empty()) str(w, "correlationId", wf.correlation_id);
+    key(w, "seq");
+    w.Int(t.seq);
+    key(w, "retryCount");
+    w.Int(t.retry_count);
+    if (!t.retried_task_id.empty()) str(w, "retriedTaskId", t.retried_task_id);
+    raw(w, "inputData", t.input_json);
+    raw(w, "outputData", t.output_json);
+    if (!t.reason.empty()) str(w, "reasonForIncompletion", t.reason);
+    key(w, "scheduledTime");
+    w.Int64(t.scheduled_time);
+    key(w, "startTime");
+    w.Int64(t.start_time);
+    key(w, "endTime");
+    w.Int64(t.end_time);
+    key(w, "updateTime");
+    w.Int64(t.update_time);
+    w.EndObject();
+  }
+
+  void writeWorkflow(JsonWriter& w, const Workflow& wf, bool include_tasks) const {
+    w.StartObject();
+    str(w, "workflowId", wf.id);
+    str(w, "workflowName", wf.def->name);
+    key(w, "workflowVersion");
+    w.Int(wf.def->version);
+    str(w, "status", workflowStatusName(wf.status));
+    raw(w, "input", wf.input_json);
+    raw(w, "output", wf.output_json);
+    if (!wf.correlation_id.empty()) str(w, "correlationId", wf.correlation_id);
+    if (!wf.reason.empty()) str(w, "reasonForIncompletion", wf.reason);
+    key(w, "createTime");
+    w.Int64(wf.create_time);
+    key(w, "startTime");
+    w.Int64(wf.start_time);
+    key(w, "endTime");
+    w.Int64(wf.end_time);
+    key(w, "updateTime");
+    w.Int64(wf.update_time);
+    key(w, "tasks");
+    w.StartArray();
+    if (include_tasks) {
+      for (const auto& tid : wf.task_ids) writeTask(w, tasks_.at(tid));
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+
+  static void writeDef(JsonWriter& w, const WorkflowDef& def) {
+    w.StartObject();
+    str(w, "name", def.name);
+    str(w, "description", def.description);
+    key(w, "version");
+    w.Int(def.version);
+    key(w, "schemaVersion");
+    w.Int(2);
+    key(w, "restartable");
+    w.Bool(true);
+    key(w, "tasks");
+    w.StartArray();
+    for (const auto& t : def.tasks) {
+      w.StartObject();
+      str(w, "name", t.name);
+      str(w, "taskReferenceName", t.reference);
+      str(w, "type", "SIMPLE");
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+
+  std::mutex mu_;
+  std::random_device rd_;                     // GUARDED_BY(mu_)
+  std::vector<WorkflowDef> defs_;             // never changes after construction
+  std::map<std::string, Workflow> workflows_; // GUARDED_BY(mu_)
+  std::map<std::string, Task> tasks_;         // GUARDED_BY(mu_)
+};
+
+void sendError(httplib::Response& res, int status, const std::string& message) {
+  res.status = status;
+  res.set_content(errorJson(status, message), kJson);
+}
+
+void sendOutcome(httplib::Response& res, const Outcome& o) {
+  if (!o.ok()) {
+    sendError(res, o.status, o.text);
+    return;
+  }
+  res.status = o.status;
+  if (!o.text.empty()) res.set_content(o.text, kText);
+}
+
+std::string param(const httplib::Request& req, const char* name) {
+  return req.has_param(name) ? req.get_param_value(name) : std::string();
+}
+
+}  // namespace
+
+class DemoOrchestrator::Impl {
+ public:
+  ~Impl() { runner_.stop(); }
+
+  Status start(const SocketAddress& addr) {
+    try {
+      configure();
+    } catch (const std::exception& e) {
+      return internalError(std::string("demo orchestrator setup failed: ") + e.what());
+    }
+    return runner_.start(server_, addr);
+  }
+
+  uint16_t port() const noexcept { return runner_.port(); }
+  void stop() noexcept { runner_.stop(); }
+
+ private:
+  using Req = httplib::Request;
+  using Res = httplib::Response;
+
+  void configure() {
+    server_.new_task_queue = [] { return new httplib::ThreadPool(kServerThreads); };
+    server_.set_read_timeout(kIoTimeoutSeconds, 0);
+    server_.set_write_timeout(kIoTimeoutSeconds, 0);
+    server_.set_payload_max_length(kMaxPayloadBytes);
+
+    server_.Get("/health", [](const Req&, Res& res) {
+      res.set_content("{\"healthy\":true}", kJson);
+    });
+    server_.Post("/api/workflow", [this](const Req& req, Res& res) { startRequest(req, res); });
+    server_.Post(R"(/api/workflow/([^/]+))",
+                 [this](const Req& req, Res& res) { startByName(req, res); });
+    server_.Get(R"(/api/workflow/([^/]+))", [this](const Req& req, Res& res) {
+      const bool include_tasks = param(req, "includeTasks") != "false";
+      auto json = store_.workflowJson(req.matches[1], include_tasks);
+      if (!json) return sendError(res, 404, "No such workflow found by id: " +
+                                                std::string(req.matches[1]));
+      res.set_content(*json, kJson);
+    });
+    server_.Put(R"(/api/workflow/([^/]+)/pause)", [this](const Req& req, Res& res) {
+      sendOutcome(res, store_.pause(req.matches[1]));
+    });
+    server_.Put(R"(/api/workflow/([^/]+)/resume)", [this](const Req& req, Res& res) {
+      sendOutcome(res, store_.resume(req.matches[1]));
+    });
+    server_.Delete(R"(/api/workflow/([^/]+))", [this](const Req& req, Res& res) {
+      sendOutcome(res, store_.terminate(req.matches[1], param(req, "reason")));
+    });
+    server_.Post(R"(/api/workflow/([^/]+)/retry)", [this](const Req& req, Res& res) {
+      sendOutcome(res, store_.retry(req.matches[1]));
+    });
+    server_.Post(R"(/api/workflow/([^/]+)/restart)", [this](const Req& req, Res& res) {
+      sendOutcome(res, store_.restart(req.matches[1]));
+    });
+    server_.Post("/api/tasks", [this](const Req& req, Res& res) { updateTask(req, res); });
+    server_.Get(R"(/api/tasks/([^/]+))", [this](const Req& req, Res& res) {
+      auto json = store_.taskJson(req.matches[1]);
+      if (!json) {
+        return sendError(res, 404, "No such task found by id: " + std::string(req.matches[1]));
+      }
+      res.set_content(*json, kJson);
+    });
+    server_.Get("/api/metadata/workflow", [this](const Req&, Res& res) {
+      res.set_content(store_.definitionsJson(), kJson);
+    });
+    server_.Get(R"(/api/metadata/workflow/([^/]+))", [this](const Req& req, Res& res) {
+      const std::optional<int> version = parseVersion(param(req, "version"));
+      if (version && *version < 0) return sendError(res, 400, "Invalid version");
+      auto json = store_.definitionJson(req.matches[1], version);
+      if (!json) {
+        return sendError(res, 404, "No such workflow definition: " + std::string(req.matches[1]));
+      }
+      res.set_content(*json, kJson);
+    });
+
+    // Called for every status >= 400; fill in a JSON body only where a handler left none.
+    server_.set_error_handler([](const Req& req, Res& res) {
+      if (!res.body.empty()) return;
+      res.set_content(errorJson(res.status, res.status == 404 ? "No route for " + req.method +
+                                                                    " " + req.path
+                                                              : "Request refused"),
+                      kJson);
+    });
+    server_.set_exception_handler([](const Req&, Res& res, std::exception_ptr) {
+      sendError(res, 500, "internal error");
+    });
+  }
+
+  void startByName(const Req& req, Res& res) {
+    const std::optional<int> version = parseVersion(param(req, "version"));
+    if (version && *version < 0) return sendError(res, 400, "Invalid version");
+    rapidjson::Document input;
+    if (auto err = parseJson(req.body, input)) return sendError(res, 400, *err);
+    if (!input.IsObject()) return sendError(res, 400, "The workflow input must be an object");
+    sendOutcome(res, store_.startWorkflow(req.matches[1], version, serialize(input),
+                                          param(req, "correlationId")));
+  }
+
+  void startRequest(const Req& req, Res& res) {
+    rapidjson::Document body;
+    if (auto err = parseJson(req.body, body)) return sendError(res, 400, *err);
+    if (!body.IsObject()) return sendError(res, 400, "StartWorkflowRequest must be an object");
+    if (body.HasMember("workflowDef")) {
+      return sendError(res, 400, "Inline workflow definitions are not supported");
+    }
+    if (!body.HasMember("name") || !body["name"].IsString() ||
+        body["name"].GetStringLength() == 0) {
+      return sendError(res, 400, "Workflow name cannot be null or empty");
+    }
+    std::optional<int> version;
+    if (body.HasMember("version") && !body["version"].IsNull()) {
+      if (!body["version"].IsInt() || body["version"].GetInt() < 0) {
+        return sendError(res, 400, "version must be a non-negative integer");
+      }
+      version = body["version"].GetInt();
+    }
+    std::string input = "{}";
+    if (body.HasMember("input") && !body["input"].IsNull()) {
+      if (!body["input"].IsObject()) return sendError(res, 400, "input must be an object");
+      input = serialize(body["input"]);
+    }
+    std::string correlation_id;
+    if (body.HasMember("correlationId") && !body["correlationId"].IsNull()) {
+      if (!body["correlationId"].IsString()) {
+        return sendError(res, 400, "correlationId must be a string");
+      }
+      correlation_id = body["correlationId"].GetString();
+    }
+    sendOutcome(res, store_.startWorkflow(body["name"].GetString(), version, std::move(input),
+                                          std::move(correlation_id)));
+  }
+
+  void updateTask(const Req& req, Res& res) {
+    rapidjson::Document body;
+    if (auto err = parseJson(req.body, body)) return sendError(res, 400, *err);
+    if (!body.IsObject()) return sendError(res, 400, "TaskResult must be an object");
+    auto text = [&](const char* name) -> std::string {
+      if (!body.HasMember(name) || !body[name].IsString()) return std::string();
+      return body[name].GetString();
+    };
+    const std::string workflow_id = text("workflowInstanceId");
+    const std::string task_id = text("taskId");
+    const std::string status = text("status");
+    if (workflow_id.empty()) return sendError(res, 400, "Workflow Id cannot be null or empty");
+    if (task_id.empty()) return sendError(res, 400, "Task ID cannot be null or empty");
+    if (status.empty()) return sendError(res, 400, "Task status cannot be null or empty");
+    std::string output = "{}";
+    if (body.HasMember("outputData") && !body["outputData"].IsNull()) {
+      if (!body["outputData"].IsObject()) return sendError(res, 400, "outputData must be an object");
+      output = serialize(body["outputData"]);
+    }
+    sendOutcome(res, store_.updateTask(workflow_id, task_id, status, std::move(output),
+                                       text("reasonForIncompletion")));
+  }
+
+  Store store_;
+  httplib::Server server_;
+  ServerThread<httplib::Server> runner_;
+};
+
+StatusOr<DemoOrchestratorPtr> DemoOrchestrator::start(const SocketAddress& addr) {
+  std::unique_ptr<Impl> impl;
+  try {
+    impl = std::make_unique<Impl>();
+  } catch (const std::exception& e) {
+    return internalError(std::string("demo orchestrator: ") + e.what());
+  }
+  RETURN_IF_ERROR(impl->start(addr));
+  return DemoOrchestratorPtr(new DemoOrchestrator(std::move(impl)));
+}
+
+DemoOrchestrator::DemoOrchestrator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+DemoOrchestrator::~DemoOrchestrator() { stop(); }
+
+uint16_t DemoOrchestrator::port() const noexcept { return impl_->port(); }
+
+void DemoOrchestrator::stop() noexcept { impl_->stop(); }
+
+}  // namespace stepgate::proxy

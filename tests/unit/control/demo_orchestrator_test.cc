@@ -1,0 +1,292 @@
+#include "proxy/demo/demo_orchestrator.h"
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <regex>
+#include <set>
+#include <string>
+
+#include "tests/unit/control/raw_http_client.h"
+
+namespace stepgate::proxy {
+namespace {
+
+using stepgate::testing::RawResponse;
+using stepgate::testing::rawRequest;
+
+class DemoOrchestratorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto addr = parseSocketAddress("127.0.0.1:0", /*allow_zero_port=*/true);
+    ASSERT_TRUE(addr.isOk());
+    auto server = DemoOrchestrator::start(*addr);
+    ASSERT_TRUE(server.isOk()) << server.status().toString();
+    server_ = std::move(server).value();
+  }
+
+  RawResponse call(const std::string& method, const std::string& target,
+                   const std::string& body = "") {
+    return rawRequest(server_->port(), method, target, body);
+  }
+
+  static rapidjson::Document json(const RawResponse& r) {
+    rapidjson::Document d;
+    d.Parse(r.body.c_str());
+    EXPECT_FALSE(d.HasParseError()) << r.body;
+    return d;
+  }
+
+  std::string start(const std::string& name, const std::string& input = "{}") {
+    auto r = call("POST", "/api/workflow/" + name, input);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.body;
+  }
+
+  rapidjson::Document workflow(const std::string& id) {
+    auto r = call("GET", "/api/workflow/" + id);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json(r);
+  }
+
+  // Id of the last task of the workflow.
+  std::string lastTaskId(const std::string& id) {
+    auto wf = workflow(id);
+    const auto& tasks = wf["tasks"].GetArray();
+    EXPECT_GT(tasks.Size(), 0u);
+    return tasks[tasks.Size() - 1]["taskId"].GetString();
+  }
+
+  RawResponse updateTask(const std::string& wf, const std::string& task, const char* status,
+                         const std::string& output = "{}") {
+    return call("POST", "/api/tasks",
+                "{\"workflowInstanceId\":\"" + wf + "\",\"taskId\":\"" + task +
+                    "\",\"status\":\"" + status + "\",\"outputData\":" + output + "}");
+  }
+
+  static std::string status(const rapidjson::Document& wf) { return wf["status"].GetString(); }
+
+  DemoOrchestratorPtr server_;
+};
+
+bool isUuidV4(const std::string& s) {
+  static const std::regex kUuid(
+      "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  return std::regex_match(s, kUuid);
+}
+
+TEST_F(DemoOrchestratorTest, Health) {
+  auto r = call("GET", "/health");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "{\"healthy\":true}");
+}
+
+TEST_F(DemoOrchestratorTest, StartByNameSchedulesTheFirstTask) {
+  auto r = call("POST", "/api/workflow/order-fulfillment", "{\"orderId\":\"o-1\"}");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-type"].rfind("text/plain", 0), 0u);
+  const std::string id = r.body;
+  EXPECT_TRUE(isUuidV4(id)) << id;
+
+  auto wf = workflow(id);
+  EXPECT_STREQ(wf["workflowId"].GetString(), id.c_str());
+  EXPECT_STREQ(wf["workflowName"].GetString(), "order-fulfillment");
+  EXPECT_EQ(wf["workflowVersion"].GetInt(), 1);
+  EXPECT_EQ(status(wf), "RUNNING");
+  EXPECT_STREQ(wf["input"]["orderId"].GetString(), "o-1");
+  EXPECT_GT(wf["startTime"].GetInt64(), 0);
+  EXPECT_EQ(wf["endTime"].GetInt64(), 0);
+  ASSERT_EQ(wf["tasks"].Size(), 1u);
+  const auto& t = wf["tasks"][0];
+  EXPECT_STREQ(t["referenceTaskName"].GetString(), "reserve-stock");
+  EXPECT_STREQ(t["taskDefName"].GetString(), "reserve_stock");
+  EXPECT_STREQ(t["taskType"].GetString(), "SIMPLE");
+  EXPECT_STREQ(t["status"].GetString(), "SCHEDULED");
+  EXPECT_STREQ(t["workflowInstanceId"].GetString(), id.c_str());
+  EXPECT_TRUE(isUuidV4(t["taskId"].GetString()));
+
+  auto without = json(call("GET", "/api/workflow/" + id + "?includeTasks=false"));
+  EXPECT_EQ(without["tasks"].Size(), 0u);
+}
+
+TEST_F(DemoOrchestratorTest, StartWithRequestBody) {
+  auto r = call("POST", "/api/workflow",
+                R"({"name":"refund","version":1,"input":{"orderId":"o-9"},"correlationId":"c-1"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto wf = workflow(r.body);
+  EXPECT_STREQ(wf["workflowName"].GetString(), "refund");
+  EXPECT_STREQ(wf["correlationId"].GetString(), "c-1");
+  EXPECT_STREQ(wf["input"]["orderId"].GetString(), "o-9");
+  EXPECT_STREQ(wf["tasks"][0]["referenceTaskName"].GetString(), "check-eligibility");
+}
+
+TEST_F(DemoOrchestratorTest, StartErrors) {
+  auto r = call("POST", "/api/workflow/no-such-flow", "{}");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(json(r)["status"].GetInt(), 404);
+  EXPECT_EQ(call("POST", "/api/workflow/refund?version=7", "{}").status, 404);
+  EXPECT_EQ(call("POST", "/api/workflow/refund?version=x", "{}").status, 400);
+  EXPECT_EQ(call("POST", "/api/workflow/refund", "{not json").status, 400);
+  EXPECT_EQ(call("POST", "/api/workflow/refund", "[1]").status, 400);
+  EXPECT_EQ(call("POST", "/api/workflow", R"({"version":1})").status, 400);
+  EXPECT_EQ(call("POST", "/api/workflow", R"({"name":"nope"})").status, 404);
+  EXPECT_EQ(call("POST", "/api/workflow", R"({"name":"refund","workflowDef":{}})").status, 400);
+  // An empty body is an empty input.
+  EXPECT_EQ(call("POST", "/api/workflow/refund").status, 200);
+}
+
+TEST_F(DemoOrchestratorTest, UnknownIdsAre404) {
+  EXPECT_EQ(call("GET", "/api/workflow/does-not-exist").status, 404);
+  EXPECT_EQ(call("GET", "/api/tasks/does-not-exist").status, 404);
+  EXPECT_EQ(call("PUT", "/api/workflow/does-not-exist/pause").status, 404);
+  EXPECT_EQ(call("DELETE", "/api/workflow/does-not-exist").status, 404);
+  auto r = call("GET", "/api/nothing/here");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(json(r)["status"].GetInt(), 404);
+}
+
+TEST_F(DemoOrchestratorTest, TasksRunInOrderToCompletion) {
+  const std::string id = start("order-fulfillment");
+  const char* refs[] = {"reserve-stock", "charge-card", "ship"};
+  std::set<std::string> task_ids;
+  for (int i = 0; i < 3; ++i) {
+    const std::string task = lastTaskId(id);
+    task_ids.insert(task);
+    auto t = json(call("GET", "/api/tasks/" + task));
+    EXPECT_STREQ(t["referenceTaskName"].GetString(), refs[i]);
+    EXPECT_STREQ(t["workflowType"].GetString(), "order-fulfillment");
+    EXPECT_STREQ(t["workflowInstanceId"].GetString(), id.c_str());
+    EXPECT_STREQ(t["status"].GetString(), "SCHEDULED");
+    EXPECT_EQ(updateTask(id, task, "IN_PROGRESS").status, 200);
+    auto r = updateTask(id, task, "COMPLETED", "{\"step\":" + std::to_string(i) + "}");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, task);
+  }
+  EXPECT_EQ(task_ids.size(), 3u);
+  auto wf = workflow(id);
+  EXPECT_EQ(status(wf), "COMPLETED");
+  EXPECT_EQ(wf["output"]["step"].GetInt(), 2);
+  EXPECT_GT(wf["endTime"].GetInt64(), 0);
+  ASSERT_EQ(wf["tasks"].Size(), 3u);
+  for (const auto& t : wf["tasks"].GetArray()) EXPECT_STREQ(t["status"].GetString(), "COMPLETED");
+
+  // Ended: no more updates, pauses or terminations.
+  EXPECT_EQ(updateTask(id, *task_ids.begin(), "COMPLETED").status, 409);
+  EXPECT_EQ(call("PUT", "/api/workflow/" + id + "/pause").status, 409);
+  EXPECT_EQ(call("DELETE", "/api/workflow/" + id).status, 409);
+  EXPECT_EQ(call("POST", "/api/workflow/" + id + "/retry").status, 409);
+}
+
+TEST_F(DemoOrchestratorTest, PauseHoldsTheNextTaskUntilResume) {
+  const std::string id = start("order-fulfillment");
+  const std::string first = lastTaskId(id);
+  EXPECT_EQ(call("PUT", "/api/workflow/" + id + "/pause").status, 200);
+  EXPECT_EQ(status(workflow(id)), "PAUSED");
+  EXPECT_EQ(call("PUT", "/api/workflow/" + id + "/pause").status, 200);  // no-op
+  EXPECT_EQ(updateTask(id, first, "COMPLETED").status, 200);
+  EXPECT_EQ(workflow(id)["tasks"].Size(), 1u);  // nothing scheduled while paused
+  EXPECT_EQ(call("PUT", "/api/workflow/" + id + "/resume").status, 200);
+  auto wf = workflow(id);
+  EXPECT_EQ(status(wf), "RUNNING");
+  ASSERT_EQ(wf["tasks"].Size(), 2u);
+  EXPECT_STREQ(wf["tasks"][1]["referenceTaskName"].GetString(), "charge-card");
+  EXPECT_EQ(call("PUT", "/api/workflow/" + id + "/resume").status, 409);  // not paused
+}
+
+TEST_F(DemoOrchestratorTest, TerminateCancelsTasks) {
+  const std::string id = start("refund");
+  const std::string task = lastTaskId(id);
+  EXPECT_EQ(call("DELETE", "/api/workflow/" + id + "?reason=customer%20withdrew").status, 200);
+  auto wf = workflow(id);
+  EXPECT_EQ(status(wf), "TERMINATED");
+  EXPECT_STREQ(wf["reasonForIncompletion"].GetString(), "customer withdrew");
+  EXPECT_STREQ(wf["tasks"][0]["status"].GetString(), "CANCELED");
+  EXPECT_EQ(call("PUT", "/api/workflow/" + id + "/pause").status, 409);
+  EXPECT_EQ(call("PUT", "/api/workflow/" + id + "/resume").status, 409);
+  EXPECT_EQ(call("DELETE", "/api/workflow/" + id).status, 409);
+  EXPECT_EQ(updateTask(id, task, "COMPLETED").status, 409);
+}
+
+TEST_F(DemoOrchestratorTest, FailedTaskFailsTheWorkflowAndRetryReschedulesIt) {
+  const std::string id = start("refund");
+  std::string task = lastTaskId(id);
+  ASSERT_EQ(updateTask(id, task, "COMPLETED").status, 200);
+  task = lastTaskId(id);
+  ASSERT_EQ(updateTask(id, task, "FAILED").status, 200);
+  auto wf = workflow(id);
+  EXPECT_EQ(status(wf), "FAILED");
+  EXPECT_TRUE(wf.HasMember("reasonForIncompletion"));
+  EXPECT_EQ(call("POST", "/api/workflow/" + id + "/retry").status, 200);
+  wf = workflow(id);
+  EXPECT_EQ(status(wf), "RUNNING");
+  ASSERT_EQ(wf["tasks"].Size(), 3u);
+  const auto& retried = wf["tasks"][2];
+  EXPECT_STREQ(retried["referenceTaskName"].GetString(), "issue-refund");
+  EXPECT_STREQ(retried["status"].GetString(), "SCHEDULED");
+  EXPECT_STREQ(retried["retriedTaskId"].GetString(), task.c_str());
+  EXPECT_EQ(retried["retryCount"].GetInt(), 1);
+  EXPECT_EQ(call("POST", "/api/workflow/" + id + "/retry").status, 409);  // running
+  EXPECT_EQ(call("POST", "/api/workflow/" + id + "/restart").status, 409);
+  ASSERT_EQ(updateTask(id, retried["taskId"].GetString(), "COMPLETED").status, 200);
+  EXPECT_EQ(status(workflow(id)), "COMPLETED");
+}
+
+TEST_F(DemoOrchestratorTest, RestartRunsAgainFromTheFirstTask) {
+  const std::string id = start("refund");
+  const std::string old_task = lastTaskId(id);
+  ASSERT_EQ(call("DELETE", "/api/workflow/" + id).status, 200);
+  EXPECT_EQ(call("POST", "/api/workflow/" + id + "/restart").status, 200);
+  auto wf = workflow(id);
+  EXPECT_EQ(status(wf), "RUNNING");
+  ASSERT_EQ(wf["tasks"].Size(), 1u);
+  EXPECT_STREQ(wf["tasks"][0]["referenceTaskName"].GetString(), "check-eligibility");
+  EXPECT_STRNE(wf["tasks"][0]["taskId"].GetString(), old_task.c_str());
+  EXPECT_EQ(call("GET", "/api/tasks/" + old_task).status, 404);
+}
+
+TEST_F(DemoOrchestratorTest, TaskUpdateMustNameTheOwningWorkflow) {
+  const std::string a = start("order-fulfillment");
+  const std::string b = start("refund");
+  const std::string task_of_b = lastTaskId(b);
+  auto r = updateTask(a, task_of_b, "COMPLETED");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(json(r)["status"].GetInt(), 400);
+  EXPECT_STREQ(json(call("GET", "/api/tasks/" + task_of_b))["status"].GetString(), "SCHEDULED");
+
+  EXPECT_EQ(updateTask(b, "no-such-task", "COMPLETED").status, 404);
+  EXPECT_EQ(updateTask(b, task_of_b, "SKIPPED").status, 400);
+  EXPECT_EQ(call("POST", "/api/tasks", R"({"taskId":"x","status":"COMPLETED"})").status, 400);
+  EXPECT_EQ(call("POST", "/api/tasks", "nope").status, 400);
+}
+
+TEST_F(DemoOrchestratorTest, Metadata) {
+  auto all = json(call("GET", "/api/metadata/workflow"));
+  ASSERT_TRUE(all.IsArray());
+  ASSERT_EQ(all.Size(), 2u);
+  auto r = call("GET", "/api/metadata/workflow/order-fulfillment");
+  ASSERT_EQ(r.status, 200);
+  auto def = json(r);
+  EXPECT_STREQ(def["name"].GetString(), "order-fulfillment");
+  EXPECT_EQ(def["version"].GetInt(), 1);
+  ASSERT_EQ(def["tasks"].Size(), 3u);
+  EXPECT_STREQ(def["tasks"][1]["taskReferenceName"].GetString(), "charge-card");
+  EXPECT_STREQ(def["tasks"][1]["name"].GetString(), "payment");
+  EXPECT_STREQ(def["tasks"][1]["type"].GetString(), "SIMPLE");
+  EXPECT_EQ(call("GET", "/api/metadata/workflow/refund?version=1").status, 200);
+  EXPECT_EQ(call("GET", "/api/metadata/workflow/refund?version=2").status, 404);
+  EXPECT_EQ(call("GET", "/api/metadata/workflow/nope").status, 404);
+}
+
+TEST(DemoOrchestratorStartTest, TakenPortIsAnError) {
+  auto any = parseSocketAddress("127.0.0.1:0", true);
+  ASSERT_TRUE(any.isOk());
+  auto first = DemoOrchestrator::start(*any);
+  ASSERT_TRUE(first.isOk());
+  auto taken = parseSocketAddress("127.0.0.1:" + std::to_string((*first)->port()));
+  ASSERT_TRUE(taken.isOk());
+  auto second = DemoOrchestrator::start(*taken);
+  EXPECT_FALSE(second.isOk());
+}
+
+}  // namespace
+}  // namespace stepgate::proxy
