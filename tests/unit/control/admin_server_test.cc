@@ -164,11 +164,3 @@ TEST(AdminServerStartTest, StopRightAfterStart) {
 
 }  // namespace
 }  // namespace stepgate::proxy
-
-// Weak fallback for the one codec symbol StatsRegistry::renderPrometheus() needs, so this
-// suite links while proxy/http1/parser.cc is still a placeholder. The strong definition in
-// stepgate_codec takes precedence whenever it is linked in.
-// TODO(control): delete once the parser lands.
-namespace stepgate::proxy::http1 {
-__attribute__((weak)) const char* parseErrorName(ParseError) noexcept { return "unknown"; }
-}  // namespace stepgate::proxy::http1
