@@ -95,7 +95,9 @@ export function configInfo(configPath) {
 export function buildConfig({
   listenPort, upstreamPort, adminPort, tls: tlsOpts, limits, path: pathOpts, upstream, extra,
 } = {}) {
-  if (!listenPort || !upstreamPort) throw new Error('buildConfig: listenPort and upstreamPort are required');
+  if (!listenPort || !upstreamPort) {
+    throw new Error('buildConfig: listenPort and upstreamPort are required');
+  }
   const listener = {
     name: 'main',
     address: `${HOST}:${listenPort}`,

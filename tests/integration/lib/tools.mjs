@@ -8,7 +8,9 @@ import { HOST } from './util.mjs';
 
 // ---- CLIs ---------------------------------------------------------------------------------
 
-function run(cmd, args, { timeoutMs = 15000, input, encoding = 'utf8', maxBuffer = 64 << 20 } = {}) {
+function run(cmd, args, {
+  timeoutMs = 15000, input, encoding = 'utf8', maxBuffer = 64 << 20,
+} = {}) {
   return new Promise((resolve) => {
     const child = execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', encoding,
       maxBuffer }, (error, stdout, stderr) => {

@@ -12,7 +12,8 @@ export function stepgateBin() {
 }
 
 export function sourceDir() {
-  return process.env.STEPGATE_SOURCE_DIR || path.resolve(new URL('../../..', import.meta.url).pathname);
+  return process.env.STEPGATE_SOURCE_DIR ||
+    path.resolve(new URL('../../..', import.meta.url).pathname);
 }
 
 export function sleep(ms) {

@@ -196,7 +196,9 @@ export function httpRequest(port, { method = 'GET', path: p = '/', headers = {},
     } else {
       req = http.request(common, onRes);
     }
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`request timed out after ${timeoutMs} ms`)));
+    req.setTimeout(timeoutMs, () => {
+      req.destroy(new Error(`request timed out after ${timeoutMs} ms`));
+    });
     req.on('error', reject);
     if (body !== undefined) req.write(body);
     req.end();
