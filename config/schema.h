@@ -59,6 +59,8 @@ struct UpstreamConfig {
   bool https = false;
   std::string host;                       // from the URL, sent as Host
   uint16_t port = 0;
+  // The Host header value: `host` ("[v6]" in brackets), plus ":port" unless the scheme default.
+  std::string host_header;
   std::vector<SocketAddress> addresses;   // resolved at load time, never on a worker
   Duration connect_timeout{std::chrono::seconds(2)};
   Duration response_timeout{std::chrono::seconds(30)};
