@@ -1,1 +1,746 @@
-// placeholder: implementation pending
+#include "proxy/connection.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "common/json_writer.h"
+#include "common/logging.h"
+#include "proxy/forward_headers.h"
+#include "proxy/http1/path_normalize.h"
+#include "proxy/worker.h"
+
+namespace stepgate::proxy {
+namespace {
+
+uint64_t nowUs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+const char* reasonPhrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+  }
+}
+
+bool isIdempotent(std::string_view m) {
+  using http1::equalsIgnoreCase;
+  return equalsIgnoreCase(m, "GET") || equalsIgnoreCase(m, "HEAD") ||
+         equalsIgnoreCase(m, "OPTIONS") || equalsIgnoreCase(m, "PUT") ||
+         equalsIgnoreCase(m, "DELETE") || equalsIgnoreCase(m, "TRACE");
+}
+
+// An inbound X-Request-Id is kept (when trusted) only if it is short and plain.
+bool plainRequestId(std::string_view v) {
+  if (v.empty() || v.size() > 32) return false;
+  for (char c : v) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void appendChunkHeader(evbuffer* out, size_t n) {
+  char hdr[24];
+  const int len = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
+  evbuffer_add(out, hdr, static_cast<size_t>(len));
+}
+
+}  // namespace
+
+Connection::Connection(Worker& worker, int fd, const SocketAddress& peer, size_t listener_index,
+                       SSL* ssl)
+    : worker_(worker),
+      runtime_(worker.runtime()),
+      listener_index_(listener_index),
+      peer_(peer),
+      peer_ip_(peer.ipString()),
+      req_chunks_(limits_),
+      resp_chunks_(limits_) {
+  refreshRuntime();
+  req_.headers.reserve(32);
+  resp_.headers.reserve(32);
+  event_base* base = worker.dispatcher().base();
+  if (ssl != nullptr) {
+    tls_ = true;
+    state_ = State::kHandshake;
+    bev_ = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+    if (bev_ != nullptr) bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
+  } else {
+    bev_ = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+  }
+  timer_.reset(evtimer_new(base, &Connection::onTimer, this));
+}
+
+Connection::~Connection() {
+  if (upstream_ != nullptr) pool_->release(upstream_, false);
+  if (bev_ != nullptr) bufferevent_free(bev_);
+}
+
+void Connection::start() {
+  if (bev_ == nullptr) {
+    closeNow();
+    return;
+  }
+  const auto& l = cfg().limits;
+  const size_t read_high =
+      std::max<size_t>(l.buffer_high_watermark, l.max_header_bytes + 4096);
+  bufferevent_setcb(bev_, &Connection::onClientRead, &Connection::onClientWrite,
+                    &Connection::onClientEvent, this);
+  bufferevent_setwatermark(bev_, EV_READ, 0, read_high);
+  bufferevent_setwatermark(bev_, EV_WRITE, l.buffer_low_watermark, 0);
+  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  armTimer(l.header_timeout);
+}
+
+void Connection::refreshRuntime() {
+  runtime_ = worker_.runtime();
+  const auto& l = cfg().limits;
+  limits_.max_request_line = l.max_request_line;
+  limits_.max_header_bytes = l.max_header_bytes;
+  limits_.max_headers = l.max_headers;
+  limits_.max_body_bytes = l.max_body_bytes;
+  req_chunks_ = http1::ChunkedDecoder(limits_);
+  http1::Limits resp_limits = limits_;
+  resp_limits.max_body_bytes = 0;
+  resp_chunks_ = http1::ChunkedDecoder(resp_limits);
+  peer_trusted_ = false;
+  for (const Cidr& c : runtime_->trusted_proxies) {
+    if (c.contains(peer_)) peer_trusted_ = true;
+  }
+}
+
+void Connection::drain() {
+  draining_ = true;
+  if (state_ == State::kIdle && evbuffer_get_length(bufferevent_get_input(bev_)) == 0) {
+    closeNow();
+  }
+}
+
+void Connection::armTimer(config::Duration d) {
+  timeval tv{static_cast<time_t>(d.count() / 1000),
+             static_cast<suseconds_t>((d.count() % 1000) * 1000)};
+  evtimer_add(timer_.get(), &tv);
+}
+
+bool Connection::clientOutputFull() const {
+  return evbuffer_get_length(bufferevent_get_output(bev_)) >= cfg().limits.buffer_high_watermark;
+}
+
+void Connection::recordResponse(int status) {
+  WorkerStats& s = worker_.stats();
+  if (status >= 100 && status < 600) WorkerStats::inc(s.responses_by_status[status]);
+}
+
+// ---- client side -------------------------------------------------------------------------
+
+void Connection::onClientRead(bufferevent*, void* arg) {
+  auto* self = static_cast<Connection*>(arg);
+  if (self->state_ == State::kClosing) {
+    // Lingering: discard what the client still sends until it closes or the timer fires.
+    evbuffer* in = bufferevent_get_input(self->bev_);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    return;
+  }
+  self->processInput();
+}
+
+void Connection::onClientWrite(bufferevent*, void* arg) {
+  auto* self = static_cast<Connection*>(arg);
+  if (self->state_ == State::kClosing) {
+    if (evbuffer_get_length(bufferevent_get_output(self->bev_)) == 0) {
+      // Flushed. Half-close and linger briefly so a client still sending a body reads the
+      // response instead of a reset.
+      if (!self->tls_) shutdown(bufferevent_getfd(self->bev_), SHUT_WR);
+      self->armTimer(config::Duration(1000));
+    }
+    return;
+  }
+  if (self->state_ == State::kUpstream && self->upstream_ != nullptr && self->resp_head_done_) {
+    self->upstream_->enableRead(true);
+    self->pumpResponse();
+  }
+}
+
+void Connection::onClientEvent(bufferevent*, short what, void* arg) {
+  auto* self = static_cast<Connection*>(arg);
+  WorkerStats& s = self->worker_.stats();
+  if (what & BEV_EVENT_CONNECTED) {
+    if (self->state_ == State::kHandshake) {
+      WorkerStats::inc(s.tls_handshakes);
+      const auto& tls = self->runtime_->listener_tls[self->listener_index_];
+      if (tls && !tls->config().client_ca_file.empty()) {
+        self->peer_cert_ = tls::peerCertificate(bufferevent_openssl_get_ssl(self->bev_));
+      }
+      self->state_ = State::kIdle;
+      self->processInput();
+    }
+    return;
+  }
+  if (self->state_ == State::kHandshake) WorkerStats::inc(s.tls_handshake_failures);
+  self->closeNow();
+}
+
+void Connection::onTimer(int, short, void* arg) {
+  auto* self = static_cast<Connection*>(arg);
+  WorkerStats& s = self->worker_.stats();
+  switch (self->state_) {
+    case State::kHandshake:
+      WorkerStats::inc(s.timeouts[static_cast<size_t>(Timeout::kHeader)]);
+      self->closeNow();
+      return;
+    case State::kIdle:
+      WorkerStats::inc(s.timeouts[static_cast<size_t>(Timeout::kIdle)]);
+      self->closeNow();
+      return;
+    case State::kReadingHead:
+      WorkerStats::inc(s.timeouts[static_cast<size_t>(Timeout::kHeader)]);
+      self->sendLocalResponse(408, "header_timeout", true);
+      return;
+    case State::kUpstream:
+      WorkerStats::inc(s.timeouts[static_cast<size_t>(Timeout::kRequest)]);
+      self->releaseUpstream(false);
+      if (self->resp_started_) {
+        self->closeNow();
+      } else {
+        self->sendLocalResponse(504, "request_timeout", true);
+      }
+      return;
+    case State::kClosing:
+    case State::kClosed:
+      self->closeNow();
+      return;
+  }
+}
+
+void Connection::processInput() {
+  evbuffer* in = bufferevent_get_input(bev_);
+  while (true) {
+    if (state_ == State::kUpstream) {
+      pumpRequestBody();
+      return;
+    }
+    if (state_ != State::kIdle && state_ != State::kReadingHead) return;
+    const size_t len = evbuffer_get_length(in);
+    if (len == 0) return;
+    if (state_ == State::kIdle) {
+      if (runtime_ != worker_.runtime()) refreshRuntime();
+      state_ = State::kReadingHead;
+      head_scanned_ = 0;
+      request_start_us_ = nowUs();
+      armTimer(cfg().limits.header_timeout);
+    }
+    const size_t want = std::min(len, limits_.max_header_bytes + 1);
+    const char* p = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ssize_t>(want)));
+    const http1::HeadScan scan = http1::findHeadEnd({p, want}, head_scanned_, limits_);
+    if (scan.state == http1::HeadScan::State::kNeedMore) return;
+    if (scan.state == http1::HeadScan::State::kError) {
+      WorkerStats::inc(worker_.stats().parser_rejections[static_cast<size_t>(scan.error)]);
+      sendLocalResponse(http1::parseErrorHttpStatus(scan.error), http1::parseErrorName(scan.error),
+                        true);
+      return;
+    }
+    handleHead(scan.head_len);
+    // A local answer that keeps the connection returns to kIdle: look for the next request.
+  }
+}
+
+void Connection::handleHead(size_t head_len) {
+  evbuffer* in = bufferevent_get_input(bev_);
+  WorkerStats& s = worker_.stats();
+  const char* p = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ssize_t>(head_len)));
+  WorkerStats::inc(s.requests);
+  WorkerStats::inc(s.bytes_from_clients, static_cast<uint64_t>(head_len));
+  const http1::ParseError e = http1::parseRequestHead({p, head_len}, limits_, req_);
+  worker_.newRequestId(request_id_);
+  if (e != http1::ParseError::kNone) {
+    WorkerStats::inc(s.parser_rejections[static_cast<size_t>(e)]);
+    sendLocalResponse(http1::parseErrorHttpStatus(e), http1::parseErrorName(e), true);
+    return;
+  }
+  if (req_.form == http1::TargetForm::kAsterisk) {
+    path_.assign("*");
+  } else {
+    PathOptions opts;
+    opts.merge_slashes = cfg().path.merge_slashes;
+    opts.reject_path_parameters = cfg().path.reject_path_parameters;
+    const PathError pe = normalizePath(req_.path, opts, path_);
+    if (pe != PathError::kNone) {
+      WorkerStats::inc(s.path_rejections[static_cast<size_t>(pe)]);
+      sendLocalResponse(400, pathErrorName(pe), true);
+      return;
+    }
+  }
+  if (cfg().proxy.trust_request_id) {
+    for (const auto& h : req_.headers) {
+      if (http1::equalsIgnoreCase(h.name, "x-request-id") && plainRequestId(h.value)) {
+        std::copy(h.value.begin(), h.value.end(), request_id_);
+        request_id_[h.value.size()] = '\0';
+      }
+    }
+  }
+
+  // Everything needed later is copied out of the head now: its bytes are drained below.
+  req_keep_alive_ = req_.keep_alive;
+  req_http10_ = req_.version_minor == 0;
+  req_is_head_ = http1::equalsIgnoreCase(req_.method, "HEAD");
+  req_idempotent_ = isIdempotent(req_.method);
+  req_expect_continue_ = req_.expect_continue && !req_http10_;
+  req_body_kind_ = req_.body;
+  req_body_done_ = req_.body == http1::BodyKind::kNone;
+  req_body_remaining_ = req_.content_length;
+  req_chunks_.reset();
+
+  upstream_index_ = runtime_->listener_upstream[listener_index_];
+  const config::UpstreamConfig& up = cfg().upstreams[upstream_index_];
+  scratch_.clear();
+  ForwardContext ctx;
+  ctx.path = path_;
+  ctx.upstream_host = up.host_header;
+  ctx.client_ip = peer_ip_;
+  ctx.client_tls = tls_;
+  ctx.peer_is_trusted_proxy = peer_trusted_;
+  ctx.request_id = request_id_;
+  ctx.via = cfg().proxy.via;
+  appendUpstreamRequestHead(req_, ctx, scratch_);
+  evbuffer_drain(in, head_len);
+
+  if (worker_.inflight() >= cfg().limits.max_inflight_upstream) {
+    WorkerStats::inc(s.upstream_errors[static_cast<size_t>(UpstreamError::kInflightLimit)]);
+    sendLocalResponse(503, "inflight_limit", true);
+    return;
+  }
+  ++worker_.inflight();
+  counted_inflight_ = true;
+  state_ = State::kUpstream;
+  armTimer(cfg().limits.request_timeout);
+  acquireUpstream(false);
+}
+
+void Connection::acquireUpstream(bool fresh) {
+  pool_ = &worker_.pool(upstream_index_);
+  UpstreamConnection* c = pool_->acquire(*this, fresh);
+  if (c == nullptr) {
+    WorkerStats::inc(
+        worker_.stats().upstream_errors[static_cast<size_t>(UpstreamError::kConnectFailed)]);
+    failUpstream(UpstreamError::kConnectFailed, 502);
+    return;
+  }
+  upstream_ = c;
+  if (c->ready()) onUpstreamReady(*c);
+}
+
+void Connection::onUpstreamReady(UpstreamConnection& conn) {
+  upstream_sent_us_ = nowUs();
+  evbuffer_add(conn.output(), scratch_.data(), scratch_.size());
+  conn.armTimer(pool_->config().response_timeout);
+  if (req_expect_continue_ && !req_body_done_ && !sent_continue_ &&
+      evbuffer_get_length(bufferevent_get_input(bev_)) == 0) {
+    static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    bufferevent_write(bev_, kContinue, sizeof kContinue - 1);
+    sent_continue_ = true;
+  }
+  pumpRequestBody();
+}
+
+void Connection::pumpRequestBody() {
+  if (req_body_done_ || upstream_ == nullptr || !upstream_->ready()) return;
+  evbuffer* in = bufferevent_get_input(bev_);
+  evbuffer* out = upstream_->output();
+  const size_t high = cfg().limits.buffer_high_watermark;
+  while (!req_body_done_) {
+    if (evbuffer_get_length(out) >= high) {
+      WorkerStats::inc(worker_.stats().backpressure_pauses);
+      return;  // resumed by onUpstreamDrained
+    }
+    const size_t avail = evbuffer_get_length(in);
+    if (avail == 0) return;
+    if (req_body_kind_ == http1::BodyKind::kContentLength) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(avail, req_body_remaining_));
+      evbuffer_remove_buffer(in, out, n);
+      WorkerStats::inc(worker_.stats().bytes_from_clients, static_cast<uint64_t>(n));
+      req_body_remaining_ -= n;
+      if (req_body_remaining_ == 0) req_body_done_ = true;
+      continue;
+    }
+    evbuffer_iovec v;
+    if (evbuffer_peek(in, -1, nullptr, &v, 1) < 1) return;
+    const http1::ChunkedDecoder::Result r =
+        req_chunks_.next({static_cast<const char*>(v.iov_base), v.iov_len});
+    evbuffer_drain(in, r.consumed);
+    WorkerStats::inc(worker_.stats().bytes_from_clients, static_cast<uint64_t>(r.consumed));
+    switch (r.step) {
+      case http1::ChunkedDecoder::Step::kNeedMore:
+        break;
+      case http1::ChunkedDecoder::Step::kData:
+        appendChunkHeader(out, r.data_len);
+        evbuffer_remove_buffer(in, out, r.data_len);
+        evbuffer_add(out, "\r\n", 2);
+        WorkerStats::inc(worker_.stats().bytes_from_clients, static_cast<uint64_t>(r.data_len));
+        break;
+      case http1::ChunkedDecoder::Step::kDone:
+        evbuffer_add(out, "0\r\n\r\n", 5);
+        req_body_done_ = true;
+        break;
+      case http1::ChunkedDecoder::Step::kError:
+        WorkerStats::inc(worker_.stats().parser_rejections[static_cast<size_t>(r.error)]);
+        releaseUpstream(false);
+        if (resp_started_) {
+          closeNow();
+        } else {
+          sendLocalResponse(http1::parseErrorHttpStatus(r.error), http1::parseErrorName(r.error),
+                            true);
+        }
+        return;
+    }
+  }
+}
+
+// ---- upstream side -----------------------------------------------------------------------
+
+void Connection::onUpstreamConnectFailure(UpstreamError error) {
+  upstream_ = nullptr;  // already destroyed by the pool
+  if (resp_started_) {
+    closeNow();
+    return;
+  }
+  const bool timeout = error == UpstreamError::kConnectTimeout;
+  endInflight();
+  sendLocalResponse(timeout ? 504 : 502, upstreamErrorName(error), !req_body_done_);
+}
+
+void Connection::onUpstreamDrained(UpstreamConnection&) { pumpRequestBody(); }
+
+void Connection::onUpstreamData(UpstreamConnection&) { pumpResponse(); }
+
+void Connection::onUpstreamTimeout(UpstreamConnection&) {
+  failUpstream(UpstreamError::kResponseTimeout, 504);
+}
+
+void Connection::onUpstreamClosed(UpstreamConnection& conn, bool eof) {
+  WorkerStats& s = worker_.stats();
+  const bool nothing_received = !resp_head_done_ && evbuffer_get_length(conn.input()) == 0;
+  if (nothing_received && conn.reused() && !retried_ && req_idempotent_ &&
+      req_body_kind_ == http1::BodyKind::kNone) {
+    // A pooled connection the upstream had closed: the request never reached it.
+    retried_ = true;
+    WorkerStats::inc(s.upstream_retries);
+    releaseUpstream(false);
+    acquireUpstream(true);
+    return;
+  }
+  if (resp_head_done_ && resp_.body == http1::BodyKind::kUntilClose && eof) {
+    // The close delimits the body: pass on what is left, then end the response.
+    evbuffer* uin = conn.input();
+    evbuffer* out = bufferevent_get_output(bev_);
+    const size_t n = evbuffer_get_length(uin);
+    if (n > 0) {
+      if (resp_framing_ == static_cast<uint8_t>(ResponseFraming::kChunked)) {
+        appendChunkHeader(out, n);
+        evbuffer_remove_buffer(uin, out, n);
+        evbuffer_add(out, "\r\n", 2);
+      } else {
+        evbuffer_remove_buffer(uin, out, n);
+      }
+      resp_bytes_ += n;
+    }
+    finishResponse();
+    return;
+  }
+  if (!resp_head_done_) {
+    // Whatever arrived is an incomplete head: try to parse it once more, else 502.
+    failUpstream(UpstreamError::kReset, 502);
+    return;
+  }
+  WorkerStats::inc(s.upstream_errors[static_cast<size_t>(UpstreamError::kReset)]);
+  releaseUpstream(false);
+  closeNow();
+}
+
+void Connection::pumpResponse() {
+  if (upstream_ == nullptr) return;
+  if (!resp_head_done_) {
+    if (!parseResponseHead()) return;
+  }
+  evbuffer* uin = upstream_->input();
+  evbuffer* out = bufferevent_get_output(bev_);
+  const bool rechunk = resp_framing_ == static_cast<uint8_t>(ResponseFraming::kChunked);
+  while (upstream_ != nullptr) {
+    if (clientOutputFull()) {
+      WorkerStats::inc(worker_.stats().backpressure_pauses);
+      upstream_->enableRead(false);  // resumed by onClientWrite
+      return;
+    }
+    const size_t avail = evbuffer_get_length(uin);
+    if (avail == 0) return;
+    switch (resp_.body) {
+      case http1::BodyKind::kContentLength: {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(avail, resp_remaining_));
+        evbuffer_remove_buffer(uin, out, n);
+        resp_bytes_ += n;
+        resp_remaining_ -= n;
+        if (resp_remaining_ == 0) {
+          finishResponse();
+          return;
+        }
+        break;
+      }
+      case http1::BodyKind::kUntilClose: {
+        if (rechunk) appendChunkHeader(out, avail);
+        evbuffer_remove_buffer(uin, out, avail);
+        if (rechunk) evbuffer_add(out, "\r\n", 2);
+        resp_bytes_ += avail;
+        break;
+      }
+      case http1::BodyKind::kChunked: {
+        evbuffer_iovec v;
+        if (evbuffer_peek(uin, -1, nullptr, &v, 1) < 1) return;
+        const http1::ChunkedDecoder::Result r =
+            resp_chunks_.next({static_cast<const char*>(v.iov_base), v.iov_len});
+        evbuffer_drain(uin, r.consumed);
+        if (r.step == http1::ChunkedDecoder::Step::kData) {
+          if (rechunk) appendChunkHeader(out, r.data_len);
+          evbuffer_remove_buffer(uin, out, r.data_len);
+          if (rechunk) evbuffer_add(out, "\r\n", 2);
+          resp_bytes_ += r.data_len;
+        } else if (r.step == http1::ChunkedDecoder::Step::kDone) {
+          finishResponse();
+          return;
+        } else if (r.step == http1::ChunkedDecoder::Step::kError) {
+          WorkerStats::inc(
+              worker_.stats().upstream_errors[static_cast<size_t>(UpstreamError::kBadResponse)]);
+          releaseUpstream(false);
+          closeNow();
+          return;
+        }
+        break;
+      }
+      case http1::BodyKind::kNone:
+        return;
+    }
+  }
+}
+
+bool Connection::parseResponseHead() {
+  evbuffer* uin = upstream_->input();
+  http1::Limits limits = limits_;
+  limits.max_body_bytes = 0;
+  while (true) {
+    const size_t len = evbuffer_get_length(uin);
+    if (len == 0) return false;
+    const size_t want = std::min(len, limits.max_header_bytes + 1);
+    const char* p =
+        reinterpret_cast<const char*>(evbuffer_pullup(uin, static_cast<ssize_t>(want)));
+    const http1::HeadScan scan = http1::findHeadEnd({p, want}, resp_scanned_, limits);
+    if (scan.state == http1::HeadScan::State::kNeedMore) return false;
+    http1::ParseError e = scan.error;
+    if (scan.state == http1::HeadScan::State::kComplete) {
+      e = http1::parseResponseHead({p, scan.head_len}, limits, req_is_head_, resp_);
+    }
+    if (e == http1::ParseError::kNone && resp_.status == 101) e = http1::ParseError::kBadStatusLine;
+    if (e != http1::ParseError::kNone) {
+      failUpstream(UpstreamError::kBadResponse, 502);
+      return false;
+    }
+    if (resp_.status < 200) {
+      // Interim responses (100, 102, 103) are not passed on: the final one follows.
+      evbuffer_drain(uin, scan.head_len);
+      resp_scanned_ = 0;
+      continue;
+    }
+    worker_.stats().upstream_latency.observe(nowUs() - upstream_sent_us_);
+    upstream_->armTimer(config::Duration(0));
+
+    ResponseFraming framing = ResponseFraming::kNone;
+    switch (resp_.body) {
+      case http1::BodyKind::kNone:
+        framing = ResponseFraming::kNone;
+        break;
+      case http1::BodyKind::kContentLength:
+        framing = ResponseFraming::kContentLength;
+        resp_remaining_ = resp_.content_length;
+        break;
+      case http1::BodyKind::kChunked:
+      case http1::BodyKind::kUntilClose:
+        framing = req_http10_ ? ResponseFraming::kClose : ResponseFraming::kChunked;
+        resp_chunks_.reset();
+        break;
+    }
+    resp_framing_ = static_cast<uint8_t>(framing);
+    resp_close_ = !req_keep_alive_ || draining_ || worker_.draining() ||
+                  framing == ResponseFraming::kClose || !req_body_done_;
+    scratch_.clear();
+    appendClientResponseHead(resp_, framing, resp_close_, request_id_, scratch_);
+    evbuffer_drain(uin, scan.head_len);
+    bufferevent_write(bev_, scratch_.data(), scratch_.size());
+    resp_head_done_ = true;
+    resp_started_ = true;
+    recordResponse(resp_.status);
+    if (resp_.body == http1::BodyKind::kNone ||
+        (resp_.body == http1::BodyKind::kContentLength && resp_remaining_ == 0)) {
+      finishResponse();
+      return false;
+    }
+    return true;
+  }
+}
+
+void Connection::finishResponse() {
+  if (resp_framing_ == static_cast<uint8_t>(ResponseFraming::kChunked)) {
+    bufferevent_write(bev_, "0\r\n\r\n", 5);
+  }
+  const bool reusable = resp_.keep_alive && req_body_done_ &&
+                        resp_.body != http1::BodyKind::kUntilClose;
+  releaseUpstream(reusable);
+  endInflight();
+  WorkerStats& s = worker_.stats();
+  s.request_latency.observe(nowUs() - request_start_us_);
+  WorkerStats::inc(s.bytes_to_clients, resp_bytes_);
+  if (resp_close_) {
+    state_ = State::kClosing;
+    beginClose();
+    return;
+  }
+  resetForNextRequest();
+  if (draining_ || worker_.draining()) {
+    closeNow();
+    return;
+  }
+  processInput();
+}
+
+void Connection::failUpstream(UpstreamError error, int status) {
+  if (error != UpstreamError::kConnectFailed) {
+    WorkerStats::inc(worker_.stats().upstream_errors[static_cast<size_t>(error)]);
+  }
+  releaseUpstream(false);
+  if (resp_started_) {
+    closeNow();
+    return;
+  }
+  endInflight();
+  sendLocalResponse(status, upstreamErrorName(error), !req_body_done_);
+}
+
+void Connection::releaseUpstream(bool reusable) {
+  if (upstream_ == nullptr) return;
+  UpstreamConnection* c = upstream_;
+  upstream_ = nullptr;
+  pool_->release(c, reusable);
+}
+
+void Connection::endInflight() {
+  if (counted_inflight_) {
+    --worker_.inflight();
+    counted_inflight_ = false;
+  }
+}
+
+// ---- local responses and lifecycle -------------------------------------------------------
+
+void Connection::sendLocalResponse(int status, std::string_view error, bool close) {
+  releaseUpstream(false);
+  endInflight();
+  if (request_id_[0] == '\0') worker_.newRequestId(request_id_);
+  close = close || !req_keep_alive_ || draining_ || worker_.draining();
+  std::string body;
+  body.reserve(128);
+  body.append("{\"error\":");
+  json::appendString(body, error);
+  body.append(",\"status\":");
+  json::appendUint(body, static_cast<uint64_t>(status));
+  body.append(",\"request_id\":");
+  json::appendString(body, request_id_);
+  body.append("}\n");
+  scratch_.clear();
+  char line[64];
+  const int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reasonPhrase(status));
+  scratch_.append(line, static_cast<size_t>(n));
+  scratch_.append("Content-Type: application/json\r\nContent-Length: ");
+  json::appendUint(scratch_, body.size());
+  scratch_.append("\r\nX-Request-Id: ");
+  scratch_.append(request_id_);
+  scratch_.append("\r\n");
+  if (close) scratch_.append("Connection: close\r\n");
+  scratch_.append("\r\n");
+  scratch_.append(body);
+  bufferevent_write(bev_, scratch_.data(), scratch_.size());
+  recordResponse(status);
+  worker_.stats().request_latency.observe(nowUs() - request_start_us_);
+  if (status >= 400) {
+    log::Level lvl = status >= 500 ? log::Level::kWarn : log::Level::kInfo;
+    if (log::enabled(lvl)) {
+      log::write(lvl, "proxy", "request refused",
+                 {{"status", status}, {"reason", error}, {"peer", peer_ip_}}, request_id_);
+    }
+  }
+  if (close) {
+    state_ = State::kClosing;
+    beginClose();
+    return;
+  }
+  resetForNextRequest();
+}
+
+void Connection::beginClose() {
+  // Stop taking new requests; onClientRead discards input in kClosing. The write callback
+  // fires once the output is empty (write low watermark 0), then we half-close and linger.
+  bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);
+  armTimer(config::Duration(5000));
+  if (evbuffer_get_length(bufferevent_get_output(bev_)) == 0) onClientWrite(bev_, this);
+}
+
+void Connection::resetForNextRequest() {
+  state_ = State::kIdle;
+  head_scanned_ = 0;
+  resp_scanned_ = 0;
+  resp_head_done_ = false;
+  resp_started_ = false;
+  resp_close_ = false;
+  resp_bytes_ = 0;
+  resp_remaining_ = 0;
+  sent_continue_ = false;
+  retried_ = false;
+  request_id_[0] = '\0';
+  armTimer(cfg().limits.idle_timeout);
+}
+
+void Connection::closeNow() {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  releaseUpstream(false);
+  endInflight();
+  evtimer_del(timer_.get());
+  if (bev_ != nullptr) {
+    bufferevent_free(bev_);
+    bev_ = nullptr;
+  }
+  worker_.removeConnection(this);
+}
+
+}  // namespace stepgate::proxy

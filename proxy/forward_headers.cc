@@ -1,1 +1,166 @@
-// placeholder: implementation pending
+#include "proxy/forward_headers.h"
+
+#include "common/json_writer.h"
+
+namespace stepgate::proxy {
+namespace {
+
+using http1::equalsIgnoreCase;
+using http1::Header;
+
+bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && equalsIgnoreCase(s.substr(0, prefix.size()), prefix);
+}
+
+bool isHopByHop(std::string_view name) {
+  static constexpr std::string_view kHop[] = {
+      "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+      "upgrade", "proxy-authorization", "proxy-authenticate"};
+  for (auto h : kHop) {
+    if (equalsIgnoreCase(name, h)) return true;
+  }
+  return false;
+}
+
+// True iff a Connection header of `headers` lists `name` as a token.
+bool namedInConnection(const std::vector<Header>& headers, std::string_view name) {
+  for (const Header& h : headers) {
+    if (!equalsIgnoreCase(h.name, "connection")) continue;
+    std::string_view v = h.value;
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view tok = v.substr(0, comma);
+      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+      if (equalsIgnoreCase(tok, name)) return true;
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+void appendHeader(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+}  // namespace
+
+bool isStrippedRequestHeader(std::string_view name) noexcept {
+  if (isHopByHop(name)) return true;
+  static constexpr std::string_view kReset[] = {
+      "host", "content-length", "expect", "forwarded", "x-real-ip", "via", "x-request-id"};
+  for (auto h : kReset) {
+    if (equalsIgnoreCase(name, h)) return true;
+  }
+  return startsWithIgnoreCase(name, "x-forwarded-") || startsWithIgnoreCase(name, "x-stepgate-");
+}
+
+void appendUpstreamRequestHead(const http1::RequestHead& req, const ForwardContext& ctx,
+                               std::string& out) {
+  out.append(req.method);
+  out.push_back(' ');
+  out.append(ctx.path);
+  if (req.has_query) {
+    out.push_back('?');
+    out.append(req.query);
+  }
+  out.append(" HTTP/1.1\r\n");
+  appendHeader(out, "Host", ctx.upstream_host);
+
+  std::string_view prior_xff;
+  std::string_view prior_via;
+  for (const Header& h : req.headers) {
+    if (equalsIgnoreCase(h.name, "x-forwarded-for")) {
+      if (ctx.peer_is_trusted_proxy && prior_xff.empty()) prior_xff = h.value;
+      continue;
+    }
+    if (equalsIgnoreCase(h.name, "via")) {
+      if (prior_via.empty()) prior_via = h.value;
+      continue;
+    }
+    if (isStrippedRequestHeader(h.name) || namedInConnection(req.headers, h.name)) continue;
+    appendHeader(out, h.name, h.value);
+  }
+
+  switch (req.body) {
+    case http1::BodyKind::kContentLength: {
+      out.append("Content-Length: ");
+      json::appendUint(out, req.content_length);
+      out.append("\r\n");
+      break;
+    }
+    case http1::BodyKind::kChunked:
+      out.append("Transfer-Encoding: chunked\r\n");
+      break;
+    default:
+      if (equalsIgnoreCase(req.method, "POST") || equalsIgnoreCase(req.method, "PUT") ||
+          equalsIgnoreCase(req.method, "PATCH")) {
+        out.append("Content-Length: 0\r\n");
+      }
+      break;
+  }
+
+  out.append("X-Forwarded-For: ");
+  if (!prior_xff.empty()) {
+    out.append(prior_xff);
+    out.append(", ");
+  }
+  out.append(ctx.client_ip);
+  out.append("\r\n");
+  appendHeader(out, "X-Forwarded-Proto", ctx.client_tls ? "https" : "http");
+  if (!req.host.empty()) appendHeader(out, "X-Forwarded-Host", req.host);
+  appendHeader(out, "X-Request-Id", ctx.request_id);
+  out.append("Via: ");
+  if (!prior_via.empty()) {
+    out.append(prior_via);
+    out.append(", ");
+  }
+  out.append(req.version_minor == 0 ? "1.0 " : "1.1 ");
+  out.append(ctx.via);
+  out.append("\r\n\r\n");
+}
+
+void appendClientResponseHead(const http1::ResponseHead& resp, ResponseFraming framing,
+                              bool close, std::string_view request_id, std::string& out) {
+  out.append("HTTP/1.1 ");
+  json::appendUint(out, static_cast<uint64_t>(resp.status));
+  out.push_back(' ');
+  out.append(resp.reason);
+  out.append("\r\n");
+  for (const Header& h : resp.headers) {
+    if (isHopByHop(h.name) || equalsIgnoreCase(h.name, "content-length") ||
+        equalsIgnoreCase(h.name, "x-request-id") || namedInConnection(resp.headers, h.name)) {
+      continue;
+    }
+    appendHeader(out, h.name, h.value);
+  }
+  switch (framing) {
+    case ResponseFraming::kContentLength:
+      out.append("Content-Length: ");
+      json::appendUint(out, resp.content_length);
+      out.append("\r\n");
+      break;
+    case ResponseFraming::kChunked:
+      out.append("Transfer-Encoding: chunked\r\n");
+      break;
+    case ResponseFraming::kNone:
+      // A HEAD response keeps the upstream's Content-Length: it describes the GET body.
+      if (resp.body == http1::BodyKind::kNone && resp.content_length > 0) {
+        out.append("Content-Length: ");
+        json::appendUint(out, resp.content_length);
+        out.append("\r\n");
+      }
+      break;
+    case ResponseFraming::kClose:
+      break;
+  }
+  appendHeader(out, "X-Request-Id", request_id);
+  if (close) out.append("Connection: close\r\n");
+  out.append("\r\n");
+}
+
+}  // namespace stepgate::proxy

@@ -1,1 +1,39 @@
-int main() { return 0; }
+// stepgate: an identity-aware access proxy for workflow-orchestrator APIs.
+#include <cstdio>
+#include <cstring>
+
+#include "proxy/exe/commands.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: stepgate <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve -c FILE     run the proxy with the config FILE\n"
+    "  check -c FILE     validate the config FILE (and its certificates) and exit\n"
+    "  demo [--state-dir DIR] [--port N] [--smoke]\n"
+    "                    run stepgate over TLS in front of the built-in demo orchestrator\n"
+    "  version           print the version\n"
+    "\n"
+    "See docs/cli.md.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "--help") == 0 ||
+      std::strcmp(argv[1], "help") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const char* cmd = argv[1];
+  if (std::strcmp(cmd, "serve") == 0) return stepgate::exe::serveCommand(argc - 1, argv + 1);
+  if (std::strcmp(cmd, "check") == 0) return stepgate::exe::checkCommand(argc - 1, argv + 1);
+  if (std::strcmp(cmd, "demo") == 0) return stepgate::exe::demoCommand(argc - 1, argv + 1);
+  if (std::strcmp(cmd, "version") == 0 || std::strcmp(cmd, "--version") == 0) {
+    std::printf("stepgate %s\n", STEPGATE_VERSION);
+    return 0;
+  }
+  std::fprintf(stderr, "stepgate: unknown command '%s'\n\n%s", cmd, kUsage);
+  return 2;
+}

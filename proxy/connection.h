@@ -1,0 +1,145 @@
+#pragma once
+// Connection: one client connection on a worker and the request being served on it.
+//
+// The request path, in order: read the head (limits, 408 on header_timeout) → strict parse
+// (proxy/http1/parser.h) → normalise the path (path_normalize.h) → pick the upstream →
+// build the upstream head (forward_headers.h) → get a pooled or new upstream connection →
+// stream the request body (Content-Length moved as is, chunked de-chunked and re-chunked) →
+// parse the response head → stream the response body back → keep-alive or close.
+//
+// Requests on one connection are served one at a time, so pipelined requests are answered in
+// order: bytes after a request wait in the input buffer until its response is complete.
+// Backpressure: data moves from one side to the other only while the destination's output
+// buffer is below the high watermark; reading from the source stops when its input buffer
+// reaches the high watermark and resumes when the destination drains to the low watermark.
+// So a slow client or slow upstream holds at most about two watermarks per direction.
+//
+// Owned by its Worker; used only on the worker's thread; deleted through deferred delete.
+
+#include <event2/bufferevent.h>
+
+#include <cstdint>
+#include <string>
+
+#include "common/c_ptr.h"
+#include "common/net_address.h"
+#include "proxy/dispatcher.h"
+#include "proxy/http1/parser.h"
+#include "proxy/runtime.h"
+#include "proxy/tls/server_context.h"
+#include "proxy/upstream/pool.h"
+
+namespace stepgate::proxy {
+
+class Worker;
+
+class Connection : public DeferredDeletable, public UpstreamCallbacks {
+ public:
+  // Takes ownership of `fd` and of `ssl` (may be null for plain HTTP).
+  Connection(Worker& worker, int fd, const SocketAddress& peer, size_t listener_index,
+             SSL* ssl);
+  ~Connection() override;
+
+  void start();
+  // Shutdown: close now if between requests, else after the current response.
+  void drain();
+
+  // UpstreamCallbacks
+  void onUpstreamReady(UpstreamConnection& conn) override;
+  void onUpstreamConnectFailure(UpstreamError error) override;
+  void onUpstreamData(UpstreamConnection& conn) override;
+  void onUpstreamDrained(UpstreamConnection& conn) override;
+  void onUpstreamClosed(UpstreamConnection& conn, bool eof) override;
+  void onUpstreamTimeout(UpstreamConnection& conn) override;
+
+  std::list<std::unique_ptr<Connection>>::iterator list_pos;
+
+ private:
+  enum class State : uint8_t {
+    kHandshake,      // TLS handshake in progress
+    kIdle,           // between requests, no byte of the next one yet
+    kReadingHead,
+    kUpstream,       // head parsed; waiting for, or talking to, the upstream
+    kClosing,        // flushing a final response, then close
+    kClosed,
+  };
+
+  static void onClientRead(bufferevent* bev, void* arg);
+  static void onClientWrite(bufferevent* bev, void* arg);
+  static void onClientEvent(bufferevent* bev, short what, void* arg);
+  static void onTimer(int fd, short what, void* arg);
+
+  void refreshRuntime();
+  void processInput();
+  void handleHead(size_t head_len);
+  void beginUpstream();
+  void acquireUpstream(bool fresh);
+  void pumpRequestBody();
+  void pumpResponse();
+  bool parseResponseHead();
+  void finishResponse();
+  void failUpstream(UpstreamError error, int status);
+  void releaseUpstream(bool reusable);
+  void sendLocalResponse(int status, std::string_view error, bool close);
+  void resetForNextRequest();
+  void closeNow();
+  void beginClose();
+  void endInflight();
+  void armTimer(config::Duration d);
+  bool clientOutputFull() const;
+  void recordResponse(int status);
+  const config::Config& cfg() const { return *runtime_->config; }
+
+  Worker& worker_;
+  RuntimeConstSharedPtr runtime_;  // the snapshot this connection started with
+  size_t listener_index_;
+  SocketAddress peer_;
+  std::string peer_ip_;
+  bufferevent* bev_ = nullptr;
+  CPtr<event, event_free> timer_;
+  State state_ = State::kIdle;
+  bool tls_ = false;
+  bool draining_ = false;
+  bool peer_trusted_ = false;
+  tls::PeerCertificate peer_cert_;
+
+  // The current request.
+  http1::RequestHead req_;
+  http1::Limits limits_;
+  size_t head_scanned_ = 0;
+  std::string path_;          // normalised
+  std::string scratch_;       // head being built
+  char request_id_[33] = {0};
+  uint64_t request_start_us_ = 0;
+  uint64_t upstream_sent_us_ = 0;
+  uint64_t req_body_remaining_ = 0;
+  bool req_body_done_ = false;
+  bool req_body_error_ = false;
+  bool sent_continue_ = false;
+  bool req_keep_alive_ = true;
+  bool req_http10_ = false;
+  bool req_is_head_ = false;
+  bool req_idempotent_ = false;
+  bool req_expect_continue_ = false;
+  http1::BodyKind req_body_kind_ = http1::BodyKind::kNone;
+  bool counted_inflight_ = false;
+  bool retried_ = false;
+  size_t upstream_index_ = 0;
+  http1::ChunkedDecoder req_chunks_;
+
+  UpstreamConnection* upstream_ = nullptr;
+  UpstreamPool* pool_ = nullptr;
+
+  // The response.
+  http1::ResponseHead resp_;
+  size_t resp_scanned_ = 0;
+  bool resp_head_done_ = false;
+  bool resp_started_ = false;   // any byte of a response sent to the client
+  bool resp_close_ = false;     // close the client connection after this response
+  uint8_t resp_framing_ = 0;    // ResponseFraming
+  uint64_t resp_remaining_ = 0;
+  http1::ChunkedDecoder resp_chunks_;
+  uint64_t resp_bytes_ = 0;
+};
+
+}  // namespace stepgate::proxy

@@ -1,0 +1,50 @@
+#pragma once
+// Builds the heads stepgate sends: the request head to the upstream and the response head to
+// the client. Pure functions over parsed heads; they append to a caller-owned string whose
+// capacity is reused (no other allocation). Thread-safe.
+//
+// Towards the upstream (docs/security.md, "What the upstream receives"):
+//  - the request line carries the normalised path (the one the policy saw) and the query;
+//  - hop-by-hop fields (Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
+//    Transfer-Encoding, Upgrade, Proxy-Authorization, Proxy-Authenticate) and every field
+//    named in Connection are removed; so are Host, Content-Length, Expect, Forwarded,
+//    X-Forwarded-*, X-Real-IP, Via, X-Request-Id (re-set below) and every X-Stepgate-* field
+//    (identity headers only stepgate may set);
+//  - Host is the upstream's; X-Forwarded-Host/-Proto/-For, X-Request-Id and Via are set;
+//    X-Forwarded-For is extended rather than replaced only when the peer is a trusted proxy;
+//  - framing is stepgate's: Content-Length, or Transfer-Encoding: chunked (re-chunked).
+
+#include <string>
+#include <string_view>
+
+#include "proxy/http1/parser.h"
+
+namespace stepgate::proxy {
+
+struct ForwardContext {
+  std::string_view path;             // normalised
+  std::string_view upstream_host;    // "host:port" as the upstream expects in Host
+  std::string_view client_ip;
+  bool client_tls = false;
+  bool peer_is_trusted_proxy = false;
+  std::string_view request_id;
+  std::string_view via;              // pseudonym for Via, e.g. "stepgate"
+};
+
+// Appends the upstream request head, ending with the blank line.
+void appendUpstreamRequestHead(const http1::RequestHead& req, const ForwardContext& ctx,
+                               std::string& out);
+
+enum class ResponseFraming : unsigned char { kNone, kContentLength, kChunked, kClose };
+
+// Appends the client response head. `framing` is how stepgate frames the body it streams;
+// `close` adds "Connection: close". The upstream's hop-by-hop fields are removed and
+// X-Request-Id is set to `request_id`.
+void appendClientResponseHead(const http1::ResponseHead& resp, ResponseFraming framing,
+                              bool close, std::string_view request_id, std::string& out);
+
+// True iff `name` is removed from requests by appendUpstreamRequestHead regardless of
+// Connection (exposed for tests).
+bool isStrippedRequestHeader(std::string_view name) noexcept;
+
+}  // namespace stepgate::proxy

@@ -1,0 +1,28 @@
+#pragma once
+// Runtime: everything a worker needs from the configuration, as one immutable snapshot —
+// the Config plus the TLS contexts built from it. Built on the control thread (at start and
+// on SIGHUP) and handed to every worker through Dispatcher::post(); a worker swaps its
+// pointer between requests, and a connection keeps the snapshot it started with alive.
+
+#include <memory>
+#include <vector>
+
+#include "common/cidr.h"
+#include "config/schema.h"
+#include "proxy/tls/client_context.h"
+#include "proxy/tls/server_context.h"
+
+namespace stepgate::proxy {
+
+struct Runtime {
+  config::ConfigConstSharedPtr config;
+  std::vector<tls::ServerContextConstSharedPtr> listener_tls;  // by listener index; null: plain
+  std::vector<tls::ClientContextConstSharedPtr> upstream_tls;  // by upstream index; null: http
+  std::vector<size_t> listener_upstream;                       // listener index → upstream index
+  std::vector<Cidr> trusted_proxies;
+  uint64_t generation = 0;
+};
+
+using RuntimeConstSharedPtr = std::shared_ptr<const Runtime>;
+
+}  // namespace stepgate::proxy

@@ -1,0 +1,96 @@
+#pragma once
+// Worker: one thread, one Dispatcher, its own SO_REUSEPORT listening sockets, its client
+// connections, its upstream pools and its WorkerStats. Nothing here is shared with another
+// worker; the control thread talks to a worker only through post().
+//
+// Lifecycle (control thread): construct → bindListeners() → start() → ... → beginDrain()
+// (stop accepting; idle connections close; busy ones close after their current response;
+// the loop ends when none is left) → join(). forceStop() ends the loop at once (drain
+// deadline passed).
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "common/c_ptr.h"
+#include "common/status.h"
+#include "proxy/dispatcher.h"
+#include "proxy/runtime.h"
+#include "proxy/stats.h"
+#include "proxy/upstream/pool.h"
+
+struct evconnlistener;
+extern "C" void evconnlistener_free(evconnlistener*);
+
+namespace stepgate::proxy {
+
+class Connection;
+
+class Worker {
+ public:
+  Worker(size_t index, RuntimeConstSharedPtr runtime, WorkerStats& stats);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Opens this worker's listening sockets (SO_REUSEPORT). Control thread, before start().
+  [[nodiscard]] Status bindListeners();
+  void start();
+  void join();
+  // Called on the worker thread when its loop has ended. Set before start().
+  void setOnExit(std::function<void()> fn) { on_exit_ = std::move(fn); }
+
+  // Control thread: all of these post to the worker.
+  void updateRuntime(RuntimeConstSharedPtr runtime);
+  void beginDrain();
+  void forceStop();
+
+  // Worker thread only below.
+  Dispatcher& dispatcher() { return dispatcher_; }
+  WorkerStats& stats() { return stats_; }
+  const RuntimeConstSharedPtr& runtime() const { return runtime_; }
+  UpstreamPool& pool(size_t upstream_index) { return *pools_[upstream_index]; }
+  bool draining() const { return draining_; }
+  // The in-flight upstream request count (max_inflight_upstream).
+  uint32_t& inflight() { return inflight_; }
+  // 32 lowercase hex characters, unique per request (not a secret).
+  void newRequestId(char out[33]);
+  // Called by a connection that has closed; it is deleted at the end of the loop iteration.
+  void removeConnection(Connection* conn);
+
+ private:
+  static void onAccept(evconnlistener* l, int fd, sockaddr* addr, int len, void* arg);
+  void accept(size_t listener_index, int fd, const sockaddr* addr, int len);
+  void buildPools(RuntimeConstSharedPtr previous);
+  void maybeFinishDrain();
+
+  size_t index_;
+  Dispatcher dispatcher_;
+  RuntimeConstSharedPtr runtime_;
+  WorkerStats& stats_;
+  std::vector<CPtr<evconnlistener, evconnlistener_free>> listeners_;
+  struct ListenerArg {
+    Worker* worker;
+    size_t index;
+  };
+  std::vector<std::unique_ptr<ListenerArg>> listener_args_;
+  std::vector<UpstreamPoolPtr> pools_;
+  struct RetiredPool {
+    UpstreamPoolPtr pool;
+    RuntimeConstSharedPtr runtime;  // keeps the config the pool refers to alive
+  };
+  std::vector<RetiredPool> retired_pools_;
+  std::list<std::unique_ptr<Connection>> connections_;
+  uint32_t inflight_ = 0;
+  uint64_t rng_state_;
+  bool draining_ = false;
+  std::function<void()> on_exit_;
+  std::thread thread_;
+};
+
+using WorkerPtr = std::unique_ptr<Worker>;
+
+}  // namespace stepgate::proxy
