@@ -136,7 +136,8 @@ std::string closestMatch(std::string_view word, const std::vector<std::string_vi
   std::string_view match;
   for (std::string_view c : candidates) {
     const size_t d = editDistance(word, c);
-    if (d < best) {
+    // Two edits to a three-letter word leave one letter in common: not a useful hint.
+    if (d < best && 2 * d < std::max(word.size(), c.size())) {
       best = d;
       match = c;
     }
@@ -185,6 +186,11 @@ Status YamlSource::checkKeys(const YAML::Node& node,
   std::map<std::string, YAML::Node, std::less<>> seen;
   for (const auto& pair : node) {
     const YAML::Node key = pair.first;
+    // No key of ours takes an empty value, and yaml-cpp positions an empty value at the next
+    // token, so report it here, at its key.
+    if (pair.second.IsNull() && key.IsScalar()) {
+      return error(key, "'" + key.Scalar() + "' has no value");
+    }
     if (!key.IsScalar() || key.Scalar().empty()) {
       return error(key, "expected a plain, non-empty key, got " + describe(key));
     }

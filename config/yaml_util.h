@@ -39,8 +39,9 @@ class YamlSource {
   // Parses exactly one YAML document. Syntax errors carry the parser's position.
   [[nodiscard]] Status parse(std::string_view text, YAML::Node& root) const;
 
-  // Checks that `node` is a map whose keys are plain scalars, none repeated, each in `known`.
-  // An unknown key within edit distance 2 of a known one gets "did you mean 'x'?".
+  // Checks that `node` is a map whose keys are plain scalars, none repeated, each in `known`,
+  // and whose values are not empty (null). An unknown key within edit distance 2 of a known
+  // one (see closestMatch) gets "did you mean 'x'?".
   [[nodiscard]] Status checkMap(const YAML::Node& node,
                                 std::initializer_list<std::string_view> known) const;
   // Same for a map whose keys are names chosen by the user (e.g. upstreams): any key is
@@ -91,7 +92,8 @@ std::optional<uint64_t> parseSize(std::string_view text);
 // Optimal-string-alignment distance (insertions, deletions, substitutions, transpositions).
 size_t editDistance(std::string_view a, std::string_view b);
 
-// The candidate closest to `word` within distance 2, or "" when none is that close.
+// The candidate closest to `word` within distance 2, or "" when none is that close. A match
+// must also keep more than half of the longer word (no "log" for "foo").
 std::string closestMatch(std::string_view word, const std::vector<std::string_view>& candidates);
 
 }  // namespace stepgate::config
