@@ -213,10 +213,11 @@ ParseError parseContentLength(std::string_view v, FieldFacts& facts) noexcept {
     if (!isDigit(static_cast<uint8_t>(c))) {
       return ParseError::kBadContentLength;
     }
-    n = n * 10 + static_cast<uint64_t>(c - '0');
-    if (n > kMaxContentLength) {
+    const auto d = static_cast<uint64_t>(c - '0');
+    if (n > (kMaxContentLength - d) / 10) {
       return ParseError::kBadContentLength;
     }
+    n = n * 10 + d;
   }
   facts.has_content_length = true;
   facts.content_length = n;
@@ -766,11 +767,12 @@ enum ExtState : uint8_t {
   kExtTokenValue,
   kExtQuoted,
   kExtQuotedPair,
-  kExtValueEndBws,      // after a value (or its closing quote), before ';' or CRLF
+  kExtQuotedEnd,        // right after the closing quote
+  kExtValueEndBws,      // BWS after a value: only another extension may follow
 };
 
 bool extStateAcceptsCrlf(uint8_t s) noexcept {
-  return s == kExtNone || s == kExtName || s == kExtTokenValue || s == kExtValueEndBws;
+  return s == kExtNone || s == kExtName || s == kExtTokenValue || s == kExtQuotedEnd;
 }
 
 }  // namespace
@@ -799,9 +801,6 @@ ChunkedDecoder::Result ChunkedDecoder::fail(ParseError e, size_t consumed) noexc
 }
 
 ParseError ChunkedDecoder::sizeLineByte(uint8_t c) noexcept {
-  if (++line_bytes_ > kMaxChunkSizeLine) {
-    return ParseError::kBadChunkExtension;
-  }
   if (c == '\r') {
     if (extStateAcceptsCrlf(ext_state_)) {
       if (size_digits_ == 0) {
@@ -819,6 +818,9 @@ ParseError ChunkedDecoder::sizeLineByte(uint8_t c) noexcept {
     }
     return extStateAcceptsCrlf(ext_state_) ? ParseError::kBareLf
                                            : ParseError::kBadChunkExtension;
+  }
+  if (++line_bytes_ > kMaxChunkSizeLine) {
+    return ParseError::kBadChunkExtension;
   }
   switch (ext_state_) {
     case kExtNone:
@@ -890,6 +892,7 @@ ParseError ChunkedDecoder::sizeLineByte(uint8_t c) noexcept {
       }
       return ParseError::kNone;
     case kExtTokenValue:
+    case kExtQuotedEnd:
     case kExtValueEndBws:
       if (isTchar(c) && ext_state_ == kExtTokenValue) {
         return ParseError::kNone;
@@ -905,7 +908,7 @@ ParseError ChunkedDecoder::sizeLineByte(uint8_t c) noexcept {
     case kExtQuoted:
       // qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
       if (c == '"') {
-        ext_state_ = kExtValueEndBws;
+        ext_state_ = kExtQuotedEnd;
       } else if (c == '\\') {
         ext_state_ = kExtQuotedPair;
       } else if (!isFieldValueByte(c)) {
