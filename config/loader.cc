@@ -7,8 +7,8 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <set>

@@ -78,7 +78,8 @@ std::string describe(const YAML::Node& node) {
   if (text.size() > 40) {
     text = text.substr(0, 37) + "...";
   }
-  return "'" + text + "'";
+  // A quoted "64" is a string to YAML; say so, or "expected an integer, got '64'" puzzles.
+  return (node.Tag() == "?" ? "'" : "the quoted string '") + text + "'";
 }
 
 bool isPlainScalar(const YAML::Node& node) { return node.IsScalar() && node.Tag() == "?"; }

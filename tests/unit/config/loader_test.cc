@@ -301,7 +301,9 @@ TEST_F(LoaderTest, WrongTypes) {
   expectError(std::string(kMinimal) + "path: { merge_slashes: yes }\n", 6, 24,
               "expected a boolean (true/false), got 'yes'");
   expectError(std::string(kMinimal) + "path: { merge_slashes: 'true' }\n", 6, 24,
-              "expected a boolean (true/false)");
+              "expected a boolean (true/false), got the quoted string 'true'");
+  expectError(std::string(kMinimal) + "    max_idle: \"64\"\n", 6, 15,
+              "expected an integer, got the quoted string '64'");
   expectError(std::string(kMinimal) + "proxy: { via: [a, b] }\n", 6, 15,
               "expected a string, got a list");
   expectError(std::string(kMinimal) + "limits: 5\n", 6, 9, "expected a map, got '5'");
