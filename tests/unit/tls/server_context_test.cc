@@ -369,6 +369,23 @@ TEST_P(ResumptionTest, TicketRejectedAfterTwoRotations) {
   EXPECT_TRUE(resumes(*server, ctx.get(), fresh.get()));
 }
 
+TEST_P(ResumptionTest, TicketUnderPreviousKeyIsRenewed) {
+  auto server = make(devConfig());
+  SslCtxPtr ctx = clientCtx({.max_version = GetParam()});
+  SessionPtr first = firstSession(*server, ctx.get());
+  server->rotateTicketKeys();
+  Connection c = connect(*server, ctx.get(), "localhost", first.get());
+  ASSERT_TRUE(c.result.ok()) << c.result;
+  ASSERT_TRUE(SSL_session_reused(c.server.get()));
+  testing::closeCleanly(c.client.get(), c.server.get());
+  SessionPtr renewed(SSL_get1_session(c.client.get()));
+  // The renewed ticket is under the key that is current now, so it outlives one more
+  // rotation, while the first one does not.
+  server->rotateTicketKeys();
+  EXPECT_TRUE(resumes(*server, ctx.get(), renewed.get()));
+  EXPECT_FALSE(resumes(*server, ctx.get(), first.get()));
+}
+
 TEST_P(ResumptionTest, TicketFromAnotherListenerIsNotAccepted) {
   auto a = make(devConfig());
   auto b = make(devConfig());
@@ -478,6 +495,15 @@ TEST_F(ServerContextTest, MissingFilesAreNamed) {
     EXPECT_EQ(server.status().message().rfind(missing + ":", 0), 0u) << server.status().message();
   }
   EXPECT_EQ(ERR_peek_error(), 0u);  // the queue was drained into the messages
+}
+
+TEST_F(ServerContextTest, ErrorMessagesCarryOpensslReason) {
+  config::ServerTlsConfig cfg;
+  cfg.certificates.push_back({testPki().dev.server_cert, testPki().dev.client_key, {}});
+  auto server = ServerContext::create(cfg);
+  ASSERT_FALSE(server.isOk());
+  EXPECT_NE(server.status().message().find("key values mismatch"), std::string::npos)
+      << server.status().message();
 }
 
 TEST_F(ServerContextTest, GarbageFilesAreNamed) {

@@ -94,31 +94,33 @@ struct TestPki {
   bool ok = false;
 };
 
+// Built on first use; the static's destructor removes the directory at exit.
 inline const TestPki& testPki() {
-  static TestPki* pki = [] {
-    auto* p = new TestPki();
-    auto dev = ensureDevPki(p->dir.file("dev"));
-    auto other = ensureDevPki(p->dir.file("other-dev"));
+  static TestPki pki;
+  static const bool built = [] {
+    auto dev = ensureDevPki(pki.dir.file("dev"));
+    auto other = ensureDevPki(pki.dir.file("other-dev"));
     if (!dev.isOk() || !other.isOk()) {
       ADD_FAILURE() << dev.status().toString() << " " << other.status().toString();
-      return p;
+      return false;
     }
-    p->dev = *dev;
-    p->other_dev = *other;
-    p->other_cert = p->dir.file("other.pem");
-    p->other_key = p->dir.file("other.key");
+    pki.dev = *dev;
+    pki.other_dev = *other;
+    pki.other_cert = pki.dir.file("other.pem");
+    pki.other_key = pki.dir.file("other.key");
     const CommandResult r = run(
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
         "-subj /CN=other.test -addext 'subjectAltName=DNS:other.test,DNS:*.other.test' "
-        "-keyout " + shellQuote(p->other_key) + " -out " + shellQuote(p->other_cert));
+        "-keyout " + shellQuote(pki.other_key) + " -out " + shellQuote(pki.other_cert));
     if (r.exit_code != 0) {
       ADD_FAILURE() << "openssl req failed: " << r.output;
-      return p;
+      return false;
     }
-    p->ok = true;
-    return p;
+    pki.ok = true;
+    return true;
   }();
-  return *pki;
+  (void)built;
+  return pki;
 }
 
 struct ClientOptions {
