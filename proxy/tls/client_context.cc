@@ -19,7 +19,9 @@ bool isIpLiteral(const std::string& host) {
 
 }  // namespace
 
-ClientContext::~ClientContext() { SSL_CTX_free(ctx_); }
+ClientContext::~ClientContext() {
+  SSL_CTX_free(ctx_);
+}
 
 StatusOr<std::shared_ptr<const ClientContext>> ClientContext::create(
     const config::UpstreamTlsConfig& config, const std::string& default_host) {
@@ -27,7 +29,8 @@ StatusOr<std::shared_ptr<const ClientContext>> ClientContext::create(
   ERR_clear_error();
   context->ctx_ = SSL_CTX_new(TLS_client_method());
   SSL_CTX* ctx = context->ctx_;
-  if (ctx == nullptr) return internalError("SSL_CTX_new: " + drainOpensslErrors());
+  if (ctx == nullptr)
+    return internalError("SSL_CTX_new: " + drainOpensslErrors());
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
     return internalError("cannot set TLS versions: " + drainOpensslErrors());
   }
@@ -39,7 +42,8 @@ StatusOr<std::shared_ptr<const ClientContext>> ClientContext::create(
   }
   context->verify_ = config.verify;
   context->server_name_ = config.server_name.empty() ? default_host : config.server_name;
-  if (context->server_name_.empty()) return invalidArgument("upstream tls: no server name");
+  if (context->server_name_.empty())
+    return invalidArgument("upstream tls: no server name");
   if (config.verify) {
     if (!config.ca_file.empty()) {
       if (SSL_CTX_load_verify_locations(ctx, config.ca_file.c_str(), nullptr) != 1) {
@@ -58,16 +62,19 @@ StatusOr<std::shared_ptr<const ClientContext>> ClientContext::create(
 
 SSL* ClientContext::newSsl() const {
   SSL* ssl = SSL_new(ctx_);
-  if (ssl == nullptr) return nullptr;
+  if (ssl == nullptr)
+    return nullptr;
   const bool ip = isIpLiteral(server_name_);
   bool ok = true;
   // RFC 6066: SNI carries host names only, never address literals.
-  if (!ip) ok = SSL_set_tlsext_host_name(ssl, server_name_.c_str()) == 1;
+  if (!ip)
+    ok = SSL_set_tlsext_host_name(ssl, server_name_.c_str()) == 1;
   if (ok && verify_) {
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
     ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, server_name_.c_str()) == 1
             : SSL_set1_host(ssl, server_name_.c_str()) == 1;
-    if (ok && !ip) X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (ok && !ip)
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
   }
   if (!ok) {
     ERR_clear_error();

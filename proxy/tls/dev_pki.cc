@@ -29,14 +29,17 @@ using PkeyPtr = CPtr<EVP_PKEY, EVP_PKEY_free>;
 using BioPtr = CPtr<BIO, BIO_free>;
 
 constexpr long kValiditySeconds = 30L * 24 * 3600;
-constexpr long kBackdateSeconds = 3600;   // tolerate clocks slightly behind ours
+constexpr long kBackdateSeconds = 3600;  // tolerate clocks slightly behind ours
 constexpr long kReuseMinSeconds = 24L * 3600;
 
-std::string sslError(const std::string& what) { return what + ": " + drainOpensslErrors(); }
+std::string sslError(const std::string& what) {
+  return what + ": " + drainOpensslErrors();
+}
 
 StatusOr<PkeyPtr> generateKey() {
   PkeyPtr key(EVP_EC_gen("P-256"));
-  if (key == nullptr) return internalError(sslError("EC P-256 key generation"));
+  if (key == nullptr)
+    return internalError(sslError("EC P-256 key generation"));
   return key;
 }
 
@@ -54,10 +57,12 @@ struct Extension {
 StatusOr<X509Ptr> makeCertificate(const Subject& subject, EVP_PKEY* key, const X509* issuer,
                                   EVP_PKEY* issuer_key, const std::vector<Extension>& extensions) {
   X509Ptr cert(X509_new());
-  if (cert == nullptr) return internalError(sslError("X509_new"));
+  if (cert == nullptr)
+    return internalError(sslError("X509_new"));
   X509* x = cert.get();
   unsigned char serial[16];
-  if (RAND_bytes(serial, sizeof(serial)) != 1) return internalError(sslError("RAND_bytes"));
+  if (RAND_bytes(serial, sizeof(serial)) != 1)
+    return internalError(sslError("RAND_bytes"));
   serial[0] &= 0x7f;  // positive
   serial[0] |= 0x40;  // and a fixed length of 16 bytes
   CPtr<BIGNUM, BN_free> bn(BN_bin2bn(serial, sizeof(serial), nullptr));
@@ -72,8 +77,8 @@ StatusOr<X509Ptr> makeCertificate(const Subject& subject, EVP_PKEY* key, const X
   auto add = [&](const char* field, const std::string& value) {
     return value.empty() ||
            X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
-                                      reinterpret_cast<const unsigned char*>(value.c_str()), -1,
-                                      -1, 0) == 1;
+                                      reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1,
+                                      0) == 1;
   };
   if (!add("O", subject.organization) || !add("CN", subject.common_name) ||
       X509_set_issuer_name(x, issuer != nullptr ? X509_get_subject_name(issuer) : name) != 1) {
@@ -88,7 +93,8 @@ StatusOr<X509Ptr> makeCertificate(const Subject& subject, EVP_PKEY* key, const X
       return internalError(sslError(std::string("extension ") + OBJ_nid2sn(e.nid) + "=" + e.value));
     }
   }
-  if (X509_sign(x, issuer_key, EVP_sha256()) <= 0) return internalError(sslError("signing"));
+  if (X509_sign(x, issuer_key, EVP_sha256()) <= 0)
+    return internalError(sslError("signing"));
   return cert;
 }
 
@@ -100,7 +106,8 @@ std::string bioContents(BIO* bio) {
 
 StatusOr<std::string> certificatesPem(const std::vector<const X509*>& certs) {
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (bio == nullptr) return internalError(sslError("BIO_new"));
+  if (bio == nullptr)
+    return internalError(sslError("BIO_new"));
   for (const X509* c : certs) {
     if (PEM_write_bio_X509(bio.get(), const_cast<X509*>(c)) != 1) {
       return internalError(sslError("PEM_write_bio_X509"));
@@ -123,11 +130,13 @@ Status writeFile(const std::string& path, const std::string& data, mode_t mode) 
   const std::string tmp = path + ".tmp";
   ::unlink(tmp.c_str());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return unavailable(tmp + ": " + std::strerror(errno));
+  if (fd < 0)
+    return unavailable(tmp + ": " + std::strerror(errno));
   size_t done = 0;
   while (done < data.size()) {
     const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINTR)
+      continue;
     if (n <= 0) {
       const int err = errno;
       ::close(fd);
@@ -154,15 +163,18 @@ Status writeFile(const std::string& path, const std::string& data, mode_t mode) 
 
 X509Ptr readFirstCertificate(const std::string& path) {
   BioPtr bio(BIO_new_file(path.c_str(), "r"));
-  if (bio == nullptr) return nullptr;
+  if (bio == nullptr)
+    return nullptr;
   return X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
 }
 
 // True iff `cert` stays valid for at least another day and chains to `ca`.
 bool stillGood(X509* cert, X509* ca) {
-  if (cert == nullptr || ca == nullptr) return false;
+  if (cert == nullptr || ca == nullptr)
+    return false;
   time_t limit = std::time(nullptr) + kReuseMinSeconds;
-  if (X509_cmp_time(X509_get0_notAfter(cert), &limit) <= 0) return false;
+  if (X509_cmp_time(X509_get0_notAfter(cert), &limit) <= 0)
+    return false;
   CPtr<X509_STORE, X509_STORE_free> store(X509_STORE_new());
   CPtr<X509_STORE_CTX, X509_STORE_CTX_free> ctx(X509_STORE_CTX_new());
   if (store == nullptr || ctx == nullptr || X509_STORE_add_cert(store.get(), ca) != 1 ||
@@ -174,7 +186,8 @@ bool stillGood(X509* cert, X509* ca) {
 
 bool keyMatches(X509* cert, const std::string& key_path) {
   BioPtr bio(BIO_new_file(key_path.c_str(), "r"));
-  if (bio == nullptr || cert == nullptr) return false;
+  if (bio == nullptr || cert == nullptr)
+    return false;
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, const_cast<char*>("")));
   return key != nullptr && X509_check_private_key(cert, key.get()) == 1;
 }
@@ -183,7 +196,8 @@ bool reusable(const DevPkiFiles& files) {
   for (const std::string* path : {&files.ca_cert, &files.ca_key, &files.server_cert,
                                   &files.server_key, &files.client_cert, &files.client_key}) {
     struct stat st;
-    if (::stat(path->c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return false;
+    if (::stat(path->c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+      return false;
   }
   X509Ptr ca = readFirstCertificate(files.ca_cert);
   X509Ptr server = readFirstCertificate(files.server_cert);
@@ -200,21 +214,19 @@ Status generate(const DevPkiFiles& files) {
   ASSIGN_OR_RETURN(PkeyPtr ca_key, generateKey());
   ASSIGN_OR_RETURN(PkeyPtr server_key, generateKey());
   ASSIGN_OR_RETURN(PkeyPtr client_key, generateKey());
-  ASSIGN_OR_RETURN(X509Ptr ca,
-                   makeCertificate({"stepgate dev CA", "stepgate demo"}, ca_key.get(), nullptr,
-                                   ca_key.get(),
-                                   {{NID_basic_constraints, "critical,CA:TRUE"},
-                                    {NID_key_usage, "critical,keyCertSign,cRLSign"},
-                                    {NID_subject_key_identifier, "hash"}}));
-  ASSIGN_OR_RETURN(
-      X509Ptr server,
-      makeCertificate({"localhost", ""}, server_key.get(), ca.get(), ca_key.get(),
-                      {{NID_basic_constraints, "critical,CA:FALSE"},
-                       {NID_key_usage, "critical,digitalSignature"},
-                       {NID_ext_key_usage, "serverAuth"},
-                       {NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1"},
-                       {NID_subject_key_identifier, "hash"},
-                       {NID_authority_key_identifier, "keyid:always"}}));
+  ASSIGN_OR_RETURN(X509Ptr ca, makeCertificate({"stepgate dev CA", "stepgate demo"}, ca_key.get(),
+                                               nullptr, ca_key.get(),
+                                               {{NID_basic_constraints, "critical,CA:TRUE"},
+                                                {NID_key_usage, "critical,keyCertSign,cRLSign"},
+                                                {NID_subject_key_identifier, "hash"}}));
+  ASSIGN_OR_RETURN(X509Ptr server,
+                   makeCertificate({"localhost", ""}, server_key.get(), ca.get(), ca_key.get(),
+                                   {{NID_basic_constraints, "critical,CA:FALSE"},
+                                    {NID_key_usage, "critical,digitalSignature"},
+                                    {NID_ext_key_usage, "serverAuth"},
+                                    {NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1"},
+                                    {NID_subject_key_identifier, "hash"},
+                                    {NID_authority_key_identifier, "keyid:always"}}));
   ASSIGN_OR_RETURN(
       X509Ptr client,
       makeCertificate({"demo-client", "stepgate demo"}, client_key.get(), ca.get(), ca_key.get(),
@@ -248,7 +260,8 @@ Status generate(const DevPkiFiles& files) {
 }  // namespace
 
 StatusOr<DevPkiFiles> ensureDevPki(const std::string& dir) {
-  if (dir.empty()) return invalidArgument("dev pki: empty directory");
+  if (dir.empty())
+    return invalidArgument("dev pki: empty directory");
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return unavailable(dir + ": " + std::strerror(errno));
   }
@@ -260,10 +273,12 @@ StatusOr<DevPkiFiles> ensureDevPki(const std::string& dir) {
   DevPkiFiles files{base + "ca.pem",     base + "ca.key",     base + "server.pem",
                     base + "server.key", base + "client.pem", base + "client.key"};
   ERR_clear_error();
-  if (reusable(files)) return files;
+  if (reusable(files))
+    return files;
   Status status = generate(files);
   ERR_clear_error();
-  if (!status.isOk()) return status;
+  if (!status.isOk())
+    return status;
   return files;
 }
 

@@ -90,10 +90,12 @@ class TicketKeyRing {
       const uint64_t gen = generation_.load(std::memory_order_acquire);
       load(slots_[gen % kSlots], current);
       has_previous = gen > 0;
-      if (has_previous) load(slots_[(gen - 1) % kSlots], previous);
+      if (has_previous)
+        load(slots_[(gen - 1) % kSlots], previous);
       std::atomic_thread_fence(std::memory_order_acquire);
       // A writer filling slot (g + 1) % kSlots conflicts with our slots once g >= gen + 2.
-      if (generation_.load(std::memory_order_relaxed) - gen < kSlots - 2) return;
+      if (generation_.load(std::memory_order_relaxed) - gen < kSlots - 2)
+        return;
     }
   }
 
@@ -104,12 +106,14 @@ class TicketKeyRing {
   static void store(Slot& slot, const TicketKey& key) {
     uint64_t words[kTicketKeyWords];
     std::memcpy(words, &key, sizeof(key));
-    for (size_t i = 0; i < kTicketKeyWords; ++i) slot[i].store(words[i], std::memory_order_relaxed);
+    for (size_t i = 0; i < kTicketKeyWords; ++i)
+      slot[i].store(words[i], std::memory_order_relaxed);
     OPENSSL_cleanse(words, sizeof(words));
   }
   static void load(const Slot& slot, TicketKey& key) {
     uint64_t words[kTicketKeyWords];
-    for (size_t i = 0; i < kTicketKeyWords; ++i) words[i] = slot[i].load(std::memory_order_relaxed);
+    for (size_t i = 0; i < kTicketKeyWords; ++i)
+      words[i] = slot[i].load(std::memory_order_relaxed);
     std::memcpy(&key, words, sizeof(key));
     OPENSSL_cleanse(words, sizeof(words));
   }
@@ -127,7 +131,9 @@ std::string lowercase(std::string_view text) {
   return out;
 }
 
-int rejectPassword(char*, int, int, void*) { return -1; }
+int rejectPassword(char*, int, int, void*) {
+  return -1;
+}
 
 using SslCtxPtr = CPtr<SSL_CTX, SSL_CTX_free>;
 
@@ -146,12 +152,15 @@ struct ContextSet {
   // Exact match over every certificate first, then a one-label wildcard.
   SSL_CTX* match(std::string_view server_name) const {
     std::string name = lowercase(server_name);
-    if (!name.empty() && name.back() == '.') name.pop_back();
+    if (!name.empty() && name.back() == '.')
+      name.pop_back();
     for (const Entry& e : entries) {
-      if (std::find(e.names.begin(), e.names.end(), name) != e.names.end()) return e.ctx.get();
+      if (std::find(e.names.begin(), e.names.end(), name) != e.names.end())
+        return e.ctx.get();
     }
     const size_t dot = name.find('.');
-    if (dot == std::string::npos || dot == 0) return nullptr;
+    if (dot == std::string::npos || dot == 0)
+      return nullptr;
     const std::string wildcard = "*" + name.substr(dot);
     for (const Entry& e : entries) {
       if (std::find(e.names.begin(), e.names.end(), wildcard) != e.names.end()) {
@@ -168,9 +177,11 @@ struct ContextSet {
   static int onServerName(SSL* ssl, int* /*alert*/, void* arg) {
     const ContextSet* self = static_cast<const ContextSet*>(arg);
     const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (name == nullptr) return SSL_TLSEXT_ERR_NOACK;
+    if (name == nullptr)
+      return SSL_TLSEXT_ERR_NOACK;
     SSL_CTX* chosen = self->match(name);
-    if (chosen == nullptr) return SSL_TLSEXT_ERR_NOACK;  // keep the default certificate
+    if (chosen == nullptr)
+      return SSL_TLSEXT_ERR_NOACK;  // keep the default certificate
     if (chosen != SSL_get_SSL_CTX(ssl) && SSL_set_SSL_CTX(ssl, chosen) == nullptr) {
       return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
@@ -183,7 +194,8 @@ struct ContextSet {
     for (const std::string& proto : alpnPreference()) {
       for (unsigned int i = 0; i < inlen;) {
         const unsigned int len = in[i];
-        if (i + 1 + len > inlen) break;  // malformed: OpenSSL validates, be defensive
+        if (i + 1 + len > inlen)
+          break;  // malformed: OpenSSL validates, be defensive
         if (len == proto.size() && std::memcmp(in + i + 1, proto.data(), len) == 0) {
           *out = in + i + 1;
           *outlen = static_cast<unsigned char>(len);
@@ -199,7 +211,8 @@ struct ContextSet {
   static int onTicketKey(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
                          EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc) {
     ContextSet* self = from(ssl);
-    if (self == nullptr) return -1;
+    if (self == nullptr)
+      return -1;
     TicketKey current, previous;
     bool has_previous = false;
     self->tickets.snapshot(current, previous, has_previous);
@@ -226,12 +239,12 @@ struct ContextSet {
           OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
                                             const_cast<unsigned char*>(key->hmac_key.data()),
                                             key->hmac_key.size()),
-          OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"),
-                                           0),
+          OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
           OSSL_PARAM_construct_end()};
       const int cipher_ok =
-          enc == 1 ? EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes_key.data(), iv)
-                   : EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes_key.data(), iv);
+          enc == 1
+              ? EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes_key.data(), iv)
+              : EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes_key.data(), iv);
       if (EVP_MAC_CTX_set_params(mac, params) != 1 || cipher_ok != 1) {
         ERR_clear_error();
         result = enc == 1 ? -1 : 0;
@@ -245,8 +258,8 @@ struct ContextSet {
 
 Status loadCertificate(SSL_CTX* ctx, const config::CertificateConfig& cert) {
   if (SSL_CTX_use_certificate_chain_file(ctx, cert.cert_file.c_str()) != 1) {
-    return invalidArgument(cert.cert_file + ": cannot load certificate chain: " +
-                           drainOpensslErrors());
+    return invalidArgument(cert.cert_file +
+                           ": cannot load certificate chain: " + drainOpensslErrors());
   }
   CPtr<BIO, BIO_free> bio(BIO_new_file(cert.key_file.c_str(), "r"));
   if (bio == nullptr) {
@@ -256,8 +269,7 @@ Status loadCertificate(SSL_CTX* ctx, const config::CertificateConfig& cert) {
       PEM_read_bio_PrivateKey(bio.get(), nullptr, rejectPassword, nullptr));
   if (key == nullptr) {
     return invalidArgument(cert.key_file +
-                           ": cannot read private key (PEM, unencrypted): " +
-                           drainOpensslErrors());
+                           ": cannot read private key (PEM, unencrypted): " + drainOpensslErrors());
   }
   X509* leaf = SSL_CTX_get0_certificate(ctx);
   if (leaf == nullptr || X509_check_private_key(leaf, key.get()) != 1) {
@@ -271,9 +283,11 @@ Status loadCertificate(SSL_CTX* ctx, const config::CertificateConfig& cert) {
 }
 
 Status configureClientAuth(SSL_CTX* ctx, const config::ServerTlsConfig& config) {
-  if (config.client_auth == config::ClientAuth::kNone) return okStatus();
+  if (config.client_auth == config::ClientAuth::kNone)
+    return okStatus();
   const std::string& ca = config.client_ca_file;
-  if (ca.empty()) return invalidArgument("client certificates requested but no client CA file");
+  if (ca.empty())
+    return invalidArgument("client certificates requested but no client CA file");
   // The verify store is this CA file only, never the system store.
   if (SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr) != 1) {
     return invalidArgument(ca + ": cannot load client CA: " + drainOpensslErrors());
@@ -286,17 +300,18 @@ Status configureClientAuth(SSL_CTX* ctx, const config::ServerTlsConfig& config) 
   // Optional: no certificate is fine, but a presented one must verify (OpenSSL's default
   // verify callback fails the handshake). Required: no certificate fails too.
   int mode = SSL_VERIFY_PEER;
-  if (config.client_auth == config::ClientAuth::kRequired) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+  if (config.client_auth == config::ClientAuth::kRequired)
+    mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
   SSL_CTX_set_verify(ctx, mode, nullptr);
   SSL_CTX_set_verify_depth(ctx, kVerifyDepth);
   return okStatus();
 }
 
 StatusOr<SslCtxPtr> buildContext(const config::ServerTlsConfig& config,
-                                 const config::CertificateConfig& cert,
-                                 ContextSet* set) {
+                                 const config::CertificateConfig& cert, ContextSet* set) {
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
-  if (ctx == nullptr) return internalError("SSL_CTX_new: " + drainOpensslErrors());
+  if (ctx == nullptr)
+    return internalError("SSL_CTX_new: " + drainOpensslErrors());
   SSL_CTX* c = ctx.get();
   const int min_version =
       config.min_version == config::TlsMinVersion::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
@@ -308,15 +323,17 @@ StatusOr<SslCtxPtr> buildContext(const config::ServerTlsConfig& config,
   if (SSL_CTX_set_cipher_list(c, ciphers.c_str()) != 1) {
     return invalidArgument("ciphers \"" + ciphers + "\": " + drainOpensslErrors());
   }
-  if (!config.ciphersuites.empty() && SSL_CTX_set_ciphersuites(c, config.ciphersuites.c_str()) != 1) {
+  if (!config.ciphersuites.empty() &&
+      SSL_CTX_set_ciphersuites(c, config.ciphersuites.c_str()) != 1) {
     return invalidArgument("ciphersuites \"" + config.ciphersuites + "\": " + drainOpensslErrors());
   }
   if (SSL_CTX_set1_groups_list(c, kGroups) != 1) {
     return internalError(std::string("groups ") + kGroups + ": " + drainOpensslErrors());
   }
-  uint64_t options = SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                     SSL_OP_CIPHER_SERVER_PREFERENCE;
-  if (!config.session_tickets) options |= SSL_OP_NO_TICKET;
+  uint64_t options =
+      SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE;
+  if (!config.session_tickets)
+    options |= SSL_OP_NO_TICKET;
   SSL_CTX_set_options(c, options);
   // SSL_MODE_RELEASE_BUFFERS on: an idle keep-alive connection then holds no ~34 KB of
   // OpenSSL read/write buffers. With up to max_connections_per_worker (10k) mostly idle
@@ -338,7 +355,8 @@ StatusOr<SslCtxPtr> buildContext(const config::ServerTlsConfig& config,
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
     SSL_CTX_sess_set_cache_size(c, config.session_cache_size);
   }
-  if (config.session_tickets) SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ContextSet::onTicketKey);
+  if (config.session_tickets)
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ContextSet::onTicketKey);
   SSL_CTX_set_alpn_select_cb(c, ContextSet::onAlpnSelect, nullptr);
   SSL_CTX_set_ex_data(c, contextIndex(), set);
   return ctx;
@@ -357,14 +375,16 @@ ServerContext::~ServerContext() = default;
 
 StatusOr<std::shared_ptr<ServerContext>> ServerContext::create(
     const config::ServerTlsConfig& config) {
-  if (config.certificates.empty()) return invalidArgument("tls: no certificate configured");
+  if (config.certificates.empty())
+    return invalidArgument("tls: no certificate configured");
   std::shared_ptr<ServerContext> context(new ServerContext(config));
   ContextSet* set = &context->impl_->set;
   ERR_clear_error();
   for (const config::CertificateConfig& cert : config.certificates) {
     ASSIGN_OR_RETURN(SslCtxPtr ctx, buildContext(config, cert, set));
     ContextSet::Entry entry{std::move(ctx), {}};
-    for (const std::string& name : cert.server_names) entry.names.push_back(lowercase(name));
+    for (const std::string& name : cert.server_names)
+      entry.names.push_back(lowercase(name));
     set->entries.push_back(std::move(entry));
   }
   // SNI is resolved on the context every SSL starts from; the others only serve.
@@ -373,27 +393,33 @@ StatusOr<std::shared_ptr<ServerContext>> ServerContext::create(
   return context;
 }
 
-SSL* ServerContext::newSsl() const { return SSL_new(impl_->set.defaultCtx()); }
+SSL* ServerContext::newSsl() const {
+  return SSL_new(impl_->set.defaultCtx());
+}
 
-void ServerContext::rotateTicketKeys() const { impl_->set.tickets.rotate(); }
+void ServerContext::rotateTicketKeys() const {
+  impl_->set.tickets.rotate();
+}
 
 PeerCertificate peerCertificate(const SSL* ssl) {
   PeerCertificate out;
   X509* cert = SSL_get0_peer_certificate(ssl);
-  if (cert == nullptr) return out;
+  if (cert == nullptr)
+    return out;
   out.present = true;
   out.verified = SSL_get_verify_result(ssl) == X509_V_OK;
   out.subject = nameToRfc2253(X509_get_subject_name(cert));
   out.issuer = nameToRfc2253(X509_get_issuer_name(cert));
   out.sha256_fingerprint = sha256Fingerprint(cert);
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (names != nullptr) {
     for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
       const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
-      if (name->type != GEN_URI && name->type != GEN_DNS) continue;
-      const ASN1_IA5STRING* text = name->type == GEN_URI ? name->d.uniformResourceIdentifier
-                                                         : name->d.dNSName;
+      if (name->type != GEN_URI && name->type != GEN_DNS)
+        continue;
+      const ASN1_IA5STRING* text =
+          name->type == GEN_URI ? name->d.uniformResourceIdentifier : name->d.dNSName;
       std::string value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(text)),
                         static_cast<size_t>(ASN1_STRING_length(text)));
       (name->type == GEN_URI ? out.san_uris : out.san_dns).push_back(std::move(value));
@@ -403,6 +429,8 @@ PeerCertificate peerCertificate(const SSL* ssl) {
   return out;
 }
 
-const char* tlsVersionName(const SSL* ssl) { return SSL_get_version(ssl); }
+const char* tlsVersionName(const SSL* ssl) {
+  return SSL_get_version(ssl);
+}
 
 }  // namespace stepgate::proxy::tls

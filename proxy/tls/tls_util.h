@@ -20,7 +20,8 @@ inline std::string drainOpensslErrors() {
   char buf[256];
   while (unsigned long code = ERR_get_error()) {
     ERR_error_string_n(code, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
+    if (!out.empty())
+      out += "; ";
     out += buf;
   }
   return out.empty() ? "unknown error" : out;
@@ -29,8 +30,10 @@ inline std::string drainOpensslErrors() {
 // "CN=alice,O=Example" (RFC 2253: most specific first, special characters escaped).
 inline std::string nameToRfc2253(const X509_NAME* name) {
   CPtr<BIO, BIO_free> bio(BIO_new(BIO_s_mem()));
-  if (bio == nullptr || name == nullptr) return {};
-  if (X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) return {};
+  if (bio == nullptr || name == nullptr)
+    return {};
+  if (X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0)
+    return {};
   char* data = nullptr;
   const long len = BIO_get_mem_data(bio.get(), &data);
   return len > 0 ? std::string(data, static_cast<size_t>(len)) : std::string();
@@ -40,7 +43,8 @@ inline std::string nameToRfc2253(const X509_NAME* name) {
 inline std::string sha256Fingerprint(const X509* cert) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (X509_digest(cert, EVP_sha256(), md, &len) != 1) return {};
+  if (X509_digest(cert, EVP_sha256(), md, &len) != 1)
+    return {};
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(len * 2);

@@ -37,10 +37,12 @@ class ClientContextTest : public ::testing::Test {
   Connection connect(const config::UpstreamTlsConfig& cfg, const std::string& default_host) {
     auto client = ClientContext::create(cfg, default_host);
     EXPECT_TRUE(client.isOk()) << client.status().toString();
-    if (!client.isOk()) return {};
+    if (!client.isOk())
+      return {};
     Connection c{SslPtr((*client)->newSsl()), SslPtr(server_->newSsl()), {}};
     EXPECT_NE(c.client, nullptr);
-    if (c.client == nullptr) return c;
+    if (c.client == nullptr)
+      return c;
     c.result = testing::handshake(c.client.get(), c.server.get());
     return c;
   }
@@ -136,8 +138,7 @@ TEST_F(ClientContextTest, MissingCaFileIsNamed) {
   cfg.ca_file = dir.file("nope.pem");
   auto client = ClientContext::create(cfg, "localhost");
   ASSERT_FALSE(client.isOk());
-  EXPECT_EQ(client.status().message().rfind(cfg.ca_file + ":", 0), 0u)
-      << client.status().message();
+  EXPECT_EQ(client.status().message().rfind(cfg.ca_file + ":", 0), 0u) << client.status().message();
 }
 
 }  // namespace

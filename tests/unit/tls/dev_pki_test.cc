@@ -30,9 +30,8 @@ class DevPkiTest : public ::testing::Test {
     return r.output;
   }
   std::vector<std::string> contents() const {
-    return {readFile(files_.ca_cert),     readFile(files_.ca_key),
-            readFile(files_.server_cert), readFile(files_.server_key),
-            readFile(files_.client_cert), readFile(files_.client_key)};
+    return {readFile(files_.ca_cert),    readFile(files_.ca_key),      readFile(files_.server_cert),
+            readFile(files_.server_key), readFile(files_.client_cert), readFile(files_.client_key)};
   }
 
   testing::TempDir dir_;
@@ -63,23 +62,23 @@ TEST_F(DevPkiTest, WritesFilesWithPrivateKeyModes) {
 
 TEST_F(DevPkiTest, OpensslVerifiesChains) {
   const std::string ca = shellQuote(files_.ca_cert);
-  EXPECT_NE(openssl("verify -purpose sslserver -CAfile " + ca + " " +
-                    shellQuote(files_.server_cert))
-                .find(": OK"),
-            std::string::npos);
-  EXPECT_NE(openssl("verify -purpose sslclient -CAfile " + ca + " " +
-                    shellQuote(files_.client_cert))
-                .find(": OK"),
-            std::string::npos);
+  EXPECT_NE(
+      openssl("verify -purpose sslserver -CAfile " + ca + " " + shellQuote(files_.server_cert))
+          .find(": OK"),
+      std::string::npos);
+  EXPECT_NE(
+      openssl("verify -purpose sslclient -CAfile " + ca + " " + shellQuote(files_.client_cert))
+          .find(": OK"),
+      std::string::npos);
   // The server certificate is not a client certificate and vice versa.
-  EXPECT_NE(run("openssl verify -purpose sslclient -CAfile " + ca + " " +
-                shellQuote(files_.server_cert))
-                .exit_code,
-            0);
-  EXPECT_NE(run("openssl verify -purpose sslserver -CAfile " + ca + " " +
-                shellQuote(files_.client_cert))
-                .exit_code,
-            0);
+  EXPECT_NE(
+      run("openssl verify -purpose sslclient -CAfile " + ca + " " + shellQuote(files_.server_cert))
+          .exit_code,
+      0);
+  EXPECT_NE(
+      run("openssl verify -purpose sslserver -CAfile " + ca + " " + shellQuote(files_.client_cert))
+          .exit_code,
+      0);
 }
 
 TEST_F(DevPkiTest, ServerPemIsLeafThenCa) {
@@ -97,7 +96,8 @@ TEST_F(DevPkiTest, ServerPemIsLeafThenCa) {
 TEST_F(DevPkiTest, ServerCertificateExtensions) {
   const std::string out = openssl(
       "x509 -noout -subject -ext subjectAltName,extendedKeyUsage,basicConstraints,"
-      "authorityKeyIdentifier -in " + shellQuote(files_.server_cert));
+      "authorityKeyIdentifier -in " +
+      shellQuote(files_.server_cert));
   EXPECT_NE(out.find("CN = localhost"), std::string::npos) << out;
   EXPECT_NE(out.find("DNS:localhost"), std::string::npos) << out;
   EXPECT_NE(out.find("IP Address:127.0.0.1"), std::string::npos) << out;
@@ -108,8 +108,10 @@ TEST_F(DevPkiTest, ServerCertificateExtensions) {
 }
 
 TEST_F(DevPkiTest, ClientCertificateIdentity) {
-  const std::string out = openssl("x509 -noout -subject -ext subjectAltName,extendedKeyUsage "
-                                  "-nameopt RFC2253 -in " + shellQuote(files_.client_cert));
+  const std::string out = openssl(
+      "x509 -noout -subject -ext subjectAltName,extendedKeyUsage "
+      "-nameopt RFC2253 -in " +
+      shellQuote(files_.client_cert));
   EXPECT_NE(out.find("subject=CN=demo-client,O=stepgate demo"), std::string::npos) << out;
   EXPECT_NE(out.find("URI:spiffe://stepgate.demo/client"), std::string::npos) << out;
   EXPECT_NE(out.find("TLS Web Client Authentication"), std::string::npos) << out;
@@ -158,7 +160,8 @@ TEST_F(DevPkiTest, RegeneratesEverythingWhenAFileIsMissing) {
   std::filesystem::remove(files_.client_key);
   ASSERT_TRUE(ensureDevPki(dir_.file("pki")).isOk());
   const auto after = contents();
-  for (size_t i = 0; i < before.size(); ++i) EXPECT_NE(after[i], before[i]) << i;
+  for (size_t i = 0; i < before.size(); ++i)
+    EXPECT_NE(after[i], before[i]) << i;
   openssl("verify -CAfile " + shellQuote(files_.ca_cert) + " " + shellQuote(files_.server_cert));
 }
 
@@ -185,17 +188,17 @@ TEST_F(DevPkiTest, RegeneratesWhenKeyDoesNotMatch) {
 TEST_F(DevPkiTest, RegeneratesServerCertificateExpiringWithinADay) {
   // A server certificate from the same CA, but valid for one day only, made by the CLI.
   const std::string csr = dir_.file("server.csr");
-  openssl("req -new -key " + shellQuote(files_.server_key) +
-          " -subj /CN=localhost -out " + shellQuote(csr));
+  openssl("req -new -key " + shellQuote(files_.server_key) + " -subj /CN=localhost -out " +
+          shellQuote(csr));
   openssl("x509 -req -days 1 -set_serial 7 -in " + shellQuote(csr) + " -CA " +
           shellQuote(files_.ca_cert) + " -CAkey " + shellQuote(files_.ca_key) + " -out " +
           shellQuote(files_.server_cert));
   const std::string short_lived = readFile(files_.server_cert);
   ASSERT_TRUE(ensureDevPki(dir_.file("pki")).isOk());
   EXPECT_NE(readFile(files_.server_cert), short_lived);
-  EXPECT_EQ(run("openssl x509 -noout -checkend 2505600 -in " + shellQuote(files_.server_cert))
-                .exit_code,
-            0);
+  EXPECT_EQ(
+      run("openssl x509 -noout -checkend 2505600 -in " + shellQuote(files_.server_cert)).exit_code,
+      0);
 }
 
 TEST_F(DevPkiTest, FailsWhenDirectoryIsAFile) {

@@ -11,15 +11,15 @@
 namespace stepgate::proxy::tls {
 namespace {
 
+using testing::clientCtx;
 using testing::ClientOptions;
+using testing::handshake;
 using testing::HandshakeResult;
+using testing::peerCommonName;
+using testing::selectedAlpn;
 using testing::SessionPtr;
 using testing::SslCtxPtr;
 using testing::SslPtr;
-using testing::clientCtx;
-using testing::handshake;
-using testing::peerCommonName;
-using testing::selectedAlpn;
 using testing::testPki;
 
 class ServerContextTest : public ::testing::Test {
@@ -60,8 +60,10 @@ class ServerContextTest : public ::testing::Test {
     Connection c{SslPtr(SSL_new(client_ctx)), SslPtr(server.newSsl()), {}};
     EXPECT_NE(c.client, nullptr);
     EXPECT_NE(c.server, nullptr);
-    if (sni != nullptr) SSL_set_tlsext_host_name(c.client.get(), sni);
-    if (session != nullptr) SSL_set_session(c.client.get(), session);
+    if (sni != nullptr)
+      SSL_set_tlsext_host_name(c.client.get(), sni);
+    if (session != nullptr)
+      SSL_set_session(c.client.get(), session);
     c.result = handshake(c.client.get(), c.server.get());
     return c;
   }
@@ -336,8 +338,7 @@ class ResumptionTest : public ServerContextTest, public ::testing::WithParamInte
 };
 
 INSTANTIATE_TEST_SUITE_P(ServerContextTest, ResumptionTest,
-                         ::testing::Values(TLS1_3_VERSION, TLS1_2_VERSION),
-                         [](const auto& info) {
+                         ::testing::Values(TLS1_3_VERSION, TLS1_2_VERSION), [](const auto& info) {
                            return info.param == TLS1_3_VERSION ? "Tls13" : "Tls12";
                          });
 
@@ -456,8 +457,7 @@ TEST_F(ServerContextTest, MismatchedKeyNamesKeyFile) {
   auto server = ServerContext::create(cfg);
   ASSERT_FALSE(server.isOk());
   const std::string& msg = server.status().message();
-  EXPECT_EQ(msg.rfind(testPki().dev.client_key + ": key does not match certificate", 0), 0u)
-      << msg;
+  EXPECT_EQ(msg.rfind(testPki().dev.client_key + ": key does not match certificate", 0), 0u) << msg;
 }
 
 TEST_F(ServerContextTest, MismatchInSecondCertificateIsReported) {
@@ -509,9 +509,7 @@ TEST_F(ServerContextTest, ErrorMessagesCarryOpensslReason) {
 TEST_F(ServerContextTest, GarbageFilesAreNamed) {
   testing::TempDir dir;
   const std::string junk = dir.file("junk.pem");
-  {
-    std::ofstream(junk) << "not a pem file\n";
-  }
+  { std::ofstream(junk) << "not a pem file\n"; }
   config::ServerTlsConfig cfg;
   cfg.certificates.push_back({testPki().dev.server_cert, junk, {}});
   auto server = ServerContext::create(cfg);

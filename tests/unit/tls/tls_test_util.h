@@ -32,14 +32,16 @@ class TempDir {
  public:
   TempDir() {
     const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                       "/stepgate-tls-XXXXXX";
+    std::string tmpl =
+        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/stepgate-tls-XXXXXX";
     char* made = ::mkdtemp(tmpl.data());
-    if (made != nullptr) path_ = made;
+    if (made != nullptr)
+      path_ = made;
   }
   ~TempDir() {
     std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+    if (!path_.empty())
+      std::filesystem::remove_all(path_, ec);
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
@@ -53,8 +55,10 @@ class TempDir {
 inline std::string shellQuote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -67,10 +71,12 @@ struct CommandResult {
 inline CommandResult run(const std::string& command) {
   CommandResult result;
   FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
+  if (pipe == nullptr)
+    return result;
   char buf[4096];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) result.output.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0)
+    result.output.append(buf, n);
   const int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
@@ -108,10 +114,11 @@ inline const TestPki& testPki() {
     pki.other_dev = *other;
     pki.other_cert = pki.dir.file("other.pem");
     pki.other_key = pki.dir.file("other.key");
-    const CommandResult r = run(
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
-        "-subj /CN=other.test -addext 'subjectAltName=DNS:other.test,DNS:*.other.test' "
-        "-keyout " + shellQuote(pki.other_key) + " -out " + shellQuote(pki.other_cert));
+    const CommandResult r =
+        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+            "-subj /CN=other.test -addext 'subjectAltName=DNS:other.test,DNS:*.other.test' "
+            "-keyout " +
+            shellQuote(pki.other_key) + " -out " + shellQuote(pki.other_cert));
     if (r.exit_code != 0) {
       ADD_FAILURE() << "openssl req failed: " << r.output;
       return false;
@@ -137,12 +144,14 @@ inline SslCtxPtr clientCtx(const ClientOptions& o = {}) {
   SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
   EXPECT_NE(ctx, nullptr);
   std::vector<std::string> trusted = o.trusted;
-  if (trusted.empty()) trusted.push_back(testPki().dev.ca_cert);
+  if (trusted.empty())
+    trusted.push_back(testPki().dev.ca_cert);
   for (const std::string& ca : trusted) {
     EXPECT_EQ(SSL_CTX_load_verify_locations(ctx.get(), ca.c_str(), nullptr), 1) << ca;
   }
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
-  if (o.max_version != 0) SSL_CTX_set_max_proto_version(ctx.get(), o.max_version);
+  if (o.max_version != 0)
+    SSL_CTX_set_max_proto_version(ctx.get(), o.max_version);
   if (!o.ciphers.empty()) {
     EXPECT_EQ(SSL_CTX_set_cipher_list(ctx.get(), o.ciphers.c_str()), 1);
   }
@@ -152,11 +161,12 @@ inline SslCtxPtr clientCtx(const ClientOptions& o = {}) {
   }
   if (!o.alpn.empty()) {
     std::string wire;
-    for (const std::string& p : o.alpn) wire += static_cast<char>(p.size()) + p;
-    EXPECT_EQ(SSL_CTX_set_alpn_protos(ctx.get(),
-                                      reinterpret_cast<const unsigned char*>(wire.data()),
-                                      static_cast<unsigned int>(wire.size())),
-              0);
+    for (const std::string& p : o.alpn)
+      wire += static_cast<char>(p.size()) + p;
+    EXPECT_EQ(
+        SSL_CTX_set_alpn_protos(ctx.get(), reinterpret_cast<const unsigned char*>(wire.data()),
+                                static_cast<unsigned int>(wire.size())),
+        0);
   }
   return ctx;
 }
@@ -170,8 +180,8 @@ struct HandshakeResult {
 };
 
 inline std::ostream& operator<<(std::ostream& os, const HandshakeResult& r) {
-  return os << "client_ok=" << r.client_ok << " (" << r.client_error << ") server_ok="
-            << r.server_ok << " (" << r.server_error << ")";
+  return os << "client_ok=" << r.client_ok << " (" << r.client_error
+            << ") server_ok=" << r.server_ok << " (" << r.server_error << ")";
 }
 
 // Steps one side; returns false once it failed for good.
@@ -182,7 +192,8 @@ inline bool stepHandshake(SSL* ssl, bool& done, std::string& error) {
     return true;
   }
   const int e = SSL_get_error(ssl, r);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return true;
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+    return true;
   error = drainOpensslErrors();
   return false;
 }
@@ -194,7 +205,8 @@ inline HandshakeResult handshake(SSL* client, SSL* server) {
   HandshakeResult res;
   BIO* client_bio = nullptr;
   BIO* server_bio = nullptr;
-  if (BIO_new_bio_pair(&client_bio, 0, &server_bio, 0) != 1) return res;
+  if (BIO_new_bio_pair(&client_bio, 0, &server_bio, 0) != 1)
+    return res;
   SSL_set_bio(client, client_bio, client_bio);
   SSL_set_bio(server, server_bio, server_bio);
   SSL_set_connect_state(client);
@@ -204,14 +216,18 @@ inline HandshakeResult handshake(SSL* client, SSL* server) {
   bool server_alive = true;
   for (int i = 0; i < 50 && client_alive && server_alive && !(res.client_ok && res.server_ok);
        ++i) {
-    if (!res.client_ok) client_alive = stepHandshake(client, res.client_ok, res.client_error);
+    if (!res.client_ok)
+      client_alive = stepHandshake(client, res.client_ok, res.client_error);
     if (client_alive && !res.server_ok) {
       server_alive = stepHandshake(server, res.server_ok, res.server_error);
     }
   }
-  if (!client_alive) res.client_ok = false;
-  if (!server_alive) res.server_ok = false;
-  if (!res.ok()) return res;
+  if (!client_alive)
+    res.client_ok = false;
+  if (!server_alive)
+    res.server_ok = false;
+  if (!res.ok())
+    return res;
 
   char buf[16];
   if (SSL_write(server, "ping", 4) != 4 || SSL_read(client, buf, sizeof(buf)) != 4 ||
@@ -233,7 +249,8 @@ inline void closeCleanly(SSL* client, SSL* server) {
 
 inline std::string peerCommonName(const SSL* ssl) {
   X509* cert = SSL_get0_peer_certificate(ssl);
-  if (cert == nullptr) return {};
+  if (cert == nullptr)
+    return {};
   char cn[256] = {0};
   X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
   return cn;
