@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 
-import { makeTempDir, writeConfig } from './config.mjs';
+import { deepMerge, makeTempDir, writeConfig } from './config.mjs';
 import { startStepgate } from './stepgate.mjs';
 import { startUpstream } from './upstream.mjs';
 import { HOST, closeServer, freePort, sleep, trackSockets, waitForPort } from './util.mjs';
@@ -93,7 +93,7 @@ export async function startGateway({
     limits,
     path: pathOpts,
     upstream: upstreamConfig,
-    extra: { proxy: { workers }, ...(extra || {}) },
+    extra: deepMerge({ proxy: { workers } }, extra || {}),
   });
   let sg;
   try {
@@ -175,6 +175,69 @@ export function assertLocalError(res, status, reason, { close = true } = {}) {
 export async function exchange(gw, bytes, opts = {}) {
   const m = await gw.measure(() => gw.raw(bytes, { timeoutMs: 5000, ...opts }));
   return { r: m.result, list: parseResponses(m.result.data, opts.parse), delta: m.delta };
+}
+
+// An open client connection driven step by step: write(), waitFor(pred) on what came back.
+// Resolves once connected (rejects after timeoutMs).
+export function connect(port, { timeoutMs = 5000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: HOST, port });
+    let buf = Buffer.alloc(0);
+    let closed = false;
+    let closedAt = 0;
+    const waiters = new Set();
+    const notify = () => {
+      for (const w of waiters) w();
+    };
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`connect to ${port} timed out`));
+    }, timeoutMs);
+    socket.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      notify();
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      closed = true;
+      closedAt = Date.now();
+      notify();
+    });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve({
+        socket,
+        write: (b) => {
+          if (!socket.destroyed) socket.write(b);
+        },
+        data: () => buf,
+        text: () => buf.toString('latin1'),
+        closed: () => closed,
+        closedAt: () => closedAt,
+        // Resolves true once pred(buffer, closed) holds, false after timeoutMs.
+        waitFor(pred, ms = 5000) {
+          return new Promise((done) => {
+            const check = () => {
+              if (pred(buf, closed)) {
+                finish(true);
+              } else if (closed) {
+                finish(pred(buf, closed));
+              }
+            };
+            const t = setTimeout(() => finish(false), ms);
+            const finish = (v) => {
+              clearTimeout(t);
+              waiters.delete(check);
+              done(v);
+            };
+            waiters.add(check);
+            check();
+          });
+        },
+        close: () => socket.destroy(),
+      });
+    });
+  });
 }
 
 // Waits (bounded) until pred() is true; returns its last value.
