@@ -200,6 +200,90 @@ TEST(EqualsIgnoreCaseTest, AsciiOnly) {
   EXPECT_FALSE(equalsIgnoreCase("[", "{"));        // '[' | 0x20 is '{'
 }
 
+// One input per error, through the entry point that reports it; the set of errors seen must
+// be every ParseError, so a new enum value without a test fails here.
+TEST(ParseErrorTest, EveryErrorHasAnInput) {
+  enum class Via { kScan, kRequest, kSmallRequest, kResponse, kChunked };
+  struct Case {
+    ParseError expected;
+    Via via;
+    std::string input;
+  };
+  Limits small;
+  small.max_request_line = 16;
+  small.max_header_bytes = 64;
+  small.max_headers = 2;
+  small.max_body_bytes = 10;
+  const std::string post = "POST / HTTP/1.1\r\nHost: a\r\n";
+  const std::vector<Case> cases = {
+      {ParseError::kBadRequestLine, Via::kRequest, "GET /\r\nHost: a\r\n\r\n"},
+      {ParseError::kBadMethod, Via::kRequest, "GE@T / HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {ParseError::kBadTarget, Via::kRequest, "GET x HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {ParseError::kUnsupportedVersion, Via::kRequest, "GET / HTTP/3.0\r\nHost: a\r\n\r\n"},
+      {ParseError::kBadVersion, Via::kRequest, "GET / HTTP/x\r\nHost: a\r\n\r\n"},
+      {ParseError::kBareCr, Via::kScan, "GET / HTTP/1.1\rHost: a\r\n\r\n"},
+      {ParseError::kBareLf, Via::kScan, "GET / HTTP/1.1\nHost: a\r\n\r\n"},
+      {ParseError::kObsFold, Via::kRequest, get({"Host: a", "X: 1", " 2"})},
+      {ParseError::kBadHeaderName, Via::kRequest, get({"Host: a", "X\"Y: 1"})},
+      {ParseError::kWhitespaceBeforeColon, Via::kRequest, get({"Host : a"})},
+      {ParseError::kBadHeaderValue, Via::kRequest, get({"Host: a", "X: \x01"})},
+      {ParseError::kMissingHost, Via::kRequest, get({})},
+      {ParseError::kDuplicateHost, Via::kRequest, get({"Host: a", "Host: a"})},
+      {ParseError::kBadHost, Via::kRequest, get({"Host: a/b"})},
+      {ParseError::kAbsoluteFormHostMismatch, Via::kRequest,
+       request("GET http://a/ HTTP/1.1", {"Host: b"})},
+      {ParseError::kAuthorityForm, Via::kRequest, request("CONNECT a:443 HTTP/1.1", {"Host: a"})},
+      {ParseError::kBadContentLength, Via::kRequest, post + "Content-Length: -1\r\n\r\n"},
+      {ParseError::kDuplicateContentLength, Via::kRequest,
+       post + "Content-Length: 1\r\nContent-Length: 1\r\n\r\n"},
+      {ParseError::kContentLengthWithTransferEncoding, Via::kRequest,
+       post + "Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"},
+      {ParseError::kTransferEncodingNotChunked, Via::kRequest,
+       post + "Transfer-Encoding: gzip, chunked\r\n\r\n"},
+      {ParseError::kTransferEncodingInHttp10, Via::kRequest,
+       "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"},
+      {ParseError::kBadChunkSize, Via::kChunked, "0x5\r\nhello\r\n0\r\n\r\n"},
+      {ParseError::kBadChunkExtension, Via::kChunked, "5;=\r\nhello\r\n0\r\n\r\n"},
+      {ParseError::kBadChunkTerminator, Via::kChunked, "5\r\nhelloXX0\r\n\r\n"},
+      {ParseError::kBadTrailer, Via::kChunked, "0\r\nNoColon\r\n\r\n"},
+      {ParseError::kExpectationFailed, Via::kRequest, get({"Host: a", "Expect: x"})},
+      {ParseError::kUriTooLong, Via::kScan, "GET /0123456789abcdef HTTP/1.1\r\n\r\n"},
+      {ParseError::kHeadersTooLarge, Via::kScan, get({"Host: a", "X: " + std::string(64, 'x')})},
+      {ParseError::kTooManyHeaders, Via::kSmallRequest, get({"Host: a", "A: 1", "B: 2"})},
+      {ParseError::kBodyTooLarge, Via::kSmallRequest, post + "Content-Length: 11\r\n\r\n"},
+      {ParseError::kBadStatusLine, Via::kResponse, "HTTP/1.1 99 Low\r\n\r\n"},
+  };
+  std::set<ParseError> seen;
+  for (const Case& c : cases) {
+    ParseError got = ParseError::kNone;
+    switch (c.via) {
+      case Via::kScan: {
+        size_t scanned = 0;
+        got = findHeadEnd(c.input, scanned, small).error;
+        break;
+      }
+      case Via::kRequest:
+        got = reqError(c.input);
+        break;
+      case Via::kSmallRequest:
+        got = reqError(c.input, small);
+        break;
+      case Via::kResponse:
+        got = respError(c.input);
+        break;
+      case Via::kChunked:
+        got = decodeByteByByte(c.input, small).error;
+        break;
+    }
+    EXPECT_EQ(got, c.expected) << parseErrorName(c.expected) << ": got " << parseErrorName(got);
+    seen.insert(got);
+  }
+  for (int i = 1; i < static_cast<int>(ParseError::kCount); ++i) {
+    EXPECT_TRUE(seen.count(static_cast<ParseError>(i)))
+        << parseErrorName(static_cast<ParseError>(i)) << " has no test input";
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // findHeadEnd
 
