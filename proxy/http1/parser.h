@@ -7,7 +7,7 @@
 // (request smuggling). Debian's http-parser 2.9 accepts bare LF in chunk lines, arbitrary
 // chunk-extension bytes and obs-fold, and cannot be made stricter at run time. The parser here
 // is a pure state machine over caller-owned bytes (nginx's model); tests compare it with
-// http-parser on valid input (tests/unit/http1/http1_parser_test.cc).
+// http-parser on valid input (tests/unit/http1/http1_parser_differential_test.cc).
 //
 // Threading: all functions are pure or operate on caller-owned objects; no shared state.
 // Views in RequestHead/ResponseHead point into the caller's buffer and are valid only while
@@ -129,7 +129,9 @@ struct HeadScan {
 // set it to 0 for a new message. Enforces the request/status-line limit (kUriTooLong) and the
 // head size limit (kHeadersTooLarge) as soon as they are exceeded, and refuses bare CR and
 // bare LF as soon as they are seen. For requests, leading empty lines (CRLF) before the
-// request line are tolerated as RFC 9112 2.2 allows and counted in head_len.
+// request line are tolerated as RFC 9112 2.2 allows and counted in head_len (and against
+// max_request_line). Costs O(new bytes) per call, plus at most max_request_line while the
+// first line is incomplete.
 HeadScan findHeadEnd(std::string_view data, size_t& scanned, const Limits& limits) noexcept;
 
 // Parses a complete request head (as delimited by findHeadEnd). Fills `out` (cleared first).
