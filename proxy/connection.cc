@@ -3,6 +3,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -17,6 +19,9 @@
 
 namespace stepgate::proxy {
 namespace {
+
+// Bodies up to this size are sent in one write with their head.
+constexpr uint64_t kCoalesceBytes = 16 * 1024;
 
 uint64_t nowUs() {
   timespec ts;
@@ -597,10 +602,21 @@ bool Connection::parseResponseHead() {
     scratch_.clear();
     appendClientResponseHead(resp_, framing, resp_close_, request_id_, scratch_);
     evbuffer_drain(uin, scan.head_len);
-    bufferevent_write(bev_, scratch_.data(), scratch_.size());
     resp_head_done_ = true;
     resp_started_ = true;
     recordResponse(resp_.status);
+    // A small body that has fully arrived goes out in the same write as the head: one TLS
+    // record and one syscall instead of two. Larger bodies are moved, never copied.
+    if (resp_.body == http1::BodyKind::kContentLength && resp_remaining_ > 0 &&
+        resp_remaining_ <= kCoalesceBytes && evbuffer_get_length(uin) >= resp_remaining_) {
+      const size_t head = scratch_.size();
+      const size_t n = static_cast<size_t>(resp_remaining_);
+      scratch_.resize(head + n);
+      evbuffer_remove(uin, scratch_.data() + head, n);
+      resp_bytes_ += n;
+      resp_remaining_ = 0;
+    }
+    bufferevent_write(bev_, scratch_.data(), scratch_.size());
     if (resp_.body == http1::BodyKind::kNone ||
         (resp_.body == http1::BodyKind::kContentLength && resp_remaining_ == 0)) {
       finishResponse();
@@ -693,7 +709,9 @@ void Connection::sendLocalResponse(int status, std::string_view error, bool clos
   recordResponse(status);
   worker_.stats().request_latency.observe(nowUs() - request_start_us_);
   if (status >= 400) {
-    log::Level lvl = status >= 500 ? log::Level::kWarn : log::Level::kInfo;
+    // Refusals of client input are counted in metrics; logging each would let a flood of
+    // bad requests flood the log, so they are logged at debug level only.
+    log::Level lvl = status >= 500 ? log::Level::kWarn : log::Level::kDebug;
     if (log::enabled(lvl)) {
       log::write(lvl, "proxy", "request refused",
                  {{"status", status}, {"reason", error}, {"peer", peer_ip_}}, request_id_);
@@ -737,6 +755,13 @@ void Connection::closeNow() {
   endInflight();
   evtimer_del(timer_.get());
   if (bev_ != nullptr) {
+    if (tls_) {
+      // Send close_notify (best effort, never blocking). Freeing an SSL that did not shut
+      // down makes OpenSSL drop its session from the cache, which defeats resumption.
+      SSL* ssl = bufferevent_openssl_get_ssl(bev_);
+      if (ssl != nullptr && SSL_is_init_finished(ssl)) SSL_shutdown(ssl);
+      ERR_clear_error();
+    }
     bufferevent_free(bev_);
     bev_ = nullptr;
   }

@@ -22,23 +22,45 @@ bool isHopByHop(std::string_view name) {
   return false;
 }
 
-// True iff a Connection header of `headers` lists `name` as a token.
-bool namedInConnection(const std::vector<Header>& headers, std::string_view name) {
-  for (const Header& h : headers) {
-    if (!equalsIgnoreCase(h.name, "connection")) continue;
-    std::string_view v = h.value;
-    while (!v.empty()) {
-      size_t comma = v.find(',');
-      std::string_view tok = v.substr(0, comma);
-      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
-      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
-      if (equalsIgnoreCase(tok, name)) return true;
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
+// The field names listed in a message's Connection headers, collected once per message.
+// Names beyond kMax make every unknown field count as listed (fail closed: dropped).
+class ConnectionTokens {
+ public:
+  explicit ConnectionTokens(const std::vector<Header>& headers) {
+    for (const Header& h : headers) {
+      if (!equalsIgnoreCase(h.name, "connection")) continue;
+      std::string_view v = h.value;
+      while (!v.empty()) {
+        const size_t comma = v.find(',');
+        std::string_view tok = v.substr(0, comma);
+        while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+        while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+        if (!tok.empty() && !equalsIgnoreCase(tok, "close") &&
+            !equalsIgnoreCase(tok, "keep-alive")) {
+          if (count_ == kMax) {
+            overflow_ = true;
+          } else {
+            tokens_[count_++] = tok;
+          }
+        }
+        if (comma == std::string_view::npos) break;
+        v.remove_prefix(comma + 1);
+      }
     }
   }
-  return false;
-}
+  bool names(std::string_view name) const {
+    for (size_t i = 0; i < count_; ++i) {
+      if (equalsIgnoreCase(tokens_[i], name)) return true;
+    }
+    return overflow_;
+  }
+
+ private:
+  static constexpr size_t kMax = 16;
+  std::string_view tokens_[kMax];
+  size_t count_ = 0;
+  bool overflow_ = false;
+};
 
 void appendHeader(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);
@@ -71,6 +93,7 @@ void appendUpstreamRequestHead(const http1::RequestHead& req, const ForwardConte
   out.append(" HTTP/1.1\r\n");
   appendHeader(out, "Host", ctx.upstream_host);
 
+  const ConnectionTokens listed(req.headers);
   std::string_view prior_xff;
   std::string_view prior_via;
   for (const Header& h : req.headers) {
@@ -82,7 +105,7 @@ void appendUpstreamRequestHead(const http1::RequestHead& req, const ForwardConte
       if (prior_via.empty()) prior_via = h.value;
       continue;
     }
-    if (isStrippedRequestHeader(h.name) || namedInConnection(req.headers, h.name)) continue;
+    if (isStrippedRequestHeader(h.name) || listed.names(h.name)) continue;
     appendHeader(out, h.name, h.value);
   }
 
@@ -131,9 +154,10 @@ void appendClientResponseHead(const http1::ResponseHead& resp, ResponseFraming f
   out.push_back(' ');
   out.append(resp.reason);
   out.append("\r\n");
+  const ConnectionTokens listed(resp.headers);
   for (const Header& h : resp.headers) {
     if (isHopByHop(h.name) || equalsIgnoreCase(h.name, "content-length") ||
-        equalsIgnoreCase(h.name, "x-request-id") || namedInConnection(resp.headers, h.name)) {
+        equalsIgnoreCase(h.name, "x-request-id") || listed.names(h.name)) {
       continue;
     }
     appendHeader(out, h.name, h.value);
