@@ -455,6 +455,9 @@ const BAD_RESPONSES = {
     'Connection: Upgrade\r\n\r\n',
   '/bad-chunk': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n',
   '/good': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  '/early': 'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n' +
+    'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  '/until-close': 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close',
 };
 
 describe('malformed upstream responses', () => {
@@ -471,6 +474,7 @@ describe('malformed upstream responses', () => {
         buf = buf.slice(end + 4);
         // Written without closing: the refusal must come from parsing, not from EOF.
         socket.write(BAD_RESPONSES[target] || BAD_RESPONSES['/good']);
+        if (target === '/until-close') socket.end();
       });
     });
     rgw = await startGateway({ rawUpstream: raw });
@@ -508,6 +512,24 @@ describe('malformed upstream responses', () => {
       assert.equal(raw.connections.length, conns + 1, 'one upstream connection, no retry');
     });
   }
+
+  test('interim 1xx responses are not passed on; the final one is', async () => {
+    const { r, list } = await exchange(rgw, `GET /early HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+    assert.equal(list.length, 1, JSON.stringify(r.text));
+    assert.equal(list[0].status, 200);
+    assert.equal(list[0].body, 'ok');
+    assert.doesNotMatch(r.text, /103|Link/);
+  });
+
+  test('a close-delimited response is re-framed as chunked for an HTTP/1.1 client', async () => {
+    const { r, list } = await exchange(rgw,
+      `GET /until-close HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+    assert.equal(list.length, 1, JSON.stringify(r.text));
+    assert.equal(list[0].status, 200);
+    assert.equal(list[0].headers['transfer-encoding'], 'chunked');
+    assert.equal(list[0].complete, true);
+    assert.equal(list[0].body, 'until close');
+  });
 
   // An upstream error is not a protocol error of the client: stepgate keeps a keep-alive
   // client connection open after a 502 (connection.cc failUpstream: close only when the

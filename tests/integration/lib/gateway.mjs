@@ -135,11 +135,16 @@ export async function startGateway({
     },
     // rawRequest to stepgate.
     raw: (bytes, opts) => rawRequest(listenPort, bytes, opts),
+    // Stops everything; rejects if stepgate did not exit with 0 on SIGTERM (a sanitizer
+    // report, a crash, a hung drain), with the end of its stderr.
     async close() {
-      await sg.stop();
+      const code = await sg.stop();
       if (tap) await tap.close();
       if (ownUpstream) await up.close();
       fs.rmSync(dir, { recursive: true, force: true });
+      if (code !== 0) {
+        throw new Error(`stepgate exited with ${code}; stderr:\n${sg.stderr().slice(-4000)}`);
+      }
     },
   };
   return gw;
