@@ -244,6 +244,15 @@ void Connection::onTimer(int, short, void* arg) {
 }
 
 void Connection::processInput() {
+  // Local answers and upstream failures may ask for input processing while it is already
+  // running further up the stack; the running loop picks the next request up by itself.
+  if (in_process_input_) return;
+  in_process_input_ = true;
+  processInputLoop();
+  in_process_input_ = false;
+}
+
+void Connection::processInputLoop() {
   evbuffer* in = bufferevent_get_input(bev_);
   while (true) {
     if (state_ == State::kUpstream) {
@@ -288,6 +297,14 @@ void Connection::handleHead(size_t head_len) {
     sendLocalResponse(http1::parseErrorHttpStatus(e), http1::parseErrorName(e), true);
     return;
   }
+  if (cfg().proxy.trust_request_id) {
+    for (const auto& h : req_.headers) {
+      if (http1::equalsIgnoreCase(h.name, "x-request-id") && plainRequestId(h.value)) {
+        std::copy(h.value.begin(), h.value.end(), request_id_);
+        request_id_[h.value.size()] = '\0';
+      }
+    }
+  }
   if (req_.form == http1::TargetForm::kAsterisk) {
     path_.assign("*");
   } else {
@@ -299,14 +316,6 @@ void Connection::handleHead(size_t head_len) {
       WorkerStats::inc(s.path_rejections[static_cast<size_t>(pe)]);
       sendLocalResponse(400, pathErrorName(pe), true);
       return;
-    }
-  }
-  if (cfg().proxy.trust_request_id) {
-    for (const auto& h : req_.headers) {
-      if (http1::equalsIgnoreCase(h.name, "x-request-id") && plainRequestId(h.value)) {
-        std::copy(h.value.begin(), h.value.end(), request_id_);
-        request_id_[h.value.size()] = '\0';
-      }
     }
   }
 
@@ -437,6 +446,8 @@ void Connection::onUpstreamConnectFailure(UpstreamError error) {
   const bool timeout = error == UpstreamError::kConnectTimeout;
   endInflight();
   sendLocalResponse(timeout ? 504 : 502, upstreamErrorName(error), !req_body_done_);
+  // Called from the upstream's callbacks: a pipelined request may be waiting.
+  if (state_ == State::kIdle) processInput();
 }
 
 void Connection::onUpstreamDrained(UpstreamConnection&) { pumpRequestBody(); }
@@ -600,7 +611,13 @@ bool Connection::parseResponseHead() {
     resp_close_ = !req_keep_alive_ || draining_ || worker_.draining() ||
                   framing == ResponseFraming::kClose || !req_body_done_;
     scratch_.clear();
-    appendClientResponseHead(resp_, framing, resp_close_, request_id_, scratch_);
+    ResponseOptions opts;
+    opts.framing = framing;
+    opts.close = resp_close_;
+    opts.keep_alive_10 = req_http10_ && !resp_close_;
+    opts.head_request = req_is_head_;
+    opts.request_id = request_id_;
+    appendClientResponseHead(resp_, opts, scratch_);
     evbuffer_drain(uin, scan.head_len);
     resp_head_done_ = true;
     resp_started_ = true;
@@ -661,6 +678,8 @@ void Connection::failUpstream(UpstreamError error, int status) {
   }
   endInflight();
   sendLocalResponse(status, upstreamErrorName(error), !req_body_done_);
+  // Called from the upstream's callbacks: a pipelined request may be waiting.
+  if (state_ == State::kIdle) processInput();
 }
 
 void Connection::releaseUpstream(bool reusable) {

@@ -71,6 +71,7 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
 
   void refreshRuntime();
   void processInput();
+  void processInputLoop();
   void handleHead(size_t head_len);
   void beginUpstream();
   void acquireUpstream(bool fresh);
@@ -116,6 +117,7 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   bool req_body_done_ = false;
   bool req_body_error_ = false;
   bool sent_continue_ = false;
+  bool in_process_input_ = false;
   bool req_keep_alive_ = true;
   bool req_http10_ = false;
   bool req_is_head_ = false;

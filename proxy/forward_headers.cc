@@ -69,6 +69,16 @@ void appendHeader(std::string& out, std::string_view name, std::string_view valu
   out.append("\r\n");
 }
 
+// Appends the values of every `name` field, each followed by ", ".
+void appendListValues(std::string& out, const std::vector<Header>& headers,
+                      std::string_view name) {
+  for (const Header& h : headers) {
+    if (!equalsIgnoreCase(h.name, name) || h.value.empty()) continue;
+    out.append(h.value);
+    out.append(", ");
+  }
+}
+
 }  // namespace
 
 bool isStrippedRequestHeader(std::string_view name) noexcept {
@@ -94,17 +104,7 @@ void appendUpstreamRequestHead(const http1::RequestHead& req, const ForwardConte
   appendHeader(out, "Host", ctx.upstream_host);
 
   const ConnectionTokens listed(req.headers);
-  std::string_view prior_xff;
-  std::string_view prior_via;
   for (const Header& h : req.headers) {
-    if (equalsIgnoreCase(h.name, "x-forwarded-for")) {
-      if (ctx.peer_is_trusted_proxy && prior_xff.empty()) prior_xff = h.value;
-      continue;
-    }
-    if (equalsIgnoreCase(h.name, "via")) {
-      if (prior_via.empty()) prior_via = h.value;
-      continue;
-    }
     if (isStrippedRequestHeader(h.name) || listed.names(h.name)) continue;
     appendHeader(out, h.name, h.value);
   }
@@ -127,42 +127,48 @@ void appendUpstreamRequestHead(const http1::RequestHead& req, const ForwardConte
       break;
   }
 
+  // Several X-Forwarded-For or Via lines form one list, in order (RFC 9110 5.3).
   out.append("X-Forwarded-For: ");
-  if (!prior_xff.empty()) {
-    out.append(prior_xff);
-    out.append(", ");
-  }
+  if (ctx.peer_is_trusted_proxy) appendListValues(out, req.headers, "x-forwarded-for");
   out.append(ctx.client_ip);
   out.append("\r\n");
   appendHeader(out, "X-Forwarded-Proto", ctx.client_tls ? "https" : "http");
   if (!req.host.empty()) appendHeader(out, "X-Forwarded-Host", req.host);
   appendHeader(out, "X-Request-Id", ctx.request_id);
   out.append("Via: ");
-  if (!prior_via.empty()) {
-    out.append(prior_via);
-    out.append(", ");
-  }
+  appendListValues(out, req.headers, "via");
   out.append(req.version_minor == 0 ? "1.0 " : "1.1 ");
   out.append(ctx.via);
   out.append("\r\n\r\n");
 }
 
-void appendClientResponseHead(const http1::ResponseHead& resp, ResponseFraming framing,
-                              bool close, std::string_view request_id, std::string& out) {
+void appendClientResponseHead(const http1::ResponseHead& resp, const ResponseOptions& opts,
+                              std::string& out) {
   out.append("HTTP/1.1 ");
   json::appendUint(out, static_cast<uint64_t>(resp.status));
   out.push_back(' ');
   out.append(resp.reason);
   out.append("\r\n");
+  const bool no_body_status = resp.status < 200 || resp.status == 204;
+  // HEAD and 304 responses may carry the Content-Length of the representation: keep it.
+  const bool keep_length = opts.framing == ResponseFraming::kNone && !no_body_status &&
+                           (opts.head_request || resp.status == 304);
+  bool length_kept = false;
   const ConnectionTokens listed(resp.headers);
   for (const Header& h : resp.headers) {
-    if (isHopByHop(h.name) || equalsIgnoreCase(h.name, "content-length") ||
-        equalsIgnoreCase(h.name, "x-request-id") || listed.names(h.name)) {
+    if (equalsIgnoreCase(h.name, "content-length")) {
+      if (keep_length && !length_kept) {
+        appendHeader(out, "Content-Length", h.value);
+        length_kept = true;
+      }
+      continue;
+    }
+    if (isHopByHop(h.name) || equalsIgnoreCase(h.name, "x-request-id") || listed.names(h.name)) {
       continue;
     }
     appendHeader(out, h.name, h.value);
   }
-  switch (framing) {
+  switch (opts.framing) {
     case ResponseFraming::kContentLength:
       out.append("Content-Length: ");
       json::appendUint(out, resp.content_length);
@@ -172,18 +178,17 @@ void appendClientResponseHead(const http1::ResponseHead& resp, ResponseFraming f
       out.append("Transfer-Encoding: chunked\r\n");
       break;
     case ResponseFraming::kNone:
-      // A HEAD response keeps the upstream's Content-Length: it describes the GET body.
-      if (resp.body == http1::BodyKind::kNone && resp.content_length > 0) {
-        out.append("Content-Length: ");
-        json::appendUint(out, resp.content_length);
-        out.append("\r\n");
-      }
+      if (!no_body_status && !keep_length) out.append("Content-Length: 0\r\n");
       break;
     case ResponseFraming::kClose:
       break;
   }
-  appendHeader(out, "X-Request-Id", request_id);
-  if (close) out.append("Connection: close\r\n");
+  appendHeader(out, "X-Request-Id", opts.request_id);
+  if (opts.close) {
+    out.append("Connection: close\r\n");
+  } else if (opts.keep_alive_10) {
+    out.append("Connection: keep-alive\r\n");
+  }
   out.append("\r\n");
 }
 

@@ -37,11 +37,20 @@ void appendUpstreamRequestHead(const http1::RequestHead& req, const ForwardConte
 
 enum class ResponseFraming : unsigned char { kNone, kContentLength, kChunked, kClose };
 
-// Appends the client response head. `framing` is how stepgate frames the body it streams;
-// `close` adds "Connection: close". The upstream's hop-by-hop fields are removed and
-// X-Request-Id is set to `request_id`.
-void appendClientResponseHead(const http1::ResponseHead& resp, ResponseFraming framing,
-                              bool close, std::string_view request_id, std::string& out);
+struct ResponseOptions {
+  ResponseFraming framing = ResponseFraming::kNone;  // how stepgate frames the body it streams
+  bool close = false;            // adds "Connection: close"
+  bool keep_alive_10 = false;    // an HTTP/1.0 client asked for keep-alive and gets it
+  bool head_request = false;     // the response answers a HEAD request
+  std::string_view request_id;   // sent as X-Request-Id
+};
+
+// Appends the client response head. The upstream's hop-by-hop fields are removed. A response
+// without a body keeps the upstream's Content-Length when it describes the representation
+// (HEAD, 304) and gets "Content-Length: 0" otherwise (except 1xx and 204), so the client
+// never waits for a body that will not come.
+void appendClientResponseHead(const http1::ResponseHead& resp, const ResponseOptions& opts,
+                              std::string& out);
 
 // True iff `name` is removed from requests by appendUpstreamRequestHead regardless of
 // Connection (exposed for tests).

@@ -117,10 +117,66 @@ TEST(ForwardHeadersTest, ResponseHeadIsCleanedAndReframed) {
                                      false, resp),
             http1::ParseError::kNone);
   std::string out;
-  appendClientResponseHead(resp, ResponseFraming::kChunked, true, "rid", out);
+  ResponseOptions opts;
+  opts.framing = ResponseFraming::kChunked;
+  opts.close = true;
+  opts.request_id = "rid";
+  appendClientResponseHead(resp, opts, out);
   EXPECT_EQ(out,
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
             "Transfer-Encoding: chunked\r\nX-Request-Id: rid\r\nConnection: close\r\n\r\n");
+}
+
+http1::ResponseHead parseResponse(const std::string& raw, bool head_request) {
+  http1::ResponseHead resp;
+  size_t scanned = 0;
+  http1::Limits limits;
+  const auto scan = http1::findHeadEnd(raw, scanned, limits);
+  EXPECT_EQ(http1::parseResponseHead(std::string_view(raw).substr(0, scan.head_len), limits,
+                                     head_request, resp),
+            http1::ParseError::kNone);
+  return resp;
+}
+
+TEST(ForwardHeadersTest, BodilessResponsesAreAlwaysDelimited) {
+  ResponseOptions opts;
+  opts.request_id = "r";
+  std::string out;
+  // A 200 with Content-Length: 0 must say so, or a keep-alive client waits for a body.
+  appendClientResponseHead(parseResponse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false),
+                           opts, out);
+  EXPECT_NE(out.find("\r\nContent-Length: 0\r\n"), std::string::npos) << out;
+  // HEAD keeps the length of the representation.
+  out.clear();
+  opts.head_request = true;
+  appendClientResponseHead(
+      parseResponse("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", true), opts, out);
+  EXPECT_NE(out.find("\r\nContent-Length: 1000\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Content-Length: 0"), std::string::npos);
+  // 204 has no Content-Length at all.
+  out.clear();
+  opts.head_request = false;
+  appendClientResponseHead(parseResponse("HTTP/1.1 204 No Content\r\n\r\n", false), opts, out);
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos) << out;
+  // An HTTP/1.0 client that keeps the connection is told so.
+  out.clear();
+  opts.keep_alive_10 = true;
+  appendClientResponseHead(parseResponse("HTTP/1.1 204 No Content\r\n\r\n", false), opts, out);
+  EXPECT_NE(out.find("\r\nConnection: keep-alive\r\n"), std::string::npos) << out;
+}
+
+TEST(ForwardHeadersTest, RepeatedListFieldsFormOneList) {
+  const std::string raw =
+      "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 6.6.6.6\r\nVia: 1.1 a\r\n"
+      "X-Forwarded-For: 198.51.100.9\r\nVia: 1.1 b\r\n\r\n";
+  RequestHead req = parse(raw);
+  ForwardContext ctx = context("/");
+  ctx.peer_is_trusted_proxy = true;
+  std::string out;
+  appendUpstreamRequestHead(req, ctx, out);
+  EXPECT_NE(out.find("\r\nX-Forwarded-For: 6.6.6.6, 198.51.100.9, 192.0.2.7\r\n"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("\r\nVia: 1.1 a, 1.1 b, 1.1 stepgate\r\n"), std::string::npos) << out;
 }
 
 TEST(ForwardHeadersTest, StrippedNames) {
