@@ -189,6 +189,30 @@ describe('SIGHUP reload', () => {
       }
     });
 
+  test('a request in flight across a reload finishes on the upstream it started with', async () => {
+    const { sg, listenPort, adminPort, dir } = ctx;
+    // ctx now points at upstream 2 (previous test); switch back to 1 mid-request.
+    const inflight = httpRequest(listenPort, { path: '/slow?ms=800' });
+    assert.ok(await eventually(() => up2.requests.some((r) => r.url === '/slow?ms=800')));
+    writeConfig(dir, { listenPort, adminPort, upstreamPort: up1.port });
+    const mark = sg.logs().length;
+    process.kill(sg.pid, 'SIGHUP');
+    assert.ok(await eventually(() => sg.logs().slice(mark)
+      .filter((l) => l.msg === 'configuration applied').length === 2));
+    const r = await inflight;
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.body).url, '/slow?ms=800');
+    const next = await httpRequest(listenPort, { path: '/back-to-1' });
+    assert.equal(next.status, 200);
+    assert.ok(up1.requests.some((q) => q.url === '/back-to-1'));
+    // And once more to upstream 2, for the tests that follow.
+    writeConfig(dir, { listenPort, adminPort, upstreamPort: up2.port });
+    const mark2 = sg.logs().length;
+    process.kill(sg.pid, 'SIGHUP');
+    assert.ok(await eventually(() => sg.logs().slice(mark2)
+      .filter((l) => l.msg === 'configuration applied').length === 2));
+  });
+
   test('a broken config on SIGHUP is logged as an error and the running one stays', async () => {
     const { sg, listenPort, file } = ctx;
     const good = fs.readFileSync(file, 'utf8');
