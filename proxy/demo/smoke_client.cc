@@ -27,6 +27,8 @@ bool runDemoSmoke(const std::string& host, uint16_t port, const std::string& ca_
   cli.set_connection_timeout(5, 0);
   cli.set_read_timeout(10, 0);
   cli.set_keep_alive(true);
+  // Send paths exactly as written: the bypass checks below must reach stepgate unencoded.
+  cli.set_url_encode(false);
   bool ok = true;
   auto check = [&](const char* method, const std::string& path, int expect,
                    const httplib::Result& res) {
