@@ -69,6 +69,15 @@ void Dispatcher::run() {
   deferred_.clear();
 }
 
+void Dispatcher::runPending() {
+  drainPosted();
+  while (!deferred_.empty()) {
+    deleting_.swap(deferred_);
+    deleting_.clear();
+  }
+  event_base_loop(base_.get(), EVLOOP_NONBLOCK);
+}
+
 void Dispatcher::exit() { event_base_loopbreak(base_.get()); }
 
 void Dispatcher::deferredDelete(DeferredDeletablePtr obj) {

@@ -42,6 +42,10 @@ class Dispatcher {
 
   // Runs the loop on the calling thread until exit() (or no events remain).
   void run();
+  // Runs what is ready without waiting: pending callbacks, deferred deletes, and libevent's
+  // finalizers (a freed bufferevent closes its socket only there). Called after run()
+  // returned, so sockets closed in the last iteration are really closed.
+  void runPending();
   // Makes run() return after the current iteration. Dispatcher thread only; use
   // post([d]{ d->exit(); }) from elsewhere.
   void exit();

@@ -87,9 +87,11 @@ Status Worker::bindListeners() {
 void Worker::start() {
   thread_ = std::thread([this] {
     dispatcher_.run();
-    // The loop has ended: close what is left while the dispatcher still exists.
+    // The loop has ended: close what is left while the dispatcher still exists, and let
+    // libevent finish closing sockets now rather than when the process exits.
     connections_.clear();
     listeners_.clear();
+    dispatcher_.runPending();
     if (on_exit_) on_exit_();
   });
 }

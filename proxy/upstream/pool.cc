@@ -19,6 +19,8 @@ UpstreamConnection::~UpstreamConnection() {
   if (bev_ != nullptr) bufferevent_free(bev_);
 }
 
+bool UpstreamConnection::tls() const { return pool_.tls_ != nullptr; }
+
 bool UpstreamConnection::connectTo(size_t index) {
   if (bev_ != nullptr) {
     bufferevent_free(bev_);

@@ -62,6 +62,7 @@ class UpstreamConnection {
   // True iff this connection served at least one request before the current one.
   bool reused() const { return requests_ > 1; }
   bool ready() const { return state_ == State::kActive; }
+  bool tls() const;
 
   // Arms (or re-arms) the single timer; on expiry onUpstreamTimeout fires. Zero disarms.
   void armTimer(config::Duration d);
