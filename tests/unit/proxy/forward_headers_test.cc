@@ -21,6 +21,17 @@ RequestHead parse(const std::string& raw) {
   return req;
 }
 
+http1::ResponseHead parseResponse(const std::string& raw, bool head_request) {
+  http1::ResponseHead resp;
+  size_t scanned = 0;
+  http1::Limits limits;
+  const auto scan = http1::findHeadEnd(raw, scanned, limits);
+  EXPECT_EQ(http1::parseResponseHead(std::string_view(raw).substr(0, scan.head_len), limits,
+                                     head_request, resp),
+            http1::ParseError::kNone);
+  return resp;
+}
+
 ForwardContext context(std::string_view path) {
   ForwardContext ctx;
   ctx.path = path;
@@ -109,13 +120,7 @@ TEST(ForwardHeadersTest, ResponseHeadIsCleanedAndReframed) {
   const std::string raw =
       "HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: 1\r\nTransfer-Encoding: chunked\r\n"
       "X-Request-Id: upstream-id\r\nContent-Type: application/json\r\n\r\n";
-  http1::ResponseHead resp;
-  size_t scanned = 0;
-  http1::Limits limits;
-  const auto scan = http1::findHeadEnd(raw, scanned, limits);
-  ASSERT_EQ(http1::parseResponseHead(std::string_view(raw).substr(0, scan.head_len), limits,
-                                     false, resp),
-            http1::ParseError::kNone);
+  const http1::ResponseHead resp = parseResponse(raw, false);
   std::string out;
   ResponseOptions opts;
   opts.framing = ResponseFraming::kChunked;
@@ -125,17 +130,6 @@ TEST(ForwardHeadersTest, ResponseHeadIsCleanedAndReframed) {
   EXPECT_EQ(out,
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
             "Transfer-Encoding: chunked\r\nX-Request-Id: rid\r\nConnection: close\r\n\r\n");
-}
-
-http1::ResponseHead parseResponse(const std::string& raw, bool head_request) {
-  http1::ResponseHead resp;
-  size_t scanned = 0;
-  http1::Limits limits;
-  const auto scan = http1::findHeadEnd(raw, scanned, limits);
-  EXPECT_EQ(http1::parseResponseHead(std::string_view(raw).substr(0, scan.head_len), limits,
-                                     head_request, resp),
-            http1::ParseError::kNone);
-  return resp;
 }
 
 TEST(ForwardHeadersTest, BodilessResponsesAreAlwaysDelimited) {
