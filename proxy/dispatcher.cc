@@ -13,6 +13,9 @@ namespace stepgate::proxy {
 Dispatcher::Dispatcher() {
   event_config* cfg = event_config_new();
   event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+  // Coalesce event changes per loop iteration: a write event added and removed in the same
+  // iteration (a response written at once) costs no epoll_ctl at all.
+  event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
   base_.reset(event_base_new_with_config(cfg));
   event_config_free(cfg);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
