@@ -368,7 +368,9 @@ void Connection::handleHead(size_t head_len) {
   ++worker_.inflight();
   counted_inflight_ = true;
   state_ = State::kUpstream;
-  armTimer(cfg().limits.request_timeout);
+  // request_timeout counts from the request's first byte, head included.
+  const auto elapsed = config::Duration((nowUs() - request_start_us_) / 1000);
+  armTimer(std::max(config::Duration(1), cfg().limits.request_timeout - elapsed));
   acquireUpstream(false);
 }
 
