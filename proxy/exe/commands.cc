@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -96,7 +97,12 @@ int demoCommand(int argc, char** argv) {
     fprintf(stderr, "demo: ports must be 1..65535\n");
     return 2;
   }
-  mkdir(state_dir.c_str(), 0700);
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) {
+    fprintf(stderr, "demo: cannot create %s: %s\n", state_dir.c_str(), ec.message().c_str());
+    return 1;
+  }
   auto pki = proxy::tls::ensureDevPki(state_dir + "/pki");
   if (!pki.isOk()) {
     fprintf(stderr, "demo: %s\n", pki.status().message().c_str());
