@@ -107,6 +107,70 @@ struct LogConfig {
   std::string level = "info";
 };
 
+// ---- identity (docs/identity.md) -------------------------------------------------------
+
+enum class ProviderType : unsigned char {
+  kJwt,            // bearer JWTs verified with keys from jwks_uri, jwks_file or a secret
+  kOidc,           // like kJwt, keys found through OIDC discovery of `issuer`
+  kIntrospection,  // opaque bearer tokens checked with RFC 7662 introspection
+  kMtls,           // client certificates of a TLS listener with client_ca
+};
+
+// Where a Principal's fields come from in the token's claims.
+struct ClaimMapping {
+  std::string subject = "sub";        // claim name
+  std::string groups;                 // JSON pointer ("/realm_access/roles") or a claim name
+                                      // ("cognito:groups", "groups"); empty: no groups
+  bool groups_space_separated = false;  // e.g. "scope": "a b c"
+  std::string name = "name";
+  std::string email = "email";
+  std::vector<std::string> mfa_amr = {"mfa", "otp", "hwk", "swk"};  // any of these in `amr`
+  std::vector<std::string> mfa_acr;   // or `acr` equal to one of these
+};
+
+struct RequiredClaim {
+  std::string name;
+  std::vector<std::string> any_of;    // empty: the claim must merely exist
+};
+
+struct ProviderConfig {
+  std::string name;
+  ProviderType type = ProviderType::kOidc;
+  std::string issuer;                 // exact `iss`; for oidc also the discovery base
+  std::vector<std::string> audiences; // a token's aud must contain one of them
+  std::vector<std::string> algorithms;  // required allowlist, e.g. [RS256, ES256]
+  std::string jwks_uri;               // jwt: where keys are fetched (https, or http on loopback)
+  std::string jwks_file;              // jwt: keys from a file (read at load and reload)
+  std::string secret_file;            // jwt with HS*: the shared secret (raw bytes)
+  std::string ca_file;                // CA for fetching discovery/JWKS/introspection; empty: system
+  bool require_exp = true;
+  Duration leeway{std::chrono::seconds(60)};
+  Duration max_lifetime{0};           // 0: no limit on exp - iat
+  std::string typ;                    // required JOSE "typ" (e.g. "at+jwt"); empty: any
+  std::vector<RequiredClaim> required_claims;
+  ClaimMapping claims;
+  uint32_t max_token_bytes = 8192;
+  // Key refresh (jwt/oidc).
+  Duration refresh_min{std::chrono::minutes(5)};    // lower bound on Cache-Control max-age
+  Duration refresh_max{std::chrono::hours(24)};     // upper bound
+  Duration unknown_kid_min_interval{std::chrono::seconds(30)};  // refetch rate limit
+  Duration max_staleness{std::chrono::hours(24)};   // keep last good keys this long on errors
+  Duration fetch_timeout{std::chrono::seconds(5)};
+  // Introspection.
+  std::string introspection_endpoint;
+  std::string client_id;
+  std::string client_secret_file;
+  Duration cache_max_ttl{std::chrono::minutes(5)};
+  Duration negative_cache_ttl{std::chrono::seconds(10)};
+  // mTLS: which certificate field becomes the subject.
+  std::string certificate_subject = "san_uri";  // san_uri | san_dns | subject_dn
+};
+
+struct IdentityConfig {
+  std::vector<ProviderConfig> providers;
+  uint32_t token_cache_size = 10000;  // verified tokens cached per worker (LRU)
+};
+
 struct Config {
   std::string source_path;                // the file it was loaded from
   std::vector<ListenerConfig> listeners;
@@ -116,6 +180,7 @@ struct Config {
   ProxyConfig proxy;
   AdminConfig admin;
   LogConfig log;
+  IdentityConfig identity;
 
   const UpstreamConfig* findUpstream(const std::string& name) const {
     for (const auto& u : upstreams) {
