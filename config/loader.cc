@@ -17,6 +17,7 @@
 
 #include "common/cidr.h"
 #include "common/logging.h"
+#include "config/identity_loader.h"
 #include "config/yaml_util.h"
 
 namespace stepgate::config {
@@ -288,7 +289,7 @@ class Loader {
 
 Status Loader::load(const YAML::Node& root, Config& config) {
   RETURN_IF_ERROR(src_.checkMap(
-      root, {"listeners", "upstreams", "limits", "path", "proxy", "admin", "log"}));
+      root, {"listeners", "upstreams", "limits", "path", "proxy", "admin", "log", "identity"}));
   RETURN_IF_ERROR(src_.require(root, "listeners"));
   RETURN_IF_ERROR(loadListeners(root["listeners"], config));
   RETURN_IF_ERROR(src_.require(root, "upstreams"));
@@ -306,6 +307,9 @@ Status Loader::load(const YAML::Node& root, Config& config) {
   RETURN_IF_ERROR(loadAdmin(root["admin"], config.admin));
   if (const YAML::Node n = root["log"]; n.IsDefined()) {
     RETURN_IF_ERROR(loadLog(n, config.log));
+  }
+  if (const YAML::Node n = root["identity"]; n.IsDefined()) {
+    RETURN_IF_ERROR(loadIdentity(src_, base_dir_, n, config.listeners, config.identity));
   }
   RETURN_IF_ERROR(checkAddresses(config));
   // Last, as it may wait on DNS: only a config that is otherwise valid gets resolved.
