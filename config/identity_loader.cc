@@ -102,7 +102,9 @@ bool parseType(std::string_view text, ProviderType& out) {
   return false;
 }
 
-unsigned bitOf(ProviderType type) { return 1u << static_cast<unsigned>(type); }
+unsigned bitOf(ProviderType type) {
+  return 1u << static_cast<unsigned>(type);
+}
 
 bool contains(const auto& range, std::string_view value) {
   return std::find(std::begin(range), std::end(range), value) != std::end(range);
@@ -124,7 +126,9 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
          });
 }
 
-bool isHmac(std::string_view alg) { return alg.starts_with("HS"); }
+bool isHmac(std::string_view alg) {
+  return alg.starts_with("HS");
+}
 
 // A DNS name or IPv4 literal: dot-separated labels of letters, digits, '-' and '_'.
 bool isHostName(std::string_view name) {
@@ -180,8 +184,9 @@ Status checkUrl(std::string_view url) {
   }
   for (unsigned char c : url) {
     if (c <= 0x20 || c >= 0x7f) {
-      return invalidArgument(quoted + " contains a space or a character that is not printable "
-                                      "ASCII");
+      return invalidArgument(quoted +
+                             " contains a space or a character that is not printable "
+                             "ASCII");
     }
   }
   if (url.find_first_of("?#") != std::string_view::npos) {
@@ -229,14 +234,14 @@ Status checkUrl(std::string_view url) {
       value = value * 10 + static_cast<unsigned>(c - '0');
     }
     if (!ok || value < 1 || value > 65535) {
-      return invalidArgument("bad port '" + std::string(port) + "' in " + quoted +
-                             " (1..65535)");
+      return invalidArgument("bad port '" + std::string(port) + "' in " + quoted + " (1..65535)");
     }
   }
   if (!https && !isLoopbackHost(std::string(host), ipv6)) {
-    return invalidArgument(quoted + " uses http on a host that is not loopback; use https "
-                                    "(http is allowed only for 127.0.0.0/8, localhost and "
-                                    "[::1])");
+    return invalidArgument(quoted +
+                           " uses http on a host that is not loopback; use https "
+                           "(http is allowed only for 127.0.0.0/8, localhost and "
+                           "[::1])");
   }
   return okStatus();
 }
@@ -261,8 +266,8 @@ Status checkClaimRef(std::string_view ref) {
       return invalidArgument("JSON pointer '" + std::string(ref) + "' has an empty segment");
     }
     for (size_t i = 0; i < token.size(); ++i) {
-      if (token[i] == '~' && (i + 1 == token.size() || (token[i + 1] != '0' &&
-                                                        token[i + 1] != '1'))) {
+      if (token[i] == '~' &&
+          (i + 1 == token.size() || (token[i + 1] != '0' && token[i + 1] != '1'))) {
         return invalidArgument("JSON pointer '" + std::string(ref) +
                                "': '~' must be followed by 0 or 1 (~0 is '~', ~1 is '/')");
       }
@@ -274,9 +279,12 @@ Status checkClaimRef(std::string_view ref) {
 
 std::string durationText(Duration d) {
   const auto ms = d.count();
-  if (ms % 3600000 == 0 && ms != 0) return std::to_string(ms / 3600000) + "h";
-  if (ms % 60000 == 0 && ms != 0) return std::to_string(ms / 60000) + "m";
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  if (ms % 3600000 == 0 && ms != 0)
+    return std::to_string(ms / 3600000) + "h";
+  if (ms % 60000 == 0 && ms != 0)
+    return std::to_string(ms / 60000) + "m";
+  if (ms % 1000 == 0)
+    return std::to_string(ms / 1000) + "s";
   return std::to_string(ms) + "ms";
 }
 
@@ -309,8 +317,7 @@ class IdentityLoader {
 
  private:
   [[nodiscard]] Status loadProvider(const YAML::Node& node, ProviderConfig& out);
-  [[nodiscard]] Status checkApplicable(const YAML::Node& node, ProviderType type,
-                                       bool type_given);
+  [[nodiscard]] Status checkApplicable(const YAML::Node& node, ProviderType type, bool type_given);
   [[nodiscard]] Status loadJwtKeySource(const YAML::Node& node, ProviderConfig& out);
   [[nodiscard]] Status loadAlgorithms(const YAML::Node& node, ProviderConfig& out);
   [[nodiscard]] Status loadTokenChecks(const YAML::Node& node, ProviderConfig& out);
@@ -318,8 +325,7 @@ class IdentityLoader {
   [[nodiscard]] Status loadIntrospection(const YAML::Node& node, ProviderConfig& out);
   [[nodiscard]] Status loadMtls(const YAML::Node& node, ProviderConfig& out);
   [[nodiscard]] Status loadClaims(const YAML::Node& node, ClaimMapping& out);
-  [[nodiscard]] Status loadRequiredClaims(const YAML::Node& node,
-                                          std::vector<RequiredClaim>& out);
+  [[nodiscard]] Status loadRequiredClaims(const YAML::Node& node, std::vector<RequiredClaim>& out);
   [[nodiscard]] Status checkAcrossProviders(const IdentityConfig& config);
 
   [[nodiscard]] Status readFetchTimeout(const YAML::Node& node, ProviderConfig& out);
@@ -354,18 +360,38 @@ Status IdentityLoader::load(const YAML::Node& node, IdentityConfig& out) {
 }
 
 Status IdentityLoader::loadProvider(const YAML::Node& node, ProviderConfig& out) {
-  RETURN_IF_ERROR(src_.checkMap(
-      node, {"name", "type", "issuer", "audiences", "algorithms", "jwks_uri", "jwks_file",
-             "secret_file", "ca_file", "require_exp", "leeway", "max_lifetime", "typ",
-             "required_claims", "claims", "max_token_bytes", "refresh_min", "refresh_max",
-             "unknown_kid_min_interval", "max_staleness", "fetch_timeout",
-             "introspection_endpoint", "client_id", "client_secret_file", "cache_max_ttl",
-             "negative_cache_ttl", "certificate_subject"}));
+  RETURN_IF_ERROR(src_.checkMap(node, {"name",
+                                       "type",
+                                       "issuer",
+                                       "audiences",
+                                       "algorithms",
+                                       "jwks_uri",
+                                       "jwks_file",
+                                       "secret_file",
+                                       "ca_file",
+                                       "require_exp",
+                                       "leeway",
+                                       "max_lifetime",
+                                       "typ",
+                                       "required_claims",
+                                       "claims",
+                                       "max_token_bytes",
+                                       "refresh_min",
+                                       "refresh_max",
+                                       "unknown_kid_min_interval",
+                                       "max_staleness",
+                                       "fetch_timeout",
+                                       "introspection_endpoint",
+                                       "client_id",
+                                       "client_secret_file",
+                                       "cache_max_ttl",
+                                       "negative_cache_ttl",
+                                       "certificate_subject"}));
   RETURN_IF_ERROR(src_.require(node, "name"));
   RETURN_IF_ERROR(src_.readString(node["name"], out.name));
   if (!isProviderName(out.name)) {
-    return src_.error(node["name"], "provider name '" + out.name +
-                                        "' must be 1 to 64 of a-z, 0-9, '_' and '-'");
+    return src_.error(node["name"],
+                      "provider name '" + out.name + "' must be 1 to 64 of a-z, 0-9, '_' and '-'");
   }
   const YAML::Node type = node["type"];
   if (type.IsDefined()) {
@@ -400,8 +426,7 @@ Status IdentityLoader::loadProvider(const YAML::Node& node, ProviderConfig& out)
   return okStatus();
 }
 
-Status IdentityLoader::checkApplicable(const YAML::Node& node, ProviderType type,
-                                       bool type_given) {
+Status IdentityLoader::checkApplicable(const YAML::Node& node, ProviderType type, bool type_given) {
   const std::string type_text =
       std::string("a provider of type ") + typeName(type) + (type_given ? "" : " (the default)");
   for (const auto& pair : node) {
@@ -413,8 +438,9 @@ Status IdentityLoader::checkApplicable(const YAML::Node& node, ProviderType type
       std::string why;
       if (type == ProviderType::kOidc &&
           (key == "jwks_uri" || key == "jwks_file" || key == "secret_file")) {
-        why = "; its keys come from the issuer's discovery document (use type: jwt to name "
-              "the keys yourself)";
+        why =
+            "; its keys come from the issuer's discovery document (use type: jwt to name "
+            "the keys yourself)";
       }
       return src_.error(pair.first, "'" + key + "' does not apply to " + type_text + why);
     }
@@ -437,16 +463,19 @@ Status IdentityLoader::loadJwtKeySource(const YAML::Node& node, ProviderConfig& 
     first = key;
   }
   if (first.empty()) {
-    return src_.error(node, "a jwt provider needs exactly one of jwks_uri, jwks_file, "
-                            "secret_file (or use type: oidc to find keys by discovery)");
+    return src_.error(node,
+                      "a jwt provider needs exactly one of jwks_uri, jwks_file, "
+                      "secret_file (or use type: oidc to find keys by discovery)");
   }
   if (first != "jwks_uri") {
     for (std::string_view key : kFetchKeys) {
       if (node[std::string(key)].IsDefined()) {
-        return src_.error(keyOr(node, key),
-                          "'" + std::string(key) + "' applies only to a jwt provider with "
-                          "jwks_uri; keys from " + first + " are read when the config is "
-                          "loaded or reloaded");
+        return src_.error(keyOr(node, key), "'" + std::string(key) +
+                                                "' applies only to a jwt provider with "
+                                                "jwks_uri; keys from " +
+                                                first +
+                                                " are read when the config is "
+                                                "loaded or reloaded");
       }
     }
   }
@@ -472,8 +501,8 @@ Status IdentityLoader::loadAlgorithms(const YAML::Node& node, ProviderConfig& ou
   for (size_t i = 0; i < out.algorithms.size(); ++i) {
     const std::string& alg = out.algorithms[i];
     if (equalsIgnoreCase(alg, "none")) {
-      return src_.error(list[i], "algorithm '" + alg +
-                                     "' is never accepted: it means an unsigned token");
+      return src_.error(list[i],
+                        "algorithm '" + alg + "' is never accepted: it means an unsigned token");
     }
     if (!contains(known, alg)) {
       const std::string hint = closestMatch(alg, known);
@@ -489,12 +518,13 @@ Status IdentityLoader::loadAlgorithms(const YAML::Node& node, ProviderConfig& ou
     }
     if (isHmac(alg)) {
       if (out.secret_file.empty()) {
-        return src_.error(list[i], "'" + alg + "' needs secret_file: HMAC algorithms are "
-                                   "verified only with a configured shared secret, never "
-                                   "with a public key" +
-                                   (out.type == ProviderType::kOidc
-                                        ? " (an oidc provider has public keys only)"
-                                        : ""));
+        return src_.error(list[i], "'" + alg +
+                                       "' needs secret_file: HMAC algorithms are "
+                                       "verified only with a configured shared secret, never "
+                                       "with a public key" +
+                                       (out.type == ProviderType::kOidc
+                                            ? " (an oidc provider has public keys only)"
+                                            : ""));
       }
       hmac = hmac.empty() ? alg : hmac;
     } else {
@@ -507,8 +537,9 @@ Status IdentityLoader::loadAlgorithms(const YAML::Node& node, ProviderConfig& ou
                                 "HS384 and HS512");
   }
   if (!out.secret_file.empty() && hmac.empty()) {
-    return src_.error(list, "a provider with secret_file needs HS256, HS384 or HS512 in "
-                            "algorithms");
+    return src_.error(list,
+                      "a provider with secret_file needs HS256, HS384 or HS512 in "
+                      "algorithms");
   }
   return okStatus();
 }
@@ -526,8 +557,8 @@ Status IdentityLoader::loadTokenChecks(const YAML::Node& node, ProviderConfig& o
   RETURN_IF_ERROR(src_.optBool(node, "require_exp", out.require_exp));
   RETURN_IF_ERROR(src_.optDuration(node, "leeway", out.leeway));
   if (out.leeway > kMaxLeeway) {
-    return src_.error(node["leeway"], "leeway " + durationText(out.leeway) +
-                                          " is too large (at most 5m)");
+    return src_.error(node["leeway"],
+                      "leeway " + durationText(out.leeway) + " is too large (at most 5m)");
   }
   RETURN_IF_ERROR(src_.optDuration(node, "max_lifetime", out.max_lifetime));
   RETURN_IF_ERROR(src_.optString(node, "typ", out.typ));
@@ -541,8 +572,8 @@ Status IdentityLoader::loadTokenChecks(const YAML::Node& node, ProviderConfig& o
     uint64_t bytes = 0;
     RETURN_IF_ERROR(src_.readSize(size, kMaxTokenBytes * 1024, bytes));
     if (bytes < kMinTokenBytes || bytes > kMaxTokenBytes) {
-      return src_.error(size, "max_token_bytes " + std::to_string(bytes) +
-                                  " is out of range (1KiB..64KiB)");
+      return src_.error(
+          size, "max_token_bytes " + std::to_string(bytes) + " is out of range (1KiB..64KiB)");
     }
     out.max_token_bytes = static_cast<uint32_t>(bytes);
   }
@@ -559,14 +590,12 @@ Status IdentityLoader::loadKeyRefresh(const YAML::Node& node, ProviderConfig& ou
   }
   RETURN_IF_ERROR(src_.optDuration(node, "refresh_max", out.refresh_max));
   if (out.refresh_max < out.refresh_min) {
-    return src_.error(valueOr(node, node["refresh_max"].IsDefined() ? "refresh_max"
-                                                                     : "refresh_min"),
-                      "refresh_max (" + durationText(out.refresh_max) +
-                          ") must be at least refresh_min (" + durationText(out.refresh_min) +
-                          ")");
+    return src_.error(
+        valueOr(node, node["refresh_max"].IsDefined() ? "refresh_max" : "refresh_min"),
+        "refresh_max (" + durationText(out.refresh_max) + ") must be at least refresh_min (" +
+            durationText(out.refresh_min) + ")");
   }
-  RETURN_IF_ERROR(
-      src_.optDuration(node, "unknown_kid_min_interval", out.unknown_kid_min_interval));
+  RETURN_IF_ERROR(src_.optDuration(node, "unknown_kid_min_interval", out.unknown_kid_min_interval));
   if (out.unknown_kid_min_interval < kMinUnknownKidInterval) {
     return src_.error(node["unknown_kid_min_interval"],
                       "unknown_kid_min_interval must be at least 1s: it bounds how often "
@@ -648,8 +677,8 @@ Status IdentityLoader::loadClaims(const YAML::Node& node, ClaimMapping& out) {
   }
   for (const char* key : {"mfa_amr", "mfa_acr"}) {
     if (const YAML::Node list = node[key]; list.IsDefined()) {
-      std::vector<std::string>& field = std::string_view(key) == "mfa_amr" ? out.mfa_amr
-                                                                            : out.mfa_acr;
+      std::vector<std::string>& field =
+          std::string_view(key) == "mfa_amr" ? out.mfa_amr : out.mfa_acr;
       RETURN_IF_ERROR(src_.readStringList(list, field));
       for (size_t i = 0; i < field.size(); ++i) {
         if (field[i].empty()) {
@@ -661,8 +690,7 @@ Status IdentityLoader::loadClaims(const YAML::Node& node, ClaimMapping& out) {
   return okStatus();
 }
 
-Status IdentityLoader::loadRequiredClaims(const YAML::Node& node,
-                                          std::vector<RequiredClaim>& out) {
+Status IdentityLoader::loadRequiredClaims(const YAML::Node& node, std::vector<RequiredClaim>& out) {
   if (!node.IsSequence()) {
     return src_.error(node, "required_claims: expected a list of {name, any_of} maps");
   }
@@ -679,8 +707,9 @@ Status IdentityLoader::loadRequiredClaims(const YAML::Node& node,
     if (const YAML::Node any = item["any_of"]; any.IsDefined()) {
       RETURN_IF_ERROR(src_.readStringList(any, claim.any_of));
       if (claim.any_of.empty()) {
-        return src_.error(any, "any_of must not be empty; leave it out to require only that "
-                               "the claim exists");
+        return src_.error(any,
+                          "any_of must not be empty; leave it out to require only that "
+                          "the claim exists");
       }
     }
     out.push_back(std::move(claim));
@@ -695,9 +724,8 @@ Status IdentityLoader::checkAcrossProviders(const IdentityConfig& config) {
     for (size_t j = 0; j < i; ++j) {
       const YAML::Node& earlier = provider_nodes_[j];
       if (ps[j].name == ps[i].name) {
-        return src_.error(node["name"], "duplicate provider name '" + ps[i].name +
-                                            "' (first at " + src_.position(earlier["name"]) +
-                                            ")");
+        return src_.error(node["name"], "duplicate provider name '" + ps[i].name + "' (first at " +
+                                            src_.position(earlier["name"]) + ")");
       }
       if (!ps[i].issuer.empty() && ps[j].issuer == ps[i].issuer) {
         return src_.error(node["issuer"],
@@ -706,8 +734,8 @@ Status IdentityLoader::checkAcrossProviders(const IdentityConfig& config) {
                               "); tokens are routed to providers by their iss, so each issuer "
                               "may appear once");
       }
-      if (ps[i].type == ps[j].type && (ps[i].type == ProviderType::kMtls ||
-                                       ps[i].type == ProviderType::kIntrospection)) {
+      if (ps[i].type == ps[j].type &&
+          (ps[i].type == ProviderType::kMtls || ps[i].type == ProviderType::kIntrospection)) {
         const char* why = ps[i].type == ProviderType::kMtls
                               ? "a client certificate names no provider"
                               : "an opaque token names no issuer to route it by";
@@ -752,8 +780,8 @@ Status IdentityLoader::readFile(const YAML::Node& map, const char* key, bool sec
   const int fd = ::open(resolved.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
-    return src_.error(node, std::string(key) + ": cannot read " + shown + ": " +
-                                std::strerror(err));
+    return src_.error(node,
+                      std::string(key) + ": cannot read " + shown + ": " + std::strerror(err));
   }
   struct stat st {};
   const bool stat_ok = ::fstat(fd, &st) == 0;

@@ -56,7 +56,9 @@ std::string configWith(const std::vector<Provider>& providers,
   return text;
 }
 
-std::string config(const Provider& provider) { return configWith(std::vector<Provider>{provider}); }
+std::string config(const Provider& provider) {
+  return configWith(std::vector<Provider>{provider});
+}
 
 // The smallest valid provider of each key-based type.
 const Provider kOidc = {"name: corp", "type: oidc", "issuer: https://idp.example.com/realms/corp",
@@ -66,8 +68,7 @@ class IdentityLoaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* tmp = getenv("TMPDIR");
-    std::string pattern =
-        std::string(tmp != nullptr ? tmp : "/tmp") + "/stepgate-identity-XXXXXX";
+    std::string pattern = std::string(tmp != nullptr ? tmp : "/tmp") + "/stepgate-identity-XXXXXX";
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     dir_ = pattern;
     config_path_ = (dir_ / "stepgate.yaml").string();
@@ -116,8 +117,7 @@ class IdentityLoaderTest : public ::testing::Test {
     const std::string prefix =
         config_path_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": ";
     EXPECT_EQ(msg.rfind(prefix, 0), 0u) << "expected prefix '" << prefix << "' in: " << msg;
-    EXPECT_NE(msg.find(fragment), std::string::npos)
-        << "expected '" << fragment << "' in: " << msg;
+    EXPECT_NE(msg.find(fragment), std::string::npos) << "expected '" << fragment << "' in: " << msg;
   }
 
   fs::path dir_;
@@ -241,13 +241,13 @@ TEST_F(IdentityLoaderTest, OidcFull) {
 }
 
 TEST_F(IdentityLoaderTest, JwtWithJwksUri) {
-  const IdentityConfig id = loadOk(config(
-      {"name: cognito", "type: jwt",
-       "issuer: https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC",
-       "jwks_uri: https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC/.well-known/"
-       "jwks.json",
-       "algorithms: [RS256]", "claims: {groups: 'cognito:groups', subject: username}",
-       "refresh_max: 1h", "fetch_timeout: 10s"}));
+  const IdentityConfig id = loadOk(
+      config({"name: cognito", "type: jwt",
+              "issuer: https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC",
+              "jwks_uri: https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC/.well-known/"
+              "jwks.json",
+              "algorithms: [RS256]", "claims: {groups: 'cognito:groups', subject: username}",
+              "refresh_max: 1h", "fetch_timeout: 10s"}));
   ASSERT_EQ(id.providers.size(), 1u);
   const ProviderConfig& p = id.providers[0];
   EXPECT_EQ(p.type, ProviderType::kJwt);
@@ -273,10 +273,9 @@ TEST_F(IdentityLoaderTest, JwtWithJwksFileIsRelativeToTheConfig) {
 
 TEST_F(IdentityLoaderTest, JwtWithSharedSecret) {
   writeSecret("keys/hs.secret");
-  const IdentityConfig id =
-      loadOk(config({"name: dev", "type: jwt", "issuer: http://localhost:9000",
-                     "secret_file: keys/hs.secret", "algorithms: [HS256, HS512]",
-                     "audiences: [stepgate]"}));
+  const IdentityConfig id = loadOk(config(
+      {"name: dev", "type: jwt", "issuer: http://localhost:9000", "secret_file: keys/hs.secret",
+       "algorithms: [HS256, HS512]", "audiences: [stepgate]"}));
   ASSERT_EQ(id.providers.size(), 1u);
   const ProviderConfig& p = id.providers[0];
   EXPECT_EQ(p.secret_file, path("keys/hs.secret"));
@@ -287,12 +286,11 @@ TEST_F(IdentityLoaderTest, JwtWithSharedSecret) {
 TEST_F(IdentityLoaderTest, IntrospectionFullAndDefaults) {
   writeSecret("keys/introspection.secret");
   writeFile("certs/idp-ca.pem", "ca");
-  const IdentityConfig one = loadOk(config({"name: opaque", "type: introspection",
-                                            "issuer: https://idp.example.com",
-                                            "introspection_endpoint: "
-                                            "https://idp.example.com/oauth2/introspect",
-                                            "client_id: stepgate",
-                                            "client_secret_file: keys/introspection.secret"}));
+  const IdentityConfig one =
+      loadOk(config({"name: opaque", "type: introspection", "issuer: https://idp.example.com",
+                     "introspection_endpoint: "
+                     "https://idp.example.com/oauth2/introspect",
+                     "client_id: stepgate", "client_secret_file: keys/introspection.secret"}));
   ASSERT_EQ(one.providers.size(), 1u);
   const ProviderConfig& p = one.providers[0];
   EXPECT_EQ(p.type, ProviderType::kIntrospection);
@@ -302,14 +300,14 @@ TEST_F(IdentityLoaderTest, IntrospectionFullAndDefaults) {
   EXPECT_TRUE(p.algorithms.empty());
   expectCommonDefaults(p);
 
-  const IdentityConfig full = loadOk(config(
-      {"name: opaque-full", "type: introspection", "issuer: https://idp2.example.com",
-       "introspection_endpoint: http://127.0.0.1:9000/introspect", "client_id: gw",
-       "client_secret_file: keys/introspection.secret", "ca_file: certs/idp-ca.pem",
-       "audiences: [api]", "require_exp: false", "leeway: 10s",
-       "claims: {groups: scope, groups_space_separated: true}",
-       "required_claims: [{name: active}]", "max_token_bytes: 1KiB", "fetch_timeout: 1s",
-       "cache_max_ttl: 1m", "negative_cache_ttl: 0s"}));
+  const IdentityConfig full =
+      loadOk(config({"name: opaque-full", "type: introspection", "issuer: https://idp2.example.com",
+                     "introspection_endpoint: http://127.0.0.1:9000/introspect", "client_id: gw",
+                     "client_secret_file: keys/introspection.secret", "ca_file: certs/idp-ca.pem",
+                     "audiences: [api]", "require_exp: false", "leeway: 10s",
+                     "claims: {groups: scope, groups_space_separated: true}",
+                     "required_claims: [{name: active}]", "max_token_bytes: 1KiB",
+                     "fetch_timeout: 1s", "cache_max_ttl: 1m", "negative_cache_ttl: 0s"}));
   ASSERT_EQ(full.providers.size(), 1u);
   const ProviderConfig& f = full.providers[0];
   EXPECT_EQ(f.ca_file, path("certs/idp-ca.pem"));
@@ -331,9 +329,8 @@ TEST_F(IdentityLoaderTest, MtlsWithAClientCaListener) {
   EXPECT_TRUE(id.providers[0].issuer.empty());
   expectCommonDefaults(id.providers[0]);
 
-  const IdentityConfig dn = loadOk(
-      configWith({{"name: workers", "type: mtls", "certificate_subject: subject_dn"}},
-             kMtlsListener));
+  const IdentityConfig dn = loadOk(configWith(
+      {{"name: workers", "type: mtls", "certificate_subject: subject_dn"}}, kMtlsListener));
   ASSERT_EQ(dn.providers.size(), 1u);
   EXPECT_EQ(dn.providers[0].certificate_subject, "subject_dn");
 }
@@ -344,8 +341,8 @@ TEST_F(IdentityLoaderTest, OneProviderOfEachType) {
   const IdentityConfig id = loadOk(configWith(
       std::vector<Provider>{
           kOidc,
-          {"name: dev", "type: jwt", "issuer: http://127.0.0.1:9000",
-           "secret_file: keys/hs.secret", "algorithms: [HS256]"},
+          {"name: dev", "type: jwt", "issuer: http://127.0.0.1:9000", "secret_file: keys/hs.secret",
+           "algorithms: [HS256]"},
           {"name: opaque", "type: introspection", "issuer: https://login.example.org",
            "introspection_endpoint: https://login.example.org/introspect", "client_id: sg",
            "client_secret_file: keys/introspection.secret"},
@@ -402,9 +399,9 @@ TEST_F(IdentityLoaderTest, WrongTypes) {
   p = kOidc;
   p.push_back("leeway: 60");
   expectError(config(p), 12, 15, "expected a duration");
-  expectError(std::string(kPlainListener) +
-                  "identity:\n  token_cache_size: many\n  providers: []\n",
-              7, 21, "expected an integer");
+  expectError(
+      std::string(kPlainListener) + "identity:\n  token_cache_size: many\n  providers: []\n", 7, 21,
+      "expected an integer");
   expectError(std::string(kPlainListener) + "identity: []\n", 6, 11, "expected a map");
   expectError(std::string(kPlainListener) + "identity:\n  providers: []\n", 7, 14,
               "at least one provider");
@@ -413,10 +410,10 @@ TEST_F(IdentityLoaderTest, WrongTypes) {
 }
 
 TEST_F(IdentityLoaderTest, ProviderNameAndType) {
-  expectError(config({"name: Corp", "issuer: https://a.example.com", "algorithms: [RS256]"}), 8,
-              13, "provider name 'Corp' must be 1 to 64 of a-z, 0-9, '_' and '-'");
-  expectError(config({"type: oidc", "issuer: https://a.example.com", "algorithms: [RS256]"}), 8,
-              7, "missing required key 'name'");
+  expectError(config({"name: Corp", "issuer: https://a.example.com", "algorithms: [RS256]"}), 8, 13,
+              "provider name 'Corp' must be 1 to 64 of a-z, 0-9, '_' and '-'");
+  expectError(config({"type: oidc", "issuer: https://a.example.com", "algorithms: [RS256]"}), 8, 7,
+              "missing required key 'name'");
   expectError(config({"name: corp", "type: saml", "issuer: https://a.example.com"}), 9, 13,
               "unknown provider type 'saml'; expected one of: jwt, oidc, introspection, mtls");
 }
@@ -424,17 +421,16 @@ TEST_F(IdentityLoaderTest, ProviderNameAndType) {
 TEST_F(IdentityLoaderTest, AlgNoneIsRefusedByName) {
   expectError(config({"name: corp", "issuer: https://a.example.com", "algorithms: [RS256, none]"}),
               10, 27, "algorithm 'none' is never accepted");
-  expectError(config({"name: corp", "issuer: https://a.example.com", "algorithms: [NoNe]"}), 10,
-              20, "algorithm 'NoNe' is never accepted");
+  expectError(config({"name: corp", "issuer: https://a.example.com", "algorithms: [NoNe]"}), 10, 20,
+              "algorithm 'NoNe' is never accepted");
 }
 
 TEST_F(IdentityLoaderTest, UnknownAlgorithm) {
   expectError(config({"name: corp", "issuer: https://a.example.com", "algorithms: [rs256]"}), 10,
               20, "unknown algorithm 'rs256' (did you mean 'RS256'?)");
-  expectError(config({"name: corp", "issuer: https://a.example.com", "algorithms: [X, X]"}), 10,
-              20, "unknown algorithm 'X'; expected some of: RS256");
-  expectError(config({"name: corp", "issuer: https://a.example.com",
-                      "algorithms: [ES256, ES256]"}),
+  expectError(config({"name: corp", "issuer: https://a.example.com", "algorithms: [X, X]"}), 10, 20,
+              "unknown algorithm 'X'; expected some of: RS256");
+  expectError(config({"name: corp", "issuer: https://a.example.com", "algorithms: [ES256, ES256]"}),
               10, 27, "algorithm 'ES256' is listed twice");
 }
 
@@ -451,8 +447,9 @@ TEST_F(IdentityLoaderTest, HmacMixedWithAsymmetricIsRefused) {
 TEST_F(IdentityLoaderTest, HmacNeedsASecretFile) {
   expectError(config({"name: corp", "type: oidc", "issuer: https://a.example.com",
                       "algorithms: [RS256, HS256]"}),
-              11, 27, "'HS256' needs secret_file: HMAC algorithms are verified only with a "
-                      "configured shared secret, never with a public key (an oidc provider");
+              11, 27,
+              "'HS256' needs secret_file: HMAC algorithms are verified only with a "
+              "configured shared secret, never with a public key (an oidc provider");
   writeFile("jwks.json", "{}");
   expectError(config({"name: corp", "type: jwt", "issuer: https://a.example.com",
                       "jwks_file: jwks.json", "algorithms: [HS384]"}),
@@ -464,11 +461,12 @@ TEST_F(IdentityLoaderTest, JwtNeedsExactlyOneKeySource) {
   expectError(config({"name: corp", "type: jwt", "issuer: https://a.example.com",
                       "jwks_uri: https://a.example.com/jwks", "algorithms: [RS256]",
                       "jwks_file: jwks.json"}),
-              13, 7, "'jwks_uri' and 'jwks_file' are both set; a jwt provider takes exactly "
-                     "one of jwks_uri, jwks_file, secret_file");
-  expectError(config({"name: corp", "type: jwt", "issuer: https://a.example.com",
-                      "algorithms: [RS256]"}),
-              8, 7, "a jwt provider needs exactly one of jwks_uri, jwks_file, secret_file");
+              13, 7,
+              "'jwks_uri' and 'jwks_file' are both set; a jwt provider takes exactly "
+              "one of jwks_uri, jwks_file, secret_file");
+  expectError(
+      config({"name: corp", "type: jwt", "issuer: https://a.example.com", "algorithms: [RS256]"}),
+      8, 7, "a jwt provider needs exactly one of jwks_uri, jwks_file, secret_file");
 }
 
 TEST_F(IdentityLoaderTest, FetchSettingsNeedJwksUri) {
@@ -487,9 +485,9 @@ TEST_F(IdentityLoaderTest, KeysThatDoNotApplyToTheType) {
   expectError(config({"name: corp", "issuer: https://a.example.com", "algorithms: [RS256]",
                       "secret_file: x"}),
               11, 7, "'secret_file' does not apply to a provider of type oidc (the default)");
-  expectError(configWith({{"name: m", "type: mtls", "issuer: https://a.example.com"}},
-                     kMtlsListener),
-              13, 7, "'issuer' does not apply to a provider of type mtls");
+  expectError(
+      configWith({{"name: m", "type: mtls", "issuer: https://a.example.com"}}, kMtlsListener), 13,
+      7, "'issuer' does not apply to a provider of type mtls");
   expectError(config({"name: i", "type: introspection", "algorithms: [RS256]"}), 10, 7,
               "'algorithms' does not apply to a provider of type introspection");
   Provider cert = kOidc;
@@ -501,32 +499,31 @@ TEST_F(IdentityLoaderTest, KeysThatDoNotApplyToTheType) {
 TEST_F(IdentityLoaderTest, MissingOrEmptyAlgorithms) {
   expectError(config({"name: corp", "type: oidc", "issuer: https://a.example.com"}), 8, 7,
               "missing required key 'algorithms'");
-  expectError(config({"name: corp", "type: oidc", "issuer: https://a.example.com",
-                      "algorithms: []"}),
-              11, 19, "algorithms must list at least one algorithm");
+  expectError(
+      config({"name: corp", "type: oidc", "issuer: https://a.example.com", "algorithms: []"}), 11,
+      19, "algorithms must list at least one algorithm");
   expectError(config({"name: corp", "type: oidc", "algorithms: [RS256]"}), 8, 7,
               "missing required key 'issuer'");
 }
 
 TEST_F(IdentityLoaderTest, IssuerMustBeAnHttpsUrl) {
-  expectError(config({"name: corp", "issuer: ftp://idp.example.com", "algorithms: [RS256]"}), 9,
-              15, "issuer: 'ftp://idp.example.com' is not an https:// URL");
+  expectError(config({"name: corp", "issuer: ftp://idp.example.com", "algorithms: [RS256]"}), 9, 15,
+              "issuer: 'ftp://idp.example.com' is not an https:// URL");
   expectError(config({"name: corp", "issuer: idp.example.com", "algorithms: [RS256]"}), 9, 15,
               "is not an https:// URL");
-  expectError(config({"name: corp", "issuer: 'https://idp.example.com/?realm=x'",
-                      "algorithms: [RS256]"}),
+  expectError(
+      config({"name: corp", "issuer: 'https://idp.example.com/?realm=x'", "algorithms: [RS256]"}),
+      9, 15, "must not have a query or fragment");
+  expectError(config({"name: corp", "issuer: 'https://idp.example.com/#x'", "algorithms: [RS256]"}),
               9, 15, "must not have a query or fragment");
-  expectError(config({"name: corp", "issuer: 'https://idp.example.com/#x'",
-                      "algorithms: [RS256]"}),
-              9, 15, "must not have a query or fragment");
-  expectError(config({"name: corp", "issuer: 'https://user@idp.example.com'",
-                      "algorithms: [RS256]"}),
-              9, 15, "must not contain user info");
+  expectError(
+      config({"name: corp", "issuer: 'https://user@idp.example.com'", "algorithms: [RS256]"}), 9,
+      15, "must not contain user info");
   expectError(config({"name: corp", "issuer: 'https://:443/x'", "algorithms: [RS256]"}), 9, 15,
               "bad host ''");
-  expectError(config({"name: corp", "issuer: 'https://idp.example.com:99999'",
-                      "algorithms: [RS256]"}),
-              9, 15, "bad port '99999'");
+  expectError(
+      config({"name: corp", "issuer: 'https://idp.example.com:99999'", "algorithms: [RS256]"}), 9,
+      15, "bad port '99999'");
 }
 
 TEST_F(IdentityLoaderTest, HttpOnlyOnLoopback) {
@@ -538,12 +535,13 @@ TEST_F(IdentityLoaderTest, HttpOnlyOnLoopback) {
               "not loopback");
   expectError(config({"name: corp", "type: jwt", "issuer: https://a.example.com",
                       "jwks_uri: http://a.example.com/jwks", "algorithms: [RS256]"}),
-              11, 17, "jwks_uri: 'http://a.example.com/jwks' uses http on a host that is not "
-                      "loopback");
+              11, 17,
+              "jwks_uri: 'http://a.example.com/jwks' uses http on a host that is not "
+              "loopback");
   writeSecret("client.secret");
   expectError(config({"name: i", "type: introspection", "issuer: https://a.example.com",
-                      "introspection_endpoint: http://a.example.com/introspect",
-                      "client_id: x", "client_secret_file: client.secret"}),
+                      "introspection_endpoint: http://a.example.com/introspect", "client_id: x",
+                      "client_secret_file: client.secret"}),
               11, 31, "introspection_endpoint: 'http://a.example.com/introspect' uses http");
 }
 
@@ -554,10 +552,11 @@ TEST_F(IdentityLoaderTest, SecretFilesMustNotBeWorldReadable) {
               11, 20, "is readable by every user (mode 0644); a secret must not be");
   writeFile("client.secret", "s3cret", fs::perms::owner_read | fs::perms::others_read);
   expectError(config({"name: i", "type: introspection", "issuer: https://a.example.com",
-                      "introspection_endpoint: https://a.example.com/introspect",
-                      "client_id: x", "client_secret_file: client.secret"}),
-              13, 27, "client_secret_file: 'client.secret' (" + path("client.secret") +
-                          ") is readable by every user (mode 0404)");
+                      "introspection_endpoint: https://a.example.com/introspect", "client_id: x",
+                      "client_secret_file: client.secret"}),
+              13, 27,
+              "client_secret_file: 'client.secret' (" + path("client.secret") +
+                  ") is readable by every user (mode 0404)");
   // Group-readable is the operator's choice (a stepgate group).
   writeFile("group.secret", "s3cret", fs::perms::owner_read | fs::perms::group_read);
   EXPECT_EQ(loadOk(config({"name: dev", "type: jwt", "issuer: https://a.example.com",
@@ -569,11 +568,12 @@ TEST_F(IdentityLoaderTest, SecretFilesMustNotBeWorldReadable) {
 TEST_F(IdentityLoaderTest, ReferencedFilesMustExist) {
   expectError(config({"name: corp", "type: jwt", "issuer: https://a.example.com",
                       "jwks_file: keys/missing.json", "algorithms: [RS256]"}),
-              11, 18, "jwks_file: cannot read 'keys/missing.json' (" +
-                          path("keys/missing.json") + "): No such file or directory");
+              11, 18,
+              "jwks_file: cannot read 'keys/missing.json' (" + path("keys/missing.json") +
+                  "): No such file or directory");
   fs::create_directories(dir_ / "keys");
-  expectError(config({"name: corp", "type: jwt", "issuer: https://a.example.com",
-                      "jwks_file: keys", "algorithms: [RS256]"}),
+  expectError(config({"name: corp", "type: jwt", "issuer: https://a.example.com", "jwks_file: keys",
+                      "algorithms: [RS256]"}),
               11, 18, "is not a regular file");
   Provider p = kOidc;
   p.push_back("ca_file: certs/none.pem");
@@ -592,10 +592,10 @@ TEST_F(IdentityLoaderTest, IntrospectionRequiredKeys) {
   expectError(config({"name: i", "type: introspection", "issuer: https://a.example.com",
                       "introspection_endpoint: https://a.example.com/i", "client_id: x"}),
               8, 7, "missing required key 'client_secret_file'");
-  expectError(config({"name: i", "type: introspection",
-                      "introspection_endpoint: https://a.example.com/i", "client_id: x",
-                      "client_secret_file: client.secret"}),
-              8, 7, "missing required key 'issuer'");
+  expectError(
+      config({"name: i", "type: introspection", "introspection_endpoint: https://a.example.com/i",
+              "client_id: x", "client_secret_file: client.secret"}),
+      8, 7, "missing required key 'issuer'");
 }
 
 TEST_F(IdentityLoaderTest, MtlsNeedsAListenerWithClientCa) {
@@ -616,25 +616,28 @@ TEST_F(IdentityLoaderTest, MtlsNeedsAListenerWithClientCa) {
 }
 
 TEST_F(IdentityLoaderTest, BadCertificateSubject) {
-  expectError(configWith({{"name: workers", "type: mtls", "certificate_subject: cn"}},
-                     kMtlsListener),
-              13, 28,
-              "unknown certificate_subject 'cn'; expected one of: san_uri, san_dns, subject_dn");
+  expectError(
+      configWith({{"name: workers", "type: mtls", "certificate_subject: cn"}}, kMtlsListener), 13,
+      28, "unknown certificate_subject 'cn'; expected one of: san_uri, san_dns, subject_dn");
 }
 
 TEST_F(IdentityLoaderTest, AtMostOneMtlsAndOneIntrospectionProvider) {
-  expectError(configWith({{"name: a", "type: mtls"}, {"name: b", "type: mtls"}}, kMtlsListener),
-              13, 7, "at most one mtls provider is allowed");
+  expectError(configWith({{"name: a", "type: mtls"}, {"name: b", "type: mtls"}}, kMtlsListener), 13,
+              7, "at most one mtls provider is allowed");
   writeSecret("client.secret");
-  const Provider i1 = {"name: i1", "type: introspection", "issuer: https://a.example.com",
-                       "introspection_endpoint: https://a.example.com/i", "client_id: x",
+  const Provider i1 = {"name: i1",
+                       "type: introspection",
+                       "issuer: https://a.example.com",
+                       "introspection_endpoint: https://a.example.com/i",
+                       "client_id: x",
                        "client_secret_file: client.secret"};
   Provider i2 = i1;
   i2[0] = "name: i2";
   i2[2] = "issuer: https://b.example.com";
   expectError(configWith(std::vector<Provider>{i1, i2}), 14, 7,
               "at most one introspection provider is allowed (an opaque token names no issuer "
-              "to route it by); 'i1' is at " + config_path_ + ":8:7");
+              "to route it by); 'i1' is at " +
+                  config_path_ + ":8:7");
 }
 
 TEST_F(IdentityLoaderTest, DuplicateProviderName) {
@@ -651,7 +654,8 @@ TEST_F(IdentityLoaderTest, DuplicateIssuer) {
   second.push_back("jwks_uri: https://idp.example.com/jwks");
   expectError(configWith(std::vector<Provider>{kOidc, second}), 14, 15,
               "issuer 'https://idp.example.com/realms/corp' is already used by provider 'corp' "
-              "(at " + config_path_ + ":10:15); tokens are routed to providers by their iss");
+              "(at " +
+                  config_path_ + ":10:15); tokens are routed to providers by their iss");
   // Exact strings: a trailing slash is another issuer.
   second[2] = "issuer: https://idp.example.com/realms/corp/";
   EXPECT_EQ(loadOk(configWith(std::vector<Provider>{kOidc, second})).providers.size(), 2u);
