@@ -51,8 +51,8 @@ struct Jwt {
 // malformed crit), kBadBase64, kBadJson (not a JSON object, or nested over
 // kJwtMaxJsonDepth), kDuplicateClaim, kUnsupportedAlg. An empty signature part is left for
 // the verifier to reject as kBadSignature.
-[[nodiscard]] std::optional<AuthError> parseJwt(std::string_view token, Jwt& out,
-                                                uint32_t max_bytes = kDefaultMaxTokenBytes) noexcept;
+[[nodiscard]] std::optional<AuthError> parseJwt(
+    std::string_view token, Jwt& out, uint32_t max_bytes = kDefaultMaxTokenBytes) noexcept;
 
 // The `iss` claim of a token, read without verifying anything, to route the token to its
 // provider before verification. nullopt when the token is over max_bytes, not three

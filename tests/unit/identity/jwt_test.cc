@@ -41,7 +41,8 @@ TEST(Base64UrlTest, Strict) {
   EXPECT_FALSE(base64UrlDecode(std::string_view("Zg\0", 3), out));
 }
 
-std::string tokenOf(std::string_view header, std::string_view claims, std::string_view sig = "sig") {
+std::string tokenOf(std::string_view header, std::string_view claims,
+                    std::string_view sig = "sig") {
   return b64(header) + "." + b64(claims) + "." + b64(sig);
 }
 

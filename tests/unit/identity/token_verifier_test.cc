@@ -186,6 +186,25 @@ TEST_F(TokenVerifierTest, PrincipalOfAValidToken) {
   EXPECT_EQ(credentialId("abc"), "ba7816bf8f01cfea414140de5dae2223");
 }
 
+TEST_F(TokenVerifierTest, EveryCharacterChangeFails) {
+  // Base64url is canonical, so any other character anywhere changes the bytes signed or the
+  // signature; nothing but the original may verify.
+  for (const char* name : {"ok_ES256", "ok_EdDSA", "ok_HS256"}) {
+    const std::string tok = token(name);
+    config::ProviderConfig p = defaultProvider();
+    p.algorithms.push_back("HS256");
+    ASSERT_TRUE(verify(tok, p).ok()) << name;
+    for (size_t i = 0; i < tok.size(); ++i) {
+      for (char c : {'A', 'g', '_', '.'}) {
+        if (tok[i] == c) continue;
+        std::string bad = tok;
+        bad[i] = c;
+        EXPECT_FALSE(verify(bad, p).ok()) << name << " at " << i;
+      }
+    }
+  }
+}
+
 TEST_F(TokenVerifierTest, UnknownKidReportsTheKid) {
   VerifyResult r = verify(token("unknown_kid"), defaultProvider());
   EXPECT_EQ(r.error, AuthError::kNoMatchingKey);
@@ -268,7 +287,8 @@ class ClaimRulesTest : public TokenVerifierTest {
 TEST_F(ClaimRulesTest, NumericDates) {
   config::ProviderConfig p = hsProvider();
   EXPECT_TRUE(claims(base(), p).ok());
-  EXPECT_EQ(claims(R"({"iss":"https://idp.example.com","sub":"a","aud":"workflow-api","exp":1.9e9})",
+  EXPECT_EQ(claims(R"({"iss":"https://idp.example.com","sub":"a","aud":"workflow-api",)"
+                   R"("exp":1.9e9})",
                    p).error,
             std::nullopt);  // a double exp equal to now is within the leeway
   VerifyResult frac = claims(
