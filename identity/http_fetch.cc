@@ -98,6 +98,9 @@ StatusOr<HttpResponse> perform(const std::string& url, const char* method, std::
       client = std::move(ssl);
     } else {
       client = std::make_unique<httplib::ClientImpl>(u.host, u.port);
+      if (u.host == "localhost") {
+        client->set_hostname_addr_map({{"localhost", "127.0.0.1"}});  // loopback, not DNS
+      }
     }
     const auto timeout = std::max(options.timeout, std::chrono::milliseconds(1));
     client->set_connection_timeout(timeout);
@@ -293,8 +296,8 @@ StatusOr<FetchUrl> parseFetchUrl(std::string_view url) {
     }
     out.port = static_cast<uint16_t>(p);
   }
-  if (!out.https && !isLoopbackLiteral(out.host)) {
-    return invalidArgument("http is allowed only to a loopback address (127.0.0.0/8, [::1]); "
+  if (!out.https && out.host != "localhost" && !isLoopbackLiteral(out.host)) {
+    return invalidArgument("http is allowed only to loopback (127.0.0.0/8, [::1], localhost); "
                            "use https for " + out.host);
   }
   out.target = target.empty() ? "/" : std::string(target);

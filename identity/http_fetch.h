@@ -8,7 +8,8 @@
 // Rules every HttpFetcher request follows:
 //  - https always verifies the server's certificate chain and host name, against
 //    FetchOptions::ca_file or else the system trust store;
-//  - plain http is allowed only to a literal loopback address (127.0.0.0/8, [::1]);
+//  - plain http is allowed only to loopback: a literal 127.0.0.0/8 or [::1] address, or
+//    `localhost`, which is then connected to 127.0.0.1 without asking DNS;
 //  - redirects are not followed; a URL with user info or a fragment is refused;
 //  - the response body is capped at FetchOptions::max_body_bytes;
 //  - bodies, query strings, form fields and headers are never logged or put into errors.
@@ -38,8 +39,8 @@ struct FetchUrl {
   std::string redacted() const;
 };
 
-// Parses an absolute http(s) URL and applies the scheme rules above (https, or http to a
-// loopback literal). Scheme and host are case-insensitive; the host is lowercased.
+// Parses an absolute http(s) URL and applies the scheme rules above (https, or http to
+// loopback). Scheme and host are case-insensitive; the host is lowercased.
 [[nodiscard]] StatusOr<FetchUrl> parseFetchUrl(std::string_view url);
 
 // True iff `host` is a literal loopback address: 127.0.0.0/8 or ::1 (no brackets).

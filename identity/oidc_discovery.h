@@ -7,7 +7,7 @@
 // Mix-up defence: the document's "issuer" must equal the configured issuer exactly (byte for
 // byte, trailing slash included). The document is strict JSON: duplicate member names, a
 // non-object root or wrongly typed members are errors. Endpoint URLs must be https, or http
-// on a loopback literal (the same rule as every fetch).
+// to loopback (the same rule as every fetch, identity/http_fetch.h).
 
 #include <string>
 #include <string_view>

@@ -59,6 +59,7 @@ TEST(HttpFetchTest, ParsesAllowedUrls) {
   EXPECT_FALSE(c->https);
   EXPECT_EQ(c->port, 8080);
   EXPECT_TRUE(parseFetchUrl("http://127.45.6.7/x").isOk());
+  EXPECT_TRUE(parseFetchUrl("http://LOCALHOST:8080/jwks").isOk());
 
   auto d = parseFetchUrl("http://[::1]:9000/keys");
   ASSERT_TRUE(d.isOk());
@@ -70,7 +71,7 @@ TEST(HttpFetchTest, ParsesAllowedUrls) {
 TEST(HttpFetchTest, RefusesPlainHttpOffLoopbackAndOddUrls) {
   const char* bad[] = {
       "http://idp.example.com/jwks",    // plain http off loopback
-      "http://localhost/jwks",          // a name, not a loopback literal
+      "http://localhost.evil.example/jwks",
       "http://10.0.0.1/jwks",
       "http://[::2]/jwks",
       "http://[::ffff:127.0.0.1]/jwks",
@@ -193,7 +194,7 @@ TEST(OidcDiscoveryTest, JwksUriMustBeHttpsOrLoopbackHttp) {
     return R"({"issuer":"https://a","jwks_uri":")" + jwks + R"("})";
   };
   EXPECT_FALSE(parseDiscoveryDocument(doc("http://a/jwks"), "https://a").isOk());
-  EXPECT_FALSE(parseDiscoveryDocument(doc("http://localhost:8080/jwks"), "https://a").isOk());
+  EXPECT_FALSE(parseDiscoveryDocument(doc("http://192.168.1.1:8080/jwks"), "https://a").isOk());
   EXPECT_FALSE(parseDiscoveryDocument(doc("file:///etc/passwd"), "https://a").isOk());
   EXPECT_FALSE(parseDiscoveryDocument(doc(""), "https://a").isOk());
   EXPECT_TRUE(parseDiscoveryDocument(doc("http://127.0.0.1:8080/jwks"), "https://a").isOk());
@@ -385,6 +386,12 @@ TEST_F(HttpFetchServerTest, GetReturnsBodyStatusAndMaxAge) {
   auto u = fetcher_.get(srv_->base() + "/unavailable", options_);
   ASSERT_TRUE(u.isOk());
   EXPECT_EQ(u->status, 503);
+}
+
+TEST_F(HttpFetchServerTest, LocalhostMeansLoopbackWithoutDns) {
+  auto r = fetcher_.get("http://localhost:" + std::to_string(srv_->port()) + "/jwks", options_);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST_F(HttpFetchServerTest, RedirectsAreNotFollowed) {
