@@ -485,7 +485,17 @@ Status IdentityLoader::loadJwtKeySource(const YAML::Node& node, ProviderConfig& 
   if (first == "jwks_file") {
     return readFile(node, "jwks_file", /*secret=*/false, out.jwks_file);
   }
-  return readFile(node, "secret_file", /*secret=*/true, out.secret_file);
+  RETURN_IF_ERROR(readFile(node, "secret_file", /*secret=*/true, out.secret_file));
+  // RFC 7518 3.2: an HMAC key must be at least as long as the hash output; we ask for the
+  // 32 bytes of HS256 whatever the algorithm, and for no more than 1 KiB.
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(out.secret_file, ec);
+  if (ec || size < 32 || size > 1024) {
+    return src_.error(node["secret_file"],
+                      "secret_file: a shared secret must be 32 to 1024 bytes (this one has " +
+                          (ec ? std::string("an unknown size") : std::to_string(size)) + ")");
+  }
+  return okStatus();
 }
 
 Status IdentityLoader::loadAlgorithms(const YAML::Node& node, ProviderConfig& out) {

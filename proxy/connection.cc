@@ -13,6 +13,7 @@
 
 #include "common/json_writer.h"
 #include "common/logging.h"
+#include "proxy/bearer.h"
 #include "proxy/forward_headers.h"
 #include "proxy/http1/path_normalize.h"
 #include "proxy/worker.h"
@@ -216,7 +217,15 @@ void Connection::onClientEvent(bufferevent*, short what, void* arg) {
       WorkerStats::inc(s.tls_handshakes);
       const auto& tls = self->runtime_->listener_tls[self->listener_index_];
       if (tls && !tls->config().client_ca_file.empty()) {
-        self->peer_cert_ = tls::peerCertificate(bufferevent_openssl_get_ssl(self->bev_));
+        const tls::PeerCertificate pc =
+            tls::peerCertificate(bufferevent_openssl_get_ssl(self->bev_));
+        self->client_cert_.present = pc.present;
+        self->client_cert_.verified = pc.verified;
+        self->client_cert_.subject = pc.subject;
+        self->client_cert_.issuer = pc.issuer;
+        self->client_cert_.san_uris = pc.san_uris;
+        self->client_cert_.san_dns = pc.san_dns;
+        self->client_cert_.sha256_fingerprint = pc.sha256_fingerprint;
       }
       self->state_ = State::kIdle;
       self->processInput();
@@ -242,6 +251,10 @@ void Connection::onTimer(int, short, void* arg) {
     case State::kReadingHead:
       WorkerStats::inc(s.timeouts[static_cast<size_t>(Timeout::kHeader)]);
       self->sendLocalResponse(408, "header_timeout", true);
+      return;
+    case State::kAuthWait:
+      // No new keys in time: verify once more against what there is (no second refetch).
+      self->resumeAfterKeys();
       return;
     case State::kUpstream:
       WorkerStats::inc(s.timeouts[static_cast<size_t>(Timeout::kRequest)]);
@@ -345,7 +358,108 @@ void Connection::handleHead(size_t head_len) {
   req_body_done_ = req_.body == http1::BodyKind::kNone;
   req_body_remaining_ = req_.content_length;
   req_chunks_.reset();
+  head_len_ = head_len;
+  refetched_ = false;
+  principal_.reset();
+  if (!authenticate()) return;  // refused, or waiting for a key refetch
+  forwardRequest();
+}
 
+bool Connection::authenticate() {
+  identity::Authenticator& auth = worker_.authenticator();
+  if (!auth.enabled()) return true;
+  WorkerStats& s = worker_.stats();
+  const BearerToken bearer = findBearerToken(req_.headers);
+  identity::AuthOutcome o;
+  switch (bearer.status) {
+    case BearerStatus::kMalformed:
+      o.error = identity::AuthError::kMalformedHeader;
+      break;
+    case BearerStatus::kOk:
+      o = auth.authenticateBearer(bearer.token, std::chrono::system_clock::now());
+      break;
+    case BearerStatus::kAbsent:
+    case BearerStatus::kOtherScheme:
+      if (auth.mtlsProvider() >= 0 && client_cert_.present) {
+        o = auth.authenticateCertificate(client_cert_);
+      } else {
+        o.error = identity::AuthError::kMissingCredentials;
+      }
+      break;
+  }
+  if (o.refetch && !refetched_ && runtime_->key_store) {
+    // The token names a key this provider does not have (yet): ask the key store, wait for
+    // the new keys (or the timer), then verify once more. Reading stops meanwhile so the
+    // head's bytes, which req_ points into, stay where they are.
+    refetched_ = true;
+    const auto& provider = auth.config().providers[static_cast<size_t>(o.provider)];
+    runtime_->key_store->requestRefresh(provider.name, o.kid);
+    WorkerStats::inc(s.auth_key_waits);
+    state_ = State::kAuthWait;
+    bufferevent_disable(bev_, EV_READ);
+    armTimer(std::min(provider.fetch_timeout, config::Duration(std::chrono::seconds(5))));
+    worker_.parkForKeys(this);
+    return false;
+  }
+  if (o.error) {
+    refuseAuthentication(*o.error, o.provider);
+    return false;
+  }
+  if (o.cached) WorkerStats::inc(s.auth_cache_hits);
+  WorkerStats::inc(s.auth_successes[static_cast<size_t>(o.principal->method)]);
+  principal_ = std::move(o.principal);
+  return true;
+}
+
+void Connection::resumeAfterKeys() {
+  if (state_ != State::kAuthWait) return;
+  worker_.unpark(this);
+  state_ = State::kReadingHead;
+  bufferevent_enable(bev_, EV_READ);
+  if (!authenticate()) return;
+  forwardRequest();
+}
+
+void Connection::refuseAuthentication(identity::AuthError error, int provider) {
+  WorkerStats::inc(worker_.stats().auth_failures[static_cast<size_t>(error)]);
+  const int status = identity::authErrorHttpStatus(error);
+  const std::string_view code = identity::bearerErrorCode(error);
+  // The client learns no more than RFC 6750 allows; the precise reason goes to the log (and
+  // the metrics above).
+  std::string_view body_error = code;
+  if (body_error.empty()) {
+    body_error = status == 503 ? "identity_unavailable" : "authentication_required";
+  }
+  const auto level = status >= 500 ? log::Level::kWarn : log::Level::kDebug;
+  if (log::enabled(level)) {
+    const std::string_view provider_name =
+        provider >= 0 ? std::string_view(worker_.authenticator()
+                                             .config()
+                                             .providers[static_cast<size_t>(provider)]
+                                             .name)
+                      : std::string_view();
+    log::write(level, "identity", "authentication failed",
+               {{"reason", identity::authErrorName(error)},
+                {"provider", provider_name},
+                {"peer", peer_ip_}},
+               request_id_);
+  }
+  std::string challenge;
+  if (status == 401 || status == 400) {
+    challenge = "WWW-Authenticate: ";
+    appendBearerChallenge(challenge, code);
+    challenge += "\r\n";
+  }
+  // The head is answered here: drop its bytes. A body was not read, so the connection
+  // closes unless there is none.
+  evbuffer_drain(bufferevent_get_input(bev_), head_len_);
+  sendLocalResponse(status, body_error, req_body_kind_ != http1::BodyKind::kNone, challenge);
+}
+
+void Connection::forwardRequest() {
+  evbuffer* in = bufferevent_get_input(bev_);
+  WorkerStats& s = worker_.stats();
+  const size_t head_len = head_len_;
   upstream_index_ = runtime_->listener_upstream[listener_index_];
   const config::UpstreamConfig& up = cfg().upstreams[upstream_index_];
   scratch_.clear();
@@ -716,7 +830,8 @@ void Connection::endInflight() {
 
 // ---- local responses and lifecycle -------------------------------------------------------
 
-void Connection::sendLocalResponse(int status, std::string_view error, bool close) {
+void Connection::sendLocalResponse(int status, std::string_view error, bool close,
+                                   std::string_view extra_headers) {
   releaseUpstream(false);
   endInflight();
   if (request_id_[0] == '\0') worker_.newRequestId(request_id_);
@@ -739,6 +854,7 @@ void Connection::sendLocalResponse(int status, std::string_view error, bool clos
   scratch_.append("\r\nX-Request-Id: ");
   scratch_.append(request_id_);
   scratch_.append("\r\n");
+  scratch_.append(extra_headers);
   if (close) scratch_.append("Connection: close\r\n");
   scratch_.append("\r\n");
   scratch_.append(body);
@@ -787,6 +903,7 @@ void Connection::resetForNextRequest() {
 
 void Connection::closeNow() {
   if (state_ == State::kClosed) return;
+  if (state_ == State::kAuthWait) worker_.unpark(this);
   state_ = State::kClosed;
   releaseUpstream(false);
   endInflight();

@@ -23,6 +23,7 @@
 
 #include "common/c_ptr.h"
 #include "common/net_address.h"
+#include "identity/authenticator.h"
 #include "proxy/dispatcher.h"
 #include "proxy/http1/parser.h"
 #include "proxy/runtime.h"
@@ -41,6 +42,8 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   ~Connection() override;
 
   void start();
+  // The keys this request waited for have arrived (or the worker's config changed).
+  void resumeAfterKeys();
   // Shutdown: close now if between requests, else after the current response.
   void drain();
 
@@ -59,6 +62,7 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
     kHandshake,      // TLS handshake in progress
     kIdle,           // between requests, no byte of the next one yet
     kReadingHead,
+    kAuthWait,       // head parsed; waiting for a provider's keys to be refetched
     kUpstream,       // head parsed; waiting for, or talking to, the upstream
     kClosing,        // flushing a final response, then close
     kClosed,
@@ -81,7 +85,11 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   void finishResponse();
   void failUpstream(UpstreamError error, int status);
   void releaseUpstream(bool reusable);
-  void sendLocalResponse(int status, std::string_view error, bool close);
+  void sendLocalResponse(int status, std::string_view error, bool close,
+                         std::string_view extra_headers = {});
+  bool authenticate();
+  void refuseAuthentication(identity::AuthError error, int provider);
+  void forwardRequest();
   void resetForNextRequest();
   void closeNow();
   void beginClose();
@@ -102,7 +110,7 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   bool tls_ = false;
   bool draining_ = false;
   bool peer_trusted_ = false;
-  tls::PeerCertificate peer_cert_;
+  identity::ClientCertificate client_cert_;  // filled when the listener has a client CA
 
   // The current request.
   http1::RequestHead req_;
@@ -118,6 +126,9 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   bool req_body_error_ = false;
   bool sent_continue_ = false;
   bool in_process_input_ = false;
+  bool refetched_ = false;           // this request already waited for a key refetch
+  size_t head_len_ = 0;              // bytes of the current head, still in the input buffer
+  identity::PrincipalConstSharedPtr principal_;  // who sent the current request
   bool req_keep_alive_ = true;
   bool req_http10_ = false;
   bool req_is_head_ = false;

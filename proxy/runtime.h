@@ -9,6 +9,7 @@
 
 #include "common/cidr.h"
 #include "config/schema.h"
+#include "identity/key_store.h"
 #include "proxy/tls/client_context.h"
 #include "proxy/tls/server_context.h"
 
@@ -20,6 +21,9 @@ struct Runtime {
   std::vector<tls::ClientContextConstSharedPtr> upstream_tls;  // by upstream index; null: http
   std::vector<size_t> listener_upstream;                       // listener index → upstream index
   std::vector<Cidr> trusted_proxies;
+  // Fetches and refreshes providers' keys; thread-safe. Kept across reloads while the
+  // providers' key sources are unchanged. Null when no provider needs keys.
+  std::shared_ptr<identity::KeyStore> key_store;
   uint64_t generation = 0;
 };
 

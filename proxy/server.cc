@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <cstdio>
 #include <thread>
 #include <vector>
@@ -13,6 +14,8 @@
 #include "common/c_ptr.h"
 #include "common/logging.h"
 #include "config/loader.h"
+#include "identity/http_fetch.h"
+#include "identity/key_store.h"
 #include "proxy/admin/admin_server.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
@@ -62,6 +65,54 @@ StatusOr<RuntimeConstSharedPtr> buildRuntime(config::ConfigConstSharedPtr config
 
 namespace {
 
+// Providers whose keys the KeyStore manages (all but introspection and mtls).
+bool needsKeys(const config::ProviderConfig& p) {
+  return p.type == config::ProviderType::kJwt || p.type == config::ProviderType::kOidc;
+}
+
+// What decides where a provider's keys come from; a reload that keeps it keeps the KeyStore
+// (and its keys), so requests do not wait for a refetch after every SIGHUP.
+std::string keySourceSignature(const config::Config& cfg) {
+  std::string sig;
+  for (const auto& p : cfg.identity.providers) {
+    if (!needsKeys(p)) continue;
+    sig += p.name + '\n' + p.issuer + '\n' + p.jwks_uri + '\n' + p.jwks_file + '\n' +
+           p.secret_file + '\n' + p.ca_file + '\n' + std::to_string(static_cast<int>(p.type)) +
+           '\n' + std::to_string(p.refresh_min.count()) + '\n' +
+           std::to_string(p.refresh_max.count()) + '\n' +
+           std::to_string(p.unknown_kid_min_interval.count()) + '\n' +
+           std::to_string(p.max_staleness.count()) + '\n' + std::to_string(p.fetch_timeout.count()) +
+           "\n\n";
+  }
+  return sig;
+}
+
+// The clock and fetcher every KeyStore uses; stateless, so one for the process.
+RealTimeSource& realTime() {
+  static RealTimeSource t;
+  return t;
+}
+identity::HttpFetcher& httpFetcher() {
+  static identity::HttpFetcher f;
+  return f;
+}
+
+// A KeyStore for `cfg`'s providers that posts new keys to every worker; null if no provider
+// needs keys. Not started.
+std::shared_ptr<identity::KeyStore> makeKeyStore(const config::Config& cfg,
+                                                 std::vector<WorkerPtr>* workers) {
+  std::vector<config::ProviderConfig> providers;
+  for (const auto& p : cfg.identity.providers) {
+    if (needsKeys(p)) providers.push_back(p);
+  }
+  if (providers.empty()) return nullptr;
+  return std::make_shared<identity::KeyStore>(
+      std::move(providers), realTime(), httpFetcher(),
+      [workers](const std::string& provider, identity::KeySetConstSharedPtr keys) {
+        for (auto& w : *workers) w->updateKeys(provider, keys);
+      });
+}
+
 bool sameListeners(const config::Config& a, const config::Config& b) {
   if (a.listeners.size() != b.listeners.size()) return false;
   for (size_t i = 0; i < a.listeners.size(); ++i) {
@@ -82,7 +133,10 @@ void applyLogLevel(const config::Config& cfg) {
 struct Control {
   event_base* base = nullptr;
   std::string config_path;
-  RuntimeConstSharedPtr runtime;
+  RuntimeConstSharedPtr runtime;  // written on the control thread only
+  // The key store the admin thread reports on; swapped on reload under metrics_mu.
+  std::mutex metrics_mu;
+  std::shared_ptr<identity::KeyStore> metrics_key_store;
   std::vector<WorkerPtr>* workers = nullptr;
   std::atomic<bool> ready{false};
   std::atomic<int> finished{0};
@@ -91,6 +145,47 @@ struct Control {
   CPtr<event, event_free> drain_timer;
   uint64_t generation = 1;
 };
+
+void renderKeyStoreMetrics(Control& c, std::string& out) {
+  std::shared_ptr<identity::KeyStore> ks;
+  {
+    std::lock_guard<std::mutex> lock(c.metrics_mu);
+    ks = c.metrics_key_store;
+  }
+  out += "# HELP stepgate_identity_keys Verification keys currently published, by provider.\n"
+         "# TYPE stepgate_identity_keys gauge\n";
+  if (!ks) return;
+  const auto stats = ks->stats();
+  for (const auto& st : stats) {
+    out += "stepgate_identity_keys{provider=\"" + st.provider + "\"} " +
+           std::to_string(st.key_count) + "\n";
+  }
+  auto series = [&](const char* name, const char* type, const char* help, auto value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    for (const auto& st : stats) {
+      out += std::string(name) + "{provider=\"" + st.provider + "\"} " +
+             std::to_string(value(st)) + "\n";
+    }
+  };
+  series("stepgate_identity_key_age_seconds", "gauge", "Age of the published keys.",
+         [](const identity::KeyStoreStats& st) { return static_cast<uint64_t>(st.age.count()); });
+  series("stepgate_identity_keys_stale", "gauge",
+         "1 while the last key fetch failed and the last good keys are served.",
+         [](const identity::KeyStoreStats& st) { return static_cast<uint64_t>(st.stale); });
+  series("stepgate_identity_keys_failed_closed", "gauge",
+         "1 once keys are older than max_staleness: tokens of the provider get 503.",
+         [](const identity::KeyStoreStats& st) { return static_cast<uint64_t>(st.failed_closed); });
+  series("stepgate_identity_key_fetches_total", "counter", "Successful key loads.",
+         [](const identity::KeyStoreStats& st) { return st.fetch_ok; });
+  series("stepgate_identity_key_fetch_failures_total", "counter", "Failed key loads.",
+         [](const identity::KeyStoreStats& st) { return st.fetch_failed; });
+  series("stepgate_identity_key_refetches_total", "counter",
+         "Refetches triggered by tokens naming an unknown kid.",
+         [](const identity::KeyStoreStats& st) { return st.refetch_requested; });
+  series("stepgate_identity_key_refetches_suppressed_total", "counter",
+         "Unknown-kid refetch requests coalesced or rate-limited.",
+         [](const identity::KeyStoreStats& st) { return st.refetch_suppressed; });
+}
 
 void reload(Control& c) {
   log::info("server", "reloading configuration", {{"path", c.config_path}});
@@ -112,9 +207,27 @@ void reload(Control& c) {
                {{"error", rt.status().message()}});
     return;
   }
-  c.runtime = *rt;
+  auto next = std::make_shared<Runtime>(**rt);
+  std::shared_ptr<identity::KeyStore> retired;
+  bool fresh_store = false;
+  if (keySourceSignature(*c.runtime->config) == keySourceSignature(*next->config)) {
+    next->key_store = c.runtime->key_store;
+  } else {
+    next->key_store = makeKeyStore(*next->config, c.workers);
+    retired = c.runtime->key_store;
+    fresh_store = next->key_store != nullptr;
+    log::info("server", "identity key sources changed: keys are fetched again");
+  }
+  c.runtime = std::move(next);
+  {
+    std::lock_guard<std::mutex> lock(c.metrics_mu);
+    c.metrics_key_store = c.runtime->key_store;
+  }
   applyLogLevel(*c.runtime->config);
+  // The old store stops before the workers switch, so none of its keys arrive afterwards.
+  if (retired) retired->stop();
   for (auto& w : *c.workers) w->updateRuntime(c.runtime);
+  if (fresh_store) c.runtime->key_store->start();
   log::info("server", "configuration reloaded",
             {{"generation", static_cast<int64_t>(c.generation)}});
 }
@@ -176,7 +289,12 @@ int Server::run() {
   }
   Control control;
   control.config_path = options_.config_path;
-  control.runtime = *rt;
+  std::vector<WorkerPtr> workers;
+  {
+    auto with_keys = std::make_shared<Runtime>(**rt);
+    with_keys->key_store = makeKeyStore(*with_keys->config, &workers);
+    control.runtime = std::move(with_keys);
+  }
   const config::Config& cfg = *control.runtime->config;
   applyLogLevel(cfg);
 
@@ -194,7 +312,6 @@ int Server::run() {
   pthread_sigmask(SIG_BLOCK, &block, &previous);
 
   StatsRegistry stats;
-  std::vector<WorkerPtr> workers;
   for (unsigned i = 0; i < nworkers; ++i) {
     workers.push_back(std::make_unique<Worker>(i, control.runtime, stats.addWorker()));
     Status s = workers.back()->bindListeners();
@@ -210,6 +327,9 @@ int Server::run() {
     w->setOnExit([&control] { control.finished.fetch_add(1); });
     w->start();
   }
+  if (control.runtime->key_store) control.runtime->key_store->start();
+  control.metrics_key_store = control.runtime->key_store;
+  stats.addRenderer([&control](std::string& out) { renderKeyStoreMetrics(control, out); });
   // The control thread keeps SIGPIPE blocked too; it only needs the three it handles.
   sigset_t unblock;
   sigemptyset(&unblock);
@@ -265,6 +385,7 @@ int Server::run() {
 
   event_base_loop(base.get(), EVLOOP_NO_EXIT_ON_EMPTY);
 
+  if (control.runtime->key_store) control.runtime->key_store->stop();
   for (auto& w : workers) w->join();
   if (admin) admin->stop();
   log::info("server", "stopped");

@@ -42,6 +42,11 @@ WorkerStats& StatsRegistry::addWorker() {
   return *workers_.back();
 }
 
+void StatsRegistry::addRenderer(std::function<void(std::string&)> render) {
+  std::lock_guard<std::mutex> lock(mu_);
+  renderers_.push_back(std::move(render));
+}
+
 uint64_t StatsRegistry::sum(std::atomic<uint64_t> WorkerStats::*field) const {
   std::lock_guard<std::mutex> lock(mu_);
   uint64_t total = 0;
@@ -168,6 +173,28 @@ std::string StatsRegistry::renderPrometheus() const {
          std::string("kind=\"") + timeoutName(static_cast<Timeout>(i)) + "\"",
          totalAt(&WorkerStats::timeouts, i));
   }
+  header(out, "stepgate_auth_failures_total", "counter",
+         "Requests refused by authentication, by reason.");
+  for (size_t i = 0; i < static_cast<size_t>(identity::kAuthErrorCount); ++i) {
+    line(out, "stepgate_auth_failures_total",
+         std::string("reason=\"") + identity::authErrorName(static_cast<identity::AuthError>(i)) +
+             "\"",
+         totalAt(&WorkerStats::auth_failures, i));
+  }
+  header(out, "stepgate_auth_successes_total", "counter",
+         "Requests authenticated, by method.");
+  for (size_t i = 1; i < 5; ++i) {
+    line(out, "stepgate_auth_successes_total",
+         std::string("method=\"") +
+             identity::authMethodName(static_cast<identity::AuthMethod>(i)) + "\"",
+         totalAt(&WorkerStats::auth_successes, i));
+  }
+  header(out, "stepgate_auth_cache_hits_total", "counter",
+         "Bearer tokens accepted from the worker's verified-token cache (no signature check).");
+  line(out, "stepgate_auth_cache_hits_total", "", total(&WorkerStats::auth_cache_hits));
+  header(out, "stepgate_auth_key_waits_total", "counter",
+         "Requests that waited for a provider's keys to be refetched (unknown kid).");
+  line(out, "stepgate_auth_key_waits_total", "", total(&WorkerStats::auth_key_waits));
   auto histogram = [&](const char* name, const char* help, Histogram WorkerStats::*h) {
     header(out, name, "histogram", help);
     uint64_t cumulative = 0;
@@ -201,6 +228,7 @@ std::string StatsRegistry::renderPrometheus() const {
   histogram("stepgate_upstream_response_duration_seconds",
             "Time from sending a request upstream to receiving the response head.",
             &WorkerStats::upstream_latency);
+  for (const auto& render : renderers_) render(out);
   return out;
 }
 

@@ -8,12 +8,15 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "proxy/http1/parser.h"
+#include "identity/auth_error.h"
+#include "identity/principal.h"
 #include "proxy/http1/path_normalize.h"
 
 namespace stepgate::proxy {
@@ -62,6 +65,10 @@ struct alignas(64) WorkerStats {
   std::array<std::atomic<uint64_t>, static_cast<size_t>(UpstreamError::kCount)>
       upstream_errors{};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Timeout::kCount)> timeouts{};
+  std::array<std::atomic<uint64_t>, identity::kAuthErrorCount> auth_failures{};
+  std::array<std::atomic<uint64_t>, 5> auth_successes{};  // by identity::AuthMethod
+  std::atomic<uint64_t> auth_cache_hits{0};
+  std::atomic<uint64_t> auth_key_waits{0};  // requests parked for a key refetch
   std::atomic<uint64_t> upstream_connects{0};
   std::atomic<uint64_t> upstream_reuses{0};
   std::atomic<uint64_t> upstream_retries{0};
@@ -82,10 +89,14 @@ class StatsRegistry {
   std::string renderPrometheus() const;
   // Sum of a counter over workers, for tests and readiness.
   uint64_t sum(std::atomic<uint64_t> WorkerStats::*field) const;
+  // Adds a renderer whose output is appended to renderPrometheus() (e.g. key-store gauges).
+  // It is called on the admin thread and must be thread-safe.
+  void addRenderer(std::function<void(std::string&)> render);
 
  private:
   mutable std::mutex mu_;  // guards the vector only; never taken on the request path
   std::vector<std::unique_ptr<WorkerStats>> workers_;
+  std::vector<std::function<void(std::string&)>> renderers_;
 };
 
 }  // namespace stepgate::proxy

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -28,6 +29,7 @@ uint64_t seedFromKernel() {
 Worker::Worker(size_t index, RuntimeConstSharedPtr runtime, WorkerStats& stats)
     : index_(index), runtime_(std::move(runtime)), stats_(stats), rng_state_(seedFromKernel()) {
   buildPools(nullptr);
+  buildAuthenticator();
 }
 
 Worker::~Worker() {
@@ -49,6 +51,29 @@ void Worker::buildPools(RuntimeConstSharedPtr previous) {
     pools_.push_back(std::make_unique<UpstreamPool>(dispatcher_, cfg.upstreams[i], cfg.limits,
                                                     runtime_->upstream_tls[i], stats_));
   }
+}
+
+void Worker::buildAuthenticator() {
+  authenticator_ = std::make_unique<identity::Authenticator>(runtime_->config->identity);
+  // Start from the keys the store already has, so a reload does not open a gap.
+  if (runtime_->key_store) {
+    for (const auto& p : runtime_->config->identity.providers) {
+      if (auto keys = runtime_->key_store->current(p.name)) authenticator_->setKeys(p.name, keys);
+    }
+  }
+}
+
+void Worker::unpark(Connection* conn) {
+  parked_.erase(std::remove(parked_.begin(), parked_.end(), conn), parked_.end());
+}
+
+void Worker::updateKeys(std::string provider, identity::KeySetConstSharedPtr keys) {
+  dispatcher_.post([this, provider = std::move(provider), keys = std::move(keys)]() mutable {
+    authenticator_->setKeys(provider, std::move(keys));
+    std::vector<Connection*> waiting;
+    waiting.swap(parked_);
+    for (Connection* c : waiting) c->resumeAfterKeys();
+  });
 }
 
 Status Worker::bindListeners() {
@@ -167,6 +192,10 @@ void Worker::updateRuntime(RuntimeConstSharedPtr runtime) {
     RuntimeConstSharedPtr previous = std::move(runtime_);
     runtime_ = std::move(runtime);
     buildPools(std::move(previous));
+    buildAuthenticator();
+    std::vector<Connection*> waiting;
+    waiting.swap(parked_);
+    for (Connection* c : waiting) c->resumeAfterKeys();
     log::info("worker", "configuration applied",
               {{"worker", static_cast<int64_t>(index_)},
                {"generation", static_cast<int64_t>(runtime_->generation)}});

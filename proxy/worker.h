@@ -17,6 +17,7 @@
 
 #include "common/c_ptr.h"
 #include "common/status.h"
+#include "identity/authenticator.h"
 #include "proxy/dispatcher.h"
 #include "proxy/runtime.h"
 #include "proxy/stats.h"
@@ -45,6 +46,9 @@ class Worker {
 
   // Control thread: all of these post to the worker.
   void updateRuntime(RuntimeConstSharedPtr runtime);
+  // A provider's new keys (from the KeyStore's publish callback). Wakes requests waiting for
+  // that provider's keys.
+  void updateKeys(std::string provider, identity::KeySetConstSharedPtr keys);
   void beginDrain();
   void forceStop();
 
@@ -53,6 +57,10 @@ class Worker {
   WorkerStats& stats() { return stats_; }
   const RuntimeConstSharedPtr& runtime() const { return runtime_; }
   UpstreamPool& pool(size_t upstream_index) { return *pools_[upstream_index]; }
+  identity::Authenticator& authenticator() { return *authenticator_; }
+  // A connection whose request waits for a key refetch; resumed by updateKeys() or its timer.
+  void parkForKeys(Connection* conn) { parked_.push_back(conn); }
+  void unpark(Connection* conn);
   bool draining() const { return draining_; }
   // The in-flight upstream request count (max_inflight_upstream).
   uint32_t& inflight() { return inflight_; }
@@ -65,6 +73,7 @@ class Worker {
   static void onAccept(evconnlistener* l, int fd, sockaddr* addr, int len, void* arg);
   void accept(size_t listener_index, int fd, const sockaddr* addr, int len);
   void buildPools(RuntimeConstSharedPtr previous);
+  void buildAuthenticator();
   void maybeFinishDrain();
 
   size_t index_;
@@ -84,6 +93,8 @@ class Worker {
   };
   std::vector<RetiredPool> retired_pools_;
   std::list<std::unique_ptr<Connection>> connections_;
+  identity::AuthenticatorPtr authenticator_;
+  std::vector<Connection*> parked_;
   uint32_t inflight_ = 0;
   uint64_t rng_state_;
   bool draining_ = false;

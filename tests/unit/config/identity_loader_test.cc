@@ -558,11 +558,19 @@ TEST_F(IdentityLoaderTest, SecretFilesMustNotBeWorldReadable) {
               "client_secret_file: 'client.secret' (" + path("client.secret") +
                   ") is readable by every user (mode 0404)");
   // Group-readable is the operator's choice (a stepgate group).
-  writeFile("group.secret", "s3cret", fs::perms::owner_read | fs::perms::group_read);
+  writeFile("group.secret", "0123456789abcdef0123456789abcdef",
+            fs::perms::owner_read | fs::perms::group_read);
   EXPECT_EQ(loadOk(config({"name: dev", "type: jwt", "issuer: https://a.example.com",
                            "secret_file: group.secret", "algorithms: [HS256]"}))
                 .providers.size(),
             1u);
+}
+
+TEST_F(IdentityLoaderTest, SharedSecretsMustBeLongEnough) {
+  writeFile("short.secret", "s3cret", fs::perms::owner_read | fs::perms::owner_write);
+  expectError(config({"name: dev", "type: jwt", "issuer: https://a.example.com",
+                      "secret_file: short.secret", "algorithms: [HS256]"}),
+              11, 20, "a shared secret must be 32 to 1024 bytes (this one has 6)");
 }
 
 TEST_F(IdentityLoaderTest, ReferencedFilesMustExist) {
