@@ -1,0 +1,88 @@
+// stepgate in front of a real OpenID provider (the npm package oidc-provider): keys found by
+// OIDC discovery, RS256 and ES256 access tokens (RFC 9068, typ at+jwt) from the
+// client_credentials grant accepted, tokens for another audience refused, and a key rotation
+// at the provider followed without a failed request.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  startUpstream, writeConfig, startStepgate, freePort, rawRequest, makeTempDir, metrics,
+  metricValue,
+} from './lib/harness.mjs';
+import { startOidcProvider } from './lib/oidc_provider.mjs';
+
+let idp;
+let up;
+let sg;
+let port;
+let adminPort;
+
+before(async () => {
+  idp = await startOidcProvider();
+  up = await startUpstream();
+  port = await freePort();
+  adminPort = await freePort();
+  sg = await startStepgate(writeConfig(makeTempDir('stepgate-oidc-'), {
+    listenPort: port, adminPort, upstreamPort: up.port,
+    extra: {
+      identity: {
+        providers: [{
+          name: 'idp', type: 'oidc', issuer: idp.issuer, audiences: ['workflow-api'],
+          algorithms: ['RS256', 'ES256'], typ: 'at+jwt', fetch_timeout: '3s',
+          claims: { groups: 'scope', groups_space_separated: true },
+        }],
+      },
+    },
+  }));
+  // Discovery and the first JWKS fetch run on the control thread after start.
+  for (let i = 0; i < 100; i += 1) {
+    const m = await metrics(adminPort);
+    if ((metricValue(m, 'stepgate_identity_keys', { provider: 'idp' }) ?? 0) > 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('stepgate never published the provider keys');
+});
+
+after(async () => {
+  await sg?.stop();
+  await up?.close();
+  await idp?.close();
+});
+
+const call = (token, p = '/api/workflow/order-fulfillment') => rawRequest(port,
+  `GET ${p} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+  { timeoutMs: 8000 });
+const statusOf = (r) => Number(/^HTTP\/1\.1 (\d{3})/.exec(r.text)?.[1]);
+
+for (const alg of ['RS256', 'ES256']) {
+  test(`a ${alg} access token from the provider is accepted`, async () => {
+    const token = await idp.tokenFor({ scope: 'workflows:read', audience: 'workflow-api', alg });
+    const r = await call(token);
+    assert.equal(statusOf(r), 200, r.text);
+    assert.equal(up.requests.at(-1).url, '/api/workflow/order-fulfillment');
+  });
+}
+
+test('a token for another audience is refused', async () => {
+  const token = await idp.tokenFor({ scope: 'workflows:read', audience: 'billing-api', alg: 'ES256' });
+  const before0 = metricValue(await metrics(adminPort), 'stepgate_auth_failures_total',
+    { reason: 'wrong_audience' }) ?? 0;
+  const r = await call(token);
+  assert.equal(statusOf(r), 401);
+  assert.equal(metricValue(await metrics(adminPort), 'stepgate_auth_failures_total',
+    { reason: 'wrong_audience' }), before0 + 1);
+});
+
+test('an opaque token is not a JWT: refused without an introspection provider', async () => {
+  const token = await idp.tokenFor({ audience: 'workflow-api', format: 'opaque' });
+  assert.equal(statusOf(await call(token)), 401);
+});
+
+test('key rotation at the provider: the first token with the new kid passes', async () => {
+  await idp.rotateKeys();
+  const token = await idp.tokenFor({ scope: 'workflows:write', audience: 'workflow-api', alg: 'ES256' });
+  const waits0 = metricValue(await metrics(adminPort), 'stepgate_auth_key_waits_total') ?? 0;
+  const r = await call(token, '/api/workflow/rotated');
+  assert.equal(statusOf(r), 200, r.text);
+  assert.equal(metricValue(await metrics(adminPort), 'stepgate_auth_key_waits_total'), waits0 + 1);
+});
