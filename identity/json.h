@@ -31,11 +31,13 @@ class JsonValue {
   using Array = std::vector<JsonValue>;
   using Object = std::vector<JsonMember>;  // document order; names are unique
 
+  // The constructors are defined after JsonMember: clang instantiates the variant's
+  // destructor in each of them, which needs JsonMember complete.
   JsonValue() noexcept = default;  // null
-  explicit JsonValue(bool b) noexcept : v_(b) {}
-  explicit JsonValue(int64_t i) noexcept : v_(i) {}
-  explicit JsonValue(double d) noexcept : v_(d) {}
-  explicit JsonValue(std::string s) noexcept : v_(std::move(s)) {}
+  explicit JsonValue(bool b) noexcept;
+  explicit JsonValue(int64_t i) noexcept;
+  explicit JsonValue(double d) noexcept;
+  explicit JsonValue(std::string s) noexcept;
   explicit JsonValue(Array a) noexcept;
   explicit JsonValue(Object o) noexcept;
 
@@ -76,6 +78,10 @@ struct JsonMember {
   JsonValue value;
 };
 
+inline JsonValue::JsonValue(bool b) noexcept : v_(b) {}
+inline JsonValue::JsonValue(int64_t i) noexcept : v_(i) {}
+inline JsonValue::JsonValue(double d) noexcept : v_(d) {}
+inline JsonValue::JsonValue(std::string s) noexcept : v_(std::move(s)) {}
 inline JsonValue::JsonValue(Array a) noexcept : v_(std::move(a)) {}
 inline JsonValue::JsonValue(Object o) noexcept : v_(std::move(o)) {}
 
