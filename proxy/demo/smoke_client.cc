@@ -20,8 +20,9 @@ std::string jsonField(const std::string& body, std::string_view field) {
 }  // namespace
 
 bool runDemoSmoke(const std::string& host, uint16_t port, const std::string& ca_file,
-                  std::string& report) {
+                  const std::string& token, std::string& report) {
   httplib::SSLClient cli(host, port);
+  cli.set_bearer_token_auth(token.c_str());
   cli.set_ca_cert_path(ca_file.c_str());
   cli.enable_server_certificate_verification(true);
   cli.set_connection_timeout(5, 0);
@@ -47,6 +48,14 @@ bool runDemoSmoke(const std::string& host, uint16_t port, const std::string& ca_
   };
 
   const std::string start_path = "/api/workflow/order-fulfillment";
+  {
+    httplib::SSLClient anonymous(host, port);
+    anonymous.set_ca_cert_path(ca_file.c_str());
+    anonymous.enable_server_certificate_verification(true);
+    anonymous.set_connection_timeout(5, 0);
+    check("POST", start_path + " (no token)", 401,
+          anonymous.Post(start_path, R"({"orderId":"o-1000"})", "application/json"));
+  }
   const std::string id = check("POST", start_path, 200,
                                cli.Post(start_path, R"({"orderId":"o-1001","amount":42})",
                                         "application/json"));

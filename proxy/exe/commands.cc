@@ -14,6 +14,7 @@
 
 #include "common/logging.h"
 #include "config/loader.h"
+#include "identity/dev_issuer.h"
 #include "proxy/demo/demo_orchestrator.h"
 #include "proxy/demo/smoke_client.h"
 #include "proxy/server.h"
@@ -72,6 +73,57 @@ int checkCommand(int argc, char** argv) {
   return 0;
 }
 
+int tokenCommand(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) != "mint") {
+    fprintf(stderr,
+            "usage: stepgate token mint [--state-dir DIR] [--sub SUBJECT] [--groups a,b] "
+            "[--aud AUDIENCE] [--ttl SECONDS] [--mfa]\n");
+    return 2;
+  }
+  std::string state_dir = ".state/demo";
+  identity::MintRequest req;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (a == "--state-dir" && has_value) {
+      state_dir = argv[++i];
+    } else if (a == "--sub" && has_value) {
+      req.subject = argv[++i];
+    } else if (a == "--aud" && has_value) {
+      req.audience = argv[++i];
+    } else if (a == "--groups" && has_value) {
+      std::string list = argv[++i];
+      size_t start = 0;
+      while (start <= list.size()) {
+        const size_t comma = list.find(',', start);
+        const std::string g = list.substr(start, comma - start);
+        if (!g.empty()) req.groups.push_back(g);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    } else if (a == "--ttl" && has_value) {
+      const long ttl = atol(argv[++i]);
+      if (ttl <= 0 || ttl > 86400) {
+        fprintf(stderr, "token mint: --ttl must be 1..86400 seconds\n");
+        return 2;
+      }
+      req.ttl = std::chrono::seconds(ttl);
+    } else if (a == "--mfa") {
+      req.mfa = true;
+    } else {
+      fprintf(stderr, "token mint: unknown or incomplete option '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  auto issuer = identity::DevIssuer::open(state_dir + "/issuer");
+  if (!issuer.isOk()) {
+    fprintf(stderr, "token mint: %s\n", issuer.status().message().c_str());
+    return 1;
+  }
+  printf("%s\n", (*issuer)->mint(req).c_str());
+  return 0;
+}
+
 int demoCommand(int argc, char** argv) {
   std::string state_dir = ".state/demo";
   int port = 8443;
@@ -108,6 +160,11 @@ int demoCommand(int argc, char** argv) {
     fprintf(stderr, "demo: %s\n", pki.status().message().c_str());
     return 1;
   }
+  auto issuer = identity::DevIssuer::open(state_dir + "/issuer");
+  if (!issuer.isOk()) {
+    fprintf(stderr, "demo: issuer: %s\n", issuer.status().message().c_str());
+    return 1;
+  }
   auto addr = parseSocketAddress("127.0.0.1:0", true);
   auto orchestrator = proxy::DemoOrchestrator::start(*addr);
   if (!orchestrator.isOk()) {
@@ -134,6 +191,16 @@ int demoCommand(int argc, char** argv) {
          "  conductor:\n"
          "    profile: conductor\n"
          "    url: http://127.0.0.1:" << orch_port << "\n"
+         "identity:\n"
+         "  providers:\n"
+         "    - name: demo\n"
+         "      type: jwt\n"
+         "      issuer: " << identity::kDevIssuer << "\n"
+         "      audiences: [" << identity::kDevAudience << "]\n"
+         "      algorithms: [ES256]\n"
+         "      typ: at+jwt\n"
+         "      jwks_file: issuer/jwks.json\n"
+         "      claims: { groups: groups }\n"
          "admin:\n"
          "  address: 127.0.0.1:" << admin_port << "\n"
          "proxy:\n"
@@ -147,18 +214,25 @@ int demoCommand(int argc, char** argv) {
   }
 
   const std::string ca = pki->ca_cert;
+  identity::MintRequest mint;
+  mint.subject = "demo-user";
+  mint.groups = {"ops"};
+  const std::string token = (*issuer)->mint(mint);
   bool smoke_ok = true;
   std::thread smoke_thread;
   proxy::ServerOptions opts;
   opts.config_path = config_path;
   opts.on_ready = [&] {
     const std::string base = "https://127.0.0.1:" + std::to_string(port);
-    const std::string c = "curl --cacert " + ca + " ";
+    const std::string c = "curl --cacert " + ca + " -H \"Authorization: Bearer $TOKEN\" ";
     printf(
         "\nstepgate demo is running.\n"
         "  proxy (TLS)   %s  ->  demo orchestrator (Conductor API) on 127.0.0.1:%u\n"
         "  admin         http://127.0.0.1:%d/metrics   /healthz   /readyz\n"
         "  dev CA        %s\n\n"
+        "A token from the development issuer (subject demo-user, group ops, 1 hour):\n"
+        "  export TOKEN=%s\n"
+        "  (more: stepgate token mint --state-dir %s --sub alice --groups ops,payments-oncall)\n\n"
         "Try:\n"
         "  %s-X POST %s/api/workflow/order-fulfillment -H 'Content-Type: application/json' "
         "-d '{\"orderId\":\"o-1\"}'\n"
@@ -169,15 +243,17 @@ int demoCommand(int argc, char** argv) {
         "  %s'%s/api/workflow/order-fulfillment;v=1'     # refused: path parameter\n"
         "  %s--cert %s --key %s %s/api/metadata/workflow   # with the dev client certificate\n\n"
         "Stop with Ctrl-C.\n\n",
-        base.c_str(), orch_port, admin_port, ca.c_str(), c.c_str(), base.c_str(), c.c_str(),
+        base.c_str(), orch_port, admin_port, ca.c_str(), token.c_str(), state_dir.c_str(),
+        c.c_str(), base.c_str(), c.c_str(),
         base.c_str(), c.c_str(), base.c_str(), c.c_str(), base.c_str(), c.c_str(), base.c_str(),
         c.c_str(), base.c_str(), c.c_str(), pki->client_cert.c_str(), pki->client_key.c_str(),
         base.c_str());
     fflush(stdout);
     if (smoke) {
-      smoke_thread = std::thread([&, ca] {
+      smoke_thread = std::thread([&, ca, token] {
         std::string report;
-        smoke_ok = proxy::runDemoSmoke("127.0.0.1", static_cast<uint16_t>(port), ca, report);
+        smoke_ok =
+            proxy::runDemoSmoke("127.0.0.1", static_cast<uint16_t>(port), ca, token, report);
         printf("%s%s\n", report.c_str(), smoke_ok ? "demo smoke: all calls as expected"
                                                   : "demo smoke: FAILED");
         fflush(stdout);

@@ -7,5 +7,6 @@ namespace stepgate::exe {
 int serveCommand(int argc, char** argv);
 int checkCommand(int argc, char** argv);
 int demoCommand(int argc, char** argv);
+int tokenCommand(int argc, char** argv);
 
 }  // namespace stepgate::exe

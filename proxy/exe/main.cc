@@ -14,6 +14,8 @@ constexpr char kUsage[] =
     "  check -c FILE     validate the config FILE (and its certificates) and exit\n"
     "  demo [--state-dir DIR] [--port N] [--smoke]\n"
     "                    run stepgate over TLS in front of the built-in demo orchestrator\n"
+    "  token mint [--state-dir DIR] [--sub S] [--groups a,b] [--aud A] [--ttl SECONDS] [--mfa]\n"
+    "                    print a token from the demo's development issuer (not for production)\n"
     "  version           print the version\n"
     "\n"
     "See docs/cli.md.\n";
@@ -30,6 +32,7 @@ int main(int argc, char** argv) {
   if (std::strcmp(cmd, "serve") == 0) return stepgate::exe::serveCommand(argc - 1, argv + 1);
   if (std::strcmp(cmd, "check") == 0) return stepgate::exe::checkCommand(argc - 1, argv + 1);
   if (std::strcmp(cmd, "demo") == 0) return stepgate::exe::demoCommand(argc - 1, argv + 1);
+  if (std::strcmp(cmd, "token") == 0) return stepgate::exe::tokenCommand(argc - 1, argv + 1);
   if (std::strcmp(cmd, "version") == 0 || std::strcmp(cmd, "--version") == 0) {
     std::printf("stepgate %s\n", STEPGATE_VERSION);
     return 0;

@@ -2,6 +2,7 @@
 // (curl over TLS with the dev CA) until SIGTERM.
 
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -95,7 +96,31 @@ test('demo in the background serves a curl POST over TLS and stops on SIGTERM wi
     const ca = path.join(dir, 'pki', 'ca.pem');
     const base = `https://127.0.0.1:${port}`;
 
-    const start = await curl(['-sS', '--max-time', '10', '--cacert', ca, '-X', 'POST',
+    // Without a token the demo refuses; `stepgate token mint` issues one.
+    const anonymous = await curl(['-sS', '--max-time', '10', '--cacert', ca, '-o', '/dev/null',
+      '-w', '%{http_code}', `${base}/api/workflow/order-fulfillment`]);
+    assert.equal(anonymous.stdout, '401');
+    const minted = await runCommand(stepgateBin(), ['token', 'mint', '--state-dir', dir,
+      '--sub', 'alice', '--groups', 'ops,payments-oncall']);
+    assert.equal(minted.code, 0, minted.stderr);
+    const token = minted.stdout.trim();
+    // The token verifies with node:crypto against the JWKS the demo published: the
+    // development issuer is checked independently of stepgate's own verifier.
+    const [h64, p64, s64] = token.split('.');
+    const header = JSON.parse(Buffer.from(h64, 'base64url'));
+    const claims = JSON.parse(Buffer.from(p64, 'base64url'));
+    const jwk = JSON.parse(fs.readFileSync(path.join(dir, 'issuer', 'jwks.json'), 'utf8')).keys
+      .find((k) => k.kid === header.kid);
+    assert.ok(jwk, 'the token names a key of the published JWKS');
+    assert.equal(header.alg, 'ES256');
+    assert.ok(crypto.verify('sha256', Buffer.from(`${h64}.${p64}`),
+      { key: crypto.createPublicKey({ key: jwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' },
+      Buffer.from(s64, 'base64url')), 'ES256 signature verifies');
+    assert.equal(claims.sub, 'alice');
+    assert.deepEqual(claims.groups, ['ops', 'payments-oncall']);
+    const auth = ['-H', `Authorization: Bearer ${token}`];
+
+    const start = await curl(['-sS', '--max-time', '10', '--cacert', ca, ...auth, '-X', 'POST',
       `${base}/api/workflow/order-fulfillment`, '-H', 'Content-Type: application/json',
       '-d', '{"orderId":"o-1"}', '-w', '\n%{http_code}']);
     assert.equal(start.code, 0, start.stderr);
@@ -103,7 +128,7 @@ test('demo in the background serves a curl POST over TLS and stops on SIGTERM wi
     assert.equal(status, '200', start.stdout);
     assert.match(id, /^[A-Za-z0-9-]{8,}$/, `a workflow id: ${start.stdout}`);
 
-    const get = await curl(['-sS', '--max-time', '10', '--cacert', ca,
+    const get = await curl(['-sS', '--max-time', '10', '--cacert', ca, ...auth,
       `${base}/api/workflow/${id}`, '-w', '\n%{http_code}']);
     assert.equal(get.code, 0, get.stderr);
     const lines = get.stdout.split('\n');
@@ -113,7 +138,7 @@ test('demo in the background serves a curl POST over TLS and stops on SIGTERM wi
     assert.equal(wf.workflowName, 'order-fulfillment');
 
     // Refused by path normalisation, as the demo advertises.
-    const refused = await curl(['-sS', '--max-time', '10', '--cacert', ca, '-o', '/dev/null',
+    const refused = await curl(['-sS', '--max-time', '10', '--cacert', ca, ...auth, '-o', '/dev/null',
       '-w', '%{http_code}', `${base}/api/workflow/order-fulfillment;v=1`]);
     assert.equal(refused.stdout, '400');
 
