@@ -3,43 +3,14 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <cmath>
 
+#include "identity/claim_mapping.h"
 #include "identity/jws_verify.h"
 #include "identity/jwt.h"
 
 namespace stepgate::identity {
 
 namespace {
-
-// NumericDates are clamped to this (year 2255) so arithmetic in milliseconds and the
-// conversion to SystemTime (nanoseconds in int64) cannot overflow.
-constexpr int64_t kMaxEpochSeconds = 9'000'000'000;
-
-enum class DateRead : unsigned char { kAbsent, kOk, kBadType };
-
-DateRead readNumericDate(const JsonValue& claims, std::string_view name, int64_t& out) noexcept {
-  const JsonValue* v = claims.find(name);
-  if (v == nullptr) return DateRead::kAbsent;
-  if (v->isInt()) {
-    out = std::clamp<int64_t>(v->asInt(), -kMaxEpochSeconds, kMaxEpochSeconds);
-    return DateRead::kOk;
-  }
-  if (v->isDouble()) {
-    const double d = std::floor(v->asDouble());
-    if (!std::isfinite(d)) return DateRead::kBadType;
-    out = d >= static_cast<double>(kMaxEpochSeconds)    ? kMaxEpochSeconds
-          : d <= -static_cast<double>(kMaxEpochSeconds) ? -kMaxEpochSeconds
-                                                        : static_cast<int64_t>(d);
-    return DateRead::kOk;
-  }
-  return DateRead::kBadType;
-}
-
-const JsonValue* lookupClaim(const JsonValue& claims, std::string_view name) noexcept {
-  if (!name.empty() && name[0] == '/') return claims.at(name);
-  return claims.find(name);
-}
 
 char lowerAscii(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 
@@ -61,93 +32,6 @@ std::string_view withoutApplicationPrefix(std::string_view t) noexcept {
 
 bool typMatches(std::string_view token_typ, std::string_view wanted) noexcept {
   return equalsIgnoreCase(withoutApplicationPrefix(token_typ), withoutApplicationPrefix(wanted));
-}
-
-bool contains(const std::vector<std::string>& set, std::string_view v) noexcept {
-  return std::find(set.begin(), set.end(), v) != set.end();
-}
-
-// A string value in `allowed`, or an array value with a string element in `allowed`.
-bool valueMatchesAny(const JsonValue& v, const std::vector<std::string>& allowed) noexcept {
-  if (v.isString()) return contains(allowed, v.asString());
-  if (v.isArray()) {
-    for (const JsonValue& e : v.asArray()) {
-      if (e.isString() && contains(allowed, e.asString())) return true;
-    }
-  }
-  return false;
-}
-
-std::optional<AuthError> checkAudience(const JsonValue& claims,
-                                       const std::vector<std::string>& audiences) noexcept {
-  if (audiences.empty()) return std::nullopt;
-  const JsonValue* aud = claims.find("aud");
-  if (aud == nullptr) return AuthError::kWrongAudience;
-  if (aud->isString()) {
-    return contains(audiences, aud->asString()) ? std::nullopt
-                                                : std::optional(AuthError::kWrongAudience);
-  }
-  if (!aud->isArray()) return AuthError::kBadClaimType;
-  bool found = false;
-  for (const JsonValue& e : aud->asArray()) {
-    if (!e.isString()) return AuthError::kBadClaimType;
-    if (contains(audiences, e.asString())) found = true;
-  }
-  return found ? std::nullopt : std::optional(AuthError::kWrongAudience);
-}
-
-void splitSpaces(std::string_view s, std::vector<std::string>& out) {
-  size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && s[i] == ' ') ++i;
-    size_t j = i;
-    while (j < s.size() && s[j] != ' ') ++j;
-    if (j > i) out.emplace_back(s.substr(i, j - i));
-    i = j;
-  }
-}
-
-std::optional<AuthError> mapGroups(const JsonValue& claims, const config::ClaimMapping& mapping,
-                                   std::vector<std::string>& groups) {
-  if (mapping.groups.empty()) return std::nullopt;
-  const JsonValue* v = lookupClaim(claims, mapping.groups);
-  if (v == nullptr || v->isNull()) return std::nullopt;
-  if (v->isString()) {
-    if (mapping.groups_space_separated) {
-      splitSpaces(v->asString(), groups);
-    } else if (!v->asString().empty()) {
-      groups.push_back(v->asString());
-    }
-  } else if (v->isArray()) {
-    groups.reserve(v->asArray().size());
-    for (const JsonValue& e : v->asArray()) {
-      if (!e.isString()) return AuthError::kBadClaimType;
-      if (!e.asString().empty()) groups.push_back(e.asString());
-    }
-  } else {
-    return AuthError::kBadClaimType;
-  }
-  std::sort(groups.begin(), groups.end());
-  groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
-  return std::nullopt;
-}
-
-bool mapMfa(const JsonValue& claims, const config::ClaimMapping& mapping) noexcept {
-  if (const JsonValue* amr = claims.find("amr"); amr != nullptr && amr->isArray()) {
-    for (const JsonValue& e : amr->asArray()) {
-      if (e.isString() && contains(mapping.mfa_amr, e.asString())) return true;
-    }
-  }
-  if (const JsonValue* acr = claims.find("acr"); acr != nullptr && acr->isString()) {
-    return contains(mapping.mfa_acr, acr->asString());
-  }
-  return false;
-}
-
-void optionalStringClaim(const JsonValue& claims, const std::string& name, std::string& out) {
-  if (name.empty()) return;
-  const JsonValue* v = lookupClaim(claims, name);
-  if (v != nullptr && v->isString()) out = v->asString();
 }
 
 struct Fail {
@@ -190,7 +74,10 @@ VerifyResult verifyJwt(std::string_view token, const config::ProviderConfig& pro
 
   // 3. The allowlist, before any key is looked at.
   const char* alg_name = jwsAlgName(jwt.alg);
-  if (!contains(provider.algorithms, alg_name)) return fail(AuthError::kAlgNotAllowed);
+  if (std::find(provider.algorithms.begin(), provider.algorithms.end(), alg_name) ==
+      provider.algorithms.end()) {
+    return fail(AuthError::kAlgNotAllowed);
+  }
 
   // 4. Extensions: stepgate implements none, so any critical one is fatal.
   if (!jwt.crit.empty()) return fail(AuthError::kCritUnsupported);
@@ -223,28 +110,28 @@ VerifyResult verifyJwt(std::string_view token, const config::ProviderConfig& pro
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   const int64_t leeway_ms = provider.leeway.count();
   int64_t exp = 0, nbf = 0, iat = 0;
-  const DateRead exp_read = readNumericDate(claims, "exp", exp);
-  const DateRead nbf_read = readNumericDate(claims, "nbf", nbf);
-  const DateRead iat_read = readNumericDate(claims, "iat", iat);
-  if (exp_read == DateRead::kBadType || nbf_read == DateRead::kBadType ||
-      iat_read == DateRead::kBadType) {
+  const NumericDateRead exp_read = readNumericDate(claims, "exp", exp);
+  const NumericDateRead nbf_read = readNumericDate(claims, "nbf", nbf);
+  const NumericDateRead iat_read = readNumericDate(claims, "iat", iat);
+  if (exp_read == NumericDateRead::kBadType || nbf_read == NumericDateRead::kBadType ||
+      iat_read == NumericDateRead::kBadType) {
     return fail(AuthError::kBadClaimType);
   }
   const bool lifetime_limited = provider.max_lifetime.count() > 0;
-  if (exp_read == DateRead::kAbsent && (provider.require_exp || lifetime_limited)) {
+  if (exp_read == NumericDateRead::kAbsent && (provider.require_exp || lifetime_limited)) {
     return fail(AuthError::kMissingExp);
   }
-  if (exp_read == DateRead::kOk && now_ms >= exp * 1000 + leeway_ms) {
+  if (exp_read == NumericDateRead::kOk && now_ms >= exp * 1000 + leeway_ms) {
     return fail(AuthError::kExpired);
   }
-  if (nbf_read == DateRead::kOk && now_ms + leeway_ms < nbf * 1000) {
+  if (nbf_read == NumericDateRead::kOk && now_ms + leeway_ms < nbf * 1000) {
     return fail(AuthError::kNotYetValid);
   }
-  if (iat_read == DateRead::kOk && iat * 1000 > now_ms + leeway_ms) {
+  if (iat_read == NumericDateRead::kOk && iat * 1000 > now_ms + leeway_ms) {
     return fail(AuthError::kIssuedInFuture);
   }
   if (lifetime_limited) {
-    if (iat_read == DateRead::kAbsent) return fail(AuthError::kMissingClaim);
+    if (iat_read == NumericDateRead::kAbsent) return fail(AuthError::kMissingClaim);
     if ((exp - iat) * 1000 > provider.max_lifetime.count()) {
       return fail(AuthError::kLifetimeTooLong);
     }
@@ -252,31 +139,16 @@ VerifyResult verifyJwt(std::string_view token, const config::ProviderConfig& pro
 
   if (auto e = checkAudience(claims, provider.audiences)) return fail(*e);
 
-  for (const config::RequiredClaim& rc : provider.required_claims) {
-    const JsonValue* v = lookupClaim(claims, rc.name);
-    if (v == nullptr) return fail(AuthError::kMissingClaim);
-    if (!rc.any_of.empty() && !valueMatchesAny(*v, rc.any_of)) {
-      return fail(AuthError::kClaimMismatch);
-    }
-  }
+  if (auto e = checkRequiredClaims(claims, provider.required_claims)) return fail(*e);
 
   // 7. The Principal.
-  const config::ClaimMapping& mapping = provider.claims;
   Principal& p = result.principal;
-  const JsonValue* sub = lookupClaim(claims, mapping.subject);
-  if (sub == nullptr) return fail(AuthError::kMissingClaim);
-  if (!sub->isString()) return fail(AuthError::kBadClaimType);
-  if (sub->asString().empty()) return fail(AuthError::kMissingClaim);
-  p.subject = sub->asString();
-  if (auto e = mapGroups(claims, mapping, p.groups)) return fail(*e);
-  optionalStringClaim(claims, mapping.name, p.name);
-  optionalStringClaim(claims, mapping.email, p.email);
-  p.mfa = mapMfa(claims, mapping);
+  if (auto e = mapClaims(claims, provider.claims, p)) return fail(*e);
   p.provider = provider.name;
   p.issuer = iss->asString();
   p.method = AuthMethod::kJwt;
   p.credential_id = credentialId(token);
-  if (exp_read == DateRead::kOk) {
+  if (exp_read == NumericDateRead::kOk) {
     p.expires_at = SystemTime(std::chrono::seconds(exp));
     result.expires_at = p.expires_at;
   }
