@@ -195,7 +195,9 @@ void Introspector::stop() {
 }
 
 void Introspector::introspect(std::string token, Completion done) {
-  if (token.empty() || (provider_.max_token_bytes > 0 && token.size() > provider_.max_token_bytes)) {
+  const bool too_large =
+      provider_.max_token_bytes > 0 && token.size() > provider_.max_token_bytes;
+  if (token.empty() || too_large) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.calls;

@@ -126,8 +126,8 @@ class Introspector {
    * and reads its client_secret_file (trailing CR/LF removed; it must not be empty then).
    * `fetcher` and `time` must outlive the Introspector; `fetcher` is called from
    * options.threads threads at once (HttpFetcher allows that).
-   * @return the Introspector, not started; InvalidArgument or NotFound naming the file or
-   *         key at fault (never the secret).
+   * @return the Introspector, not started; or InvalidArgument, NotFound or Unavailable
+   *         naming the key or file at fault (never the secret).
    */
   [[nodiscard]] static StatusOr<IntrospectorPtr> create(const config::ProviderConfig& provider,
                                                         Fetcher& fetcher, TimeSource& time,
