@@ -15,11 +15,17 @@ constexpr std::chrono::minutes kMaxCacheWithoutExp{5};
 }  // namespace
 
 Authenticator::Authenticator(const config::IdentityConfig& config)
-    : config_(config), keys_(config.providers.size()), cache_(config.token_cache_size) {
+    : config_(config),
+      keys_(config.providers.size()),
+      cache_(config.token_cache_size),
+      inactive_(config.token_cache_size / 4) {
   for (size_t i = 0; i < config.providers.size(); ++i) {
     const auto& p = config.providers[i];
     max_token_bytes_ = std::max(max_token_bytes_, p.max_token_bytes);
     if (p.type == config::ProviderType::kMtls) mtls_provider_ = static_cast<int>(i);
+    if (p.type == config::ProviderType::kIntrospection) {
+      introspection_provider_ = static_cast<int>(i);
+    }
   }
 }
 
@@ -50,7 +56,21 @@ AuthOutcome Authenticator::authenticateBearer(std::string_view token, SystemTime
     out.cached = true;
     return out;
   }
+  if (introspection_provider_ >= 0 && inactive_.find(digest, now) != nullptr) {
+    out.provider = introspection_provider_;
+    out.error = AuthError::kIntrospectionInactive;
+    return out;
+  }
   const std::optional<std::string> iss = peekIssuer(token, max_token_bytes_);
+  const bool jws_shaped = std::count(token.begin(), token.end(), '.') == 2;
+  if (introspection_provider_ >= 0 &&
+      ((!iss && !jws_shaped) ||
+       (iss && *iss == config_.providers[static_cast<size_t>(introspection_provider_)].issuer))) {
+    // An opaque token (or a JWT of the introspection provider's issuer): the endpoint decides.
+    out.provider = introspection_provider_;
+    out.introspect = true;
+    return out;
+  }
   if (!iss) {
     // Not routable: say precisely why (bad base64, duplicate claim, ...), or that there is
     // no issuer at all.
@@ -101,6 +121,18 @@ AuthOutcome Authenticator::authenticateBearer(std::string_view token, SystemTime
   cache_.insert(digest, principal, valid_until);
   out.principal = std::move(principal);
   return out;
+}
+
+void Authenticator::acceptIntrospection(std::string_view token,
+                                        const PrincipalConstSharedPtr& principal, bool active,
+                                        SystemTime valid_until) {
+  if (valid_until == SystemTime{}) return;  // a failure: never cached
+  static const PrincipalConstSharedPtr kInactive = std::make_shared<const Principal>();
+  if (active && principal) {
+    cache_.insert(digestOf(token), principal, valid_until);
+  } else if (!active) {
+    inactive_.insert(digestOf(token), kInactive, valid_until);
+  }
 }
 
 AuthOutcome Authenticator::authenticateCertificate(const ClientCertificate& cert) const {

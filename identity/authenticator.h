@@ -33,6 +33,8 @@ struct AuthOutcome {
   bool refetch = false;                // the provider lacks the token's key: ask for a refetch
   std::string kid;                     // with refetch: the kid the token named
   bool cached = false;                 // answered from the verified-token cache
+  bool introspect = false;             // an opaque token: ask the Introspector, then
+                                       // acceptIntrospection() with its answer
 };
 
 class Authenticator {
@@ -51,6 +53,11 @@ class Authenticator {
   int providerIndex(std::string_view name) const;
 
   AuthOutcome authenticateBearer(std::string_view token, SystemTime now);
+  // Caches an introspection answer for `token` in this worker (accepted until valid_until,
+  // refused ones in the short negative cache; failures not at all).
+  void acceptIntrospection(std::string_view token, const PrincipalConstSharedPtr& principal,
+                           bool active, SystemTime valid_until);
+  int introspectionProvider() const { return introspection_provider_; }
   // For a connection's verified client certificate; fails if no mtls provider is configured.
   AuthOutcome authenticateCertificate(const ClientCertificate& cert) const;
   int mtlsProvider() const { return mtls_provider_; }
@@ -59,8 +66,10 @@ class Authenticator {
   const config::IdentityConfig& config_;
   std::vector<KeySetConstSharedPtr> keys_;  // by provider index
   TokenCache cache_;
+  TokenCache inactive_;                     // opaque tokens the endpoint called inactive
   uint32_t max_token_bytes_ = 0;            // the largest any provider accepts
   int mtls_provider_ = -1;
+  int introspection_provider_ = -1;
 };
 
 using AuthenticatorPtr = std::unique_ptr<Authenticator>;

@@ -253,6 +253,14 @@ void Connection::onTimer(int, short, void* arg) {
       self->sendLocalResponse(408, "header_timeout", true);
       return;
     case State::kAuthWait:
+      if (self->waiting_introspection_) {
+        // The endpoint did not answer in time: fail closed, as unavailable (503).
+        self->worker_.removeIntrospectionWait(self->introspection_wait_);
+        identity::IntrospectionResult r;
+        r.error = identity::AuthError::kIntrospectionUnavailable;
+        self->resumeAfterIntrospection(std::move(r));
+        return;
+      }
       // No new keys in time: verify once more against what there is (no second refetch).
       self->resumeAfterKeys();
       return;
@@ -387,6 +395,30 @@ bool Connection::authenticate() {
       }
       break;
   }
+  if (o.introspect) {
+    if (!runtime_->introspector) {
+      refuseAuthentication(identity::AuthError::kIntrospectionUnavailable, o.provider);
+      return false;
+    }
+    // Ask the introspection endpoint (off this thread) and wait for the answer; reading
+    // stops meanwhile so the head's bytes stay where req_ points.
+    const auto& provider = auth.config().providers[static_cast<size_t>(o.provider)];
+    state_ = State::kAuthWait;
+    waiting_introspection_ = true;
+    bufferevent_disable(bev_, EV_READ);
+    armTimer(provider.fetch_timeout + config::Duration(std::chrono::seconds(1)));
+    introspection_wait_ = worker_.addIntrospectionWait(this);
+    bearer_token_ = bearer.token;
+    Worker* worker = &worker_;
+    const uint64_t id = introspection_wait_;
+    runtime_->introspector->introspect(
+        std::string(bearer.token), [worker, id](identity::IntrospectionResult r) {
+          worker->dispatcher().post([worker, id, r = std::move(r)]() mutable {
+            worker->completeIntrospection(id, std::move(r));
+          });
+        });
+    return false;
+  }
   if (o.refetch && !refetched_ && runtime_->key_store) {
     // The token names a key this provider does not have (yet): ask the key store, wait for
     // the new keys (or the timer), then verify once more. Reading stops meanwhile so the
@@ -412,11 +444,28 @@ bool Connection::authenticate() {
 }
 
 void Connection::resumeAfterKeys() {
-  if (state_ != State::kAuthWait) return;
+  if (state_ != State::kAuthWait || waiting_introspection_) return;
   worker_.unpark(this);
   state_ = State::kReadingHead;
   bufferevent_enable(bev_, EV_READ);
   if (!authenticate()) return;
+  forwardRequest();
+}
+
+void Connection::resumeAfterIntrospection(identity::IntrospectionResult result) {
+  if (state_ != State::kAuthWait || !waiting_introspection_) return;
+  waiting_introspection_ = false;
+  introspection_wait_ = 0;
+  state_ = State::kReadingHead;
+  bufferevent_enable(bev_, EV_READ);
+  identity::Authenticator& auth = worker_.authenticator();
+  auth.acceptIntrospection(bearer_token_, result.principal, result.ok(), result.valid_until);
+  if (!result.ok()) {
+    refuseAuthentication(*result.error, auth.introspectionProvider());
+    return;
+  }
+  WorkerStats::inc(worker_.stats().auth_successes[static_cast<size_t>(result.principal->method)]);
+  principal_ = std::move(result.principal);
   forwardRequest();
 }
 
@@ -903,7 +952,10 @@ void Connection::resetForNextRequest() {
 
 void Connection::closeNow() {
   if (state_ == State::kClosed) return;
-  if (state_ == State::kAuthWait) worker_.unpark(this);
+  if (state_ == State::kAuthWait) {
+    worker_.unpark(this);
+    if (waiting_introspection_) worker_.removeIntrospectionWait(introspection_wait_);
+  }
   state_ = State::kClosed;
   releaseUpstream(false);
   endInflight();

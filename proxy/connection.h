@@ -24,6 +24,7 @@
 #include "common/c_ptr.h"
 #include "common/net_address.h"
 #include "identity/authenticator.h"
+#include "identity/introspection.h"
 #include "proxy/dispatcher.h"
 #include "proxy/http1/parser.h"
 #include "proxy/runtime.h"
@@ -44,6 +45,8 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   void start();
   // The keys this request waited for have arrived (or the worker's config changed).
   void resumeAfterKeys();
+  // The introspection answer this request waited for.
+  void resumeAfterIntrospection(identity::IntrospectionResult result);
   // Shutdown: close now if between requests, else after the current response.
   void drain();
 
@@ -127,6 +130,9 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   bool sent_continue_ = false;
   bool in_process_input_ = false;
   bool refetched_ = false;           // this request already waited for a key refetch
+  bool waiting_introspection_ = false;  // kAuthWait is for an introspection answer
+  uint64_t introspection_wait_ = 0;     // the worker's id for that wait
+  std::string_view bearer_token_;       // the token being introspected (in the head's bytes)
   size_t head_len_ = 0;              // bytes of the current head, still in the input buffer
   identity::PrincipalConstSharedPtr principal_;  // who sent the current request
   bool req_keep_alive_ = true;

@@ -9,6 +9,7 @@
 
 #include "common/cidr.h"
 #include "config/schema.h"
+#include "identity/introspection.h"
 #include "identity/key_store.h"
 #include "proxy/tls/client_context.h"
 #include "proxy/tls/server_context.h"
@@ -24,6 +25,8 @@ struct Runtime {
   // Fetches and refreshes providers' keys; thread-safe. Kept across reloads while the
   // providers' key sources are unchanged. Null when no provider needs keys.
   std::shared_ptr<identity::KeyStore> key_store;
+  // Answers for opaque tokens; thread-safe. Null without an introspection provider.
+  std::shared_ptr<identity::Introspector> introspector;
   uint64_t generation = 0;
 };
 

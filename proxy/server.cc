@@ -15,6 +15,7 @@
 #include "common/logging.h"
 #include "config/loader.h"
 #include "identity/http_fetch.h"
+#include "identity/introspection.h"
 #include "identity/key_store.h"
 #include "proxy/admin/admin_server.h"
 #include "proxy/stats.h"
@@ -113,6 +114,34 @@ std::shared_ptr<identity::KeyStore> makeKeyStore(const config::Config& cfg,
       });
 }
 
+// The introspection provider's settings, to keep the Introspector (and its cache) across a
+// reload that does not change them.
+std::string introspectionSignature(const config::Config& cfg) {
+  for (const auto& p : cfg.identity.providers) {
+    if (p.type != config::ProviderType::kIntrospection) continue;
+    std::string sig = p.name + '\n' + p.issuer + '\n' + p.introspection_endpoint + '\n' +
+                      p.client_id + '\n' + p.client_secret_file + '\n' + p.ca_file + '\n' +
+                      std::to_string(p.cache_max_ttl.count()) + '\n' +
+                      std::to_string(p.negative_cache_ttl.count()) + '\n' +
+                      std::to_string(p.fetch_timeout.count()) + '\n';
+    for (const auto& a : p.audiences) sig += a + ',';
+    for (const auto& c : p.required_claims) sig += c.name + ',';
+    return sig;
+  }
+  return {};
+}
+
+// An Introspector for `cfg`'s introspection provider (not started); null if there is none.
+StatusOr<std::shared_ptr<identity::Introspector>> makeIntrospector(const config::Config& cfg) {
+  for (const auto& p : cfg.identity.providers) {
+    if (p.type != config::ProviderType::kIntrospection) continue;
+    auto made = identity::Introspector::create(p, httpFetcher(), realTime());
+    if (!made.isOk()) return made.status();
+    return std::shared_ptr<identity::Introspector>(std::move(made).value());
+  }
+  return std::shared_ptr<identity::Introspector>();
+}
+
 bool sameListeners(const config::Config& a, const config::Config& b) {
   if (a.listeners.size() != b.listeners.size()) return false;
   for (size_t i = 0; i < a.listeners.size(); ++i) {
@@ -137,6 +166,7 @@ struct Control {
   // The key store the admin thread reports on; swapped on reload under metrics_mu.
   std::mutex metrics_mu;
   std::shared_ptr<identity::KeyStore> metrics_key_store;
+  std::shared_ptr<identity::Introspector> metrics_introspector;
   std::vector<WorkerPtr>* workers = nullptr;
   std::atomic<bool> ready{false};
   std::atomic<int> finished{0};
@@ -146,12 +176,32 @@ struct Control {
   uint64_t generation = 1;
 };
 
+void renderIntrospectionMetrics(const identity::Introspector* in, std::string& out) {
+  const identity::IntrospectionStats st = in ? in->stats() : identity::IntrospectionStats{};
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" +
+           name + " " + std::to_string(v) + "\n";
+  };
+  counter("stepgate_introspection_requests_total", "Introspection calls sent to the endpoint.",
+          st.requests);
+  counter("stepgate_introspection_coalesced_total",
+          "Introspections that joined a call already under way for the same token.",
+          st.coalesced);
+  counter("stepgate_introspection_cache_hits_total",
+          "Introspections answered from the shared introspection cache.", st.cache_hits);
+  counter("stepgate_introspection_failures_total",
+          "Endpoint failures (transport, status, body): answered 503.", st.failures);
+}
+
 void renderKeyStoreMetrics(Control& c, std::string& out) {
   std::shared_ptr<identity::KeyStore> ks;
+  std::shared_ptr<identity::Introspector> introspector;
   {
     std::lock_guard<std::mutex> lock(c.metrics_mu);
     ks = c.metrics_key_store;
+    introspector = c.metrics_introspector;
   }
+  renderIntrospectionMetrics(introspector.get(), out);
   out += "# HELP stepgate_identity_keys Verification keys currently published, by provider.\n"
          "# TYPE stepgate_identity_keys gauge\n";
   if (!ks) return;
@@ -218,16 +268,35 @@ void reload(Control& c) {
     fresh_store = next->key_store != nullptr;
     log::info("server", "identity key sources changed: keys are fetched again");
   }
+  std::shared_ptr<identity::Introspector> retired_introspector;
+  bool fresh_introspector = false;
+  if (introspectionSignature(*c.runtime->config) == introspectionSignature(*next->config)) {
+    next->introspector = c.runtime->introspector;
+  } else {
+    auto made = makeIntrospector(*next->config);
+    if (!made.isOk()) {
+      log::error("server", "reload failed; keeping the running configuration",
+                 {{"error", made.status().message()}});
+      return;
+    }
+    next->introspector = *made;
+    retired_introspector = c.runtime->introspector;
+    fresh_introspector = next->introspector != nullptr;
+  }
   c.runtime = std::move(next);
   {
     std::lock_guard<std::mutex> lock(c.metrics_mu);
     c.metrics_key_store = c.runtime->key_store;
+    c.metrics_introspector = c.runtime->introspector;
   }
   applyLogLevel(*c.runtime->config);
   // The old store stops before the workers switch, so none of its keys arrive afterwards.
   if (retired) retired->stop();
   for (auto& w : *c.workers) w->updateRuntime(c.runtime);
   if (fresh_store) c.runtime->key_store->start();
+  if (fresh_introspector) c.runtime->introspector->start();
+  // Waiting requests of the old one get "unavailable" at once, then it is joined.
+  if (retired_introspector) retired_introspector->stop();
   log::info("server", "configuration reloaded",
             {{"generation", static_cast<int64_t>(c.generation)}});
 }
@@ -293,6 +362,13 @@ int Server::run() {
   {
     auto with_keys = std::make_shared<Runtime>(**rt);
     with_keys->key_store = makeKeyStore(*with_keys->config, &workers);
+    auto introspector = makeIntrospector(*with_keys->config);
+    if (!introspector.isOk()) {
+      fprintf(stderr, "%s: %s\n", options_.config_path.c_str(),
+              introspector.status().message().c_str());
+      return 2;
+    }
+    with_keys->introspector = *introspector;
     control.runtime = std::move(with_keys);
   }
   const config::Config& cfg = *control.runtime->config;
@@ -328,7 +404,9 @@ int Server::run() {
     w->start();
   }
   if (control.runtime->key_store) control.runtime->key_store->start();
+  if (control.runtime->introspector) control.runtime->introspector->start();
   control.metrics_key_store = control.runtime->key_store;
+  control.metrics_introspector = control.runtime->introspector;
   stats.addRenderer([&control](std::string& out) { renderKeyStoreMetrics(control, out); });
   // The control thread keeps SIGPIPE blocked too; it only needs the three it handles.
   sigset_t unblock;
@@ -386,6 +464,7 @@ int Server::run() {
   event_base_loop(base.get(), EVLOOP_NO_EXIT_ON_EMPTY);
 
   if (control.runtime->key_store) control.runtime->key_store->stop();
+  if (control.runtime->introspector) control.runtime->introspector->stop();
   for (auto& w : workers) w->join();
   if (admin) admin->stop();
   log::info("server", "stopped");

@@ -67,6 +67,20 @@ void Worker::unpark(Connection* conn) {
   parked_.erase(std::remove(parked_.begin(), parked_.end(), conn), parked_.end());
 }
 
+uint64_t Worker::addIntrospectionWait(Connection* conn) {
+  const uint64_t id = next_wait_id_++;
+  introspection_waits_.emplace(id, conn);
+  return id;
+}
+
+void Worker::completeIntrospection(uint64_t id, identity::IntrospectionResult result) {
+  auto it = introspection_waits_.find(id);
+  if (it == introspection_waits_.end()) return;  // the connection went away meanwhile
+  Connection* conn = it->second;
+  introspection_waits_.erase(it);
+  conn->resumeAfterIntrospection(std::move(result));
+}
+
 void Worker::updateKeys(std::string provider, identity::KeySetConstSharedPtr keys) {
   dispatcher_.post([this, provider = std::move(provider), keys = std::move(keys)]() mutable {
     authenticator_->setKeys(provider, std::move(keys));

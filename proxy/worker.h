@@ -13,6 +13,7 @@
 #include <list>
 #include <memory>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/c_ptr.h"
@@ -61,6 +62,11 @@ class Worker {
   // A connection whose request waits for a key refetch; resumed by updateKeys() or its timer.
   void parkForKeys(Connection* conn) { parked_.push_back(conn); }
   void unpark(Connection* conn);
+  // A connection waiting for an introspection answer, by a wait id unique on this worker.
+  uint64_t addIntrospectionWait(Connection* conn);
+  void removeIntrospectionWait(uint64_t id) { introspection_waits_.erase(id); }
+  // Posted by the Introspector's completion: resumes the connection if it still waits.
+  void completeIntrospection(uint64_t id, identity::IntrospectionResult result);
   bool draining() const { return draining_; }
   // The in-flight upstream request count (max_inflight_upstream).
   uint32_t& inflight() { return inflight_; }
@@ -95,6 +101,8 @@ class Worker {
   std::list<std::unique_ptr<Connection>> connections_;
   identity::AuthenticatorPtr authenticator_;
   std::vector<Connection*> parked_;
+  std::unordered_map<uint64_t, Connection*> introspection_waits_;
+  uint64_t next_wait_id_ = 1;
   uint32_t inflight_ = 0;
   uint64_t rng_state_;
   bool draining_ = false;

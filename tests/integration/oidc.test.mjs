@@ -4,6 +4,8 @@
 // at the provider followed without a failed request.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 
 import {
   startUpstream, writeConfig, startStepgate, freePort, rawRequest, makeTempDir, metrics,
@@ -85,4 +87,80 @@ test('key rotation at the provider: the first token with the new kid passes', as
   const r = await call(token, '/api/workflow/rotated');
   assert.equal(statusOf(r), 200, r.text);
   assert.equal(metricValue(await metrics(adminPort), 'stepgate_auth_key_waits_total'), waits0 + 1);
+});
+
+test('opaque tokens through RFC 7662 introspection: accepted, cached, revoked ones refused',
+  async () => {
+    const dir = makeTempDir('stepgate-introspect-');
+    fs.writeFileSync(path.join(dir, 'client.secret'), idp.clientSecret, { mode: 0o600 });
+    const iport = await freePort();
+    const iadmin = await freePort();
+    const isg = await startStepgate(writeConfig(dir, {
+      listenPort: iport, adminPort: iadmin, upstreamPort: up.port,
+      extra: {
+        proxy: { workers: 1 },
+        identity: {
+          providers: [{
+            name: 'opaque', type: 'introspection', issuer: idp.issuer,
+            introspection_endpoint: `${idp.issuer}/token/introspection`,
+            client_id: idp.clientId, client_secret_file: 'client.secret',
+            claims: { subject: 'client_id', groups: 'scope', groups_space_separated: true },
+            fetch_timeout: '3s',
+          }],
+        },
+      },
+    }));
+    try {
+      const token = await idp.tokenFor({ scope: 'workflows:read', audience: 'workflow-api',
+        format: 'opaque' });
+      const req = (t) => rawRequest(iport, `GET /api/workflow/opaque HTTP/1.1\r\nHost: gw\r\n`
+        + `Authorization: Bearer ${t}\r\nConnection: close\r\n\r\n`, { timeoutMs: 8000 });
+      const r1 = await req(token);
+      assert.equal(statusOf(r1), 200, r1.text);
+      const r2 = await req(token);
+      assert.equal(statusOf(r2), 200);
+      const m = await metrics(iadmin);
+      assert.equal(metricValue(m, 'stepgate_auth_successes_total', { method: 'introspection' }), 2);
+      assert.equal(metricValue(m, 'stepgate_auth_cache_hits_total'), 1,
+        'the second request was answered from the worker cache');
+      assert.equal(metricValue(m, 'stepgate_introspection_requests_total'), 1,
+        'one call to the endpoint for two requests');
+      // A token the provider never issued is inactive: 401, and cached as such.
+      const bogus = 'x'.repeat(43);
+      assert.equal(statusOf(await req(bogus)), 401);
+      assert.equal(statusOf(await req(bogus)), 401);
+      assert.equal(metricValue(await metrics(iadmin), 'stepgate_auth_failures_total',
+        { reason: 'introspection_inactive' }), 2);
+    } finally {
+      await isg.stop();
+    }
+  });
+
+test('introspection endpoint down: 503, not a storm of 401s', async () => {
+  const dir = makeTempDir('stepgate-introspect-down-');
+  fs.writeFileSync(path.join(dir, 'client.secret'), 'a-secret-for-nothing', { mode: 0o600 });
+  const deadPort = await freePort();
+  const iport = await freePort();
+  const isg = await startStepgate(writeConfig(dir, {
+    listenPort: iport, upstreamPort: up.port,
+    extra: {
+      identity: {
+        providers: [{
+          name: 'opaque', type: 'introspection', issuer: `http://127.0.0.1:${deadPort}`,
+          introspection_endpoint: `http://127.0.0.1:${deadPort}/introspect`,
+          client_id: 'stepgate', client_secret_file: 'client.secret', fetch_timeout: '1s',
+        }],
+      },
+    },
+  }));
+  try {
+    const r = await rawRequest(iport, 'GET /x HTTP/1.1\r\nHost: gw\r\n'
+      + `Authorization: Bearer ${'y'.repeat(40)}\r\nConnection: close\r\n\r\n`, { timeoutMs: 8000 });
+    assert.equal(statusOf(r), 503, r.text);
+    assert.equal(/\r\nWWW-Authenticate:/i.test(r.text), false);
+    assert.equal(JSON.parse(r.text.slice(r.text.indexOf('\r\n\r\n') + 4)).error,
+      'identity_unavailable');
+  } finally {
+    await isg.stop();
+  }
 });
