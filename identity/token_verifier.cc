@@ -7,6 +7,7 @@
 #include "identity/claim_mapping.h"
 #include "identity/jws_verify.h"
 #include "identity/jwt.h"
+#include "identity/token_cache.h"
 
 namespace stepgate::identity {
 
@@ -47,19 +48,7 @@ struct Fail {
 }  // namespace
 
 std::string credentialId(std::string_view token) noexcept {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(token.data(), token.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
-    return std::string();
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(32);
-  for (unsigned int i = 0; i < 16 && i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
+  return credentialId(digestOf(token));
 }
 
 VerifyResult verifyJwt(std::string_view token, const config::ProviderConfig& provider,
