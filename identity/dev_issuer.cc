@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "common/json_writer.h"
+#include "identity/jws_sign.h"
 #include "identity/jwt.h"
 
 namespace stepgate::identity {
@@ -74,6 +75,9 @@ StatusOr<std::unique_ptr<DevIssuer>> DevIssuer::open(const std::string& dir) {
     }
   }
   issuer->key_ = EvpPkeyPtr(key, EVP_PKEY_free);
+  if (Status fits = checkSigningKey(key, JwsAlg::kES256); !fits.isOk()) {
+    return invalidArgument(key_path + ": " + fits.message());
+  }
   const std::string x = coordinate(key, OSSL_PKEY_PARAM_EC_PUB_X);
   const std::string y = coordinate(key, OSSL_PKEY_PARAM_EC_PUB_Y);
   // The kid names the key: the start of its x coordinate.
@@ -117,26 +121,10 @@ std::string DevIssuer::mint(const MintRequest& r) const {
   claims += "],\"amr\":[";
   claims += r.mfa ? "\"pwd\",\"mfa\"" : "\"pwd\"";
   claims += "]}";
-  const std::string input = base64UrlEncode(header) + "." + base64UrlEncode(claims);
-
-  std::string raw(64, '\0');
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  unsigned char der[128];
-  size_t der_len = sizeof der;
-  if (EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key_.get()) == 1 &&
-      EVP_DigestSign(ctx, der, &der_len, reinterpret_cast<const unsigned char*>(input.data()),
-                     input.size()) == 1) {
-    // JWS wants R||S, each 32 bytes big-endian, not DER.
-    const unsigned char* p = der;
-    ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der_len));
-    if (sig != nullptr) {
-      BN_bn2binpad(ECDSA_SIG_get0_r(sig), reinterpret_cast<unsigned char*>(raw.data()), 32);
-      BN_bn2binpad(ECDSA_SIG_get0_s(sig), reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
-      ECDSA_SIG_free(sig);
-    }
-  }
-  EVP_MD_CTX_free(ctx);
-  return input + "." + base64UrlEncode(raw);
+  // The key was read or generated as EC P-256 in open(), so signing can only fail if OpenSSL
+  // itself does; mint() then returns an empty token, which no verifier accepts.
+  auto token = signJws(key_.get(), JwsAlg::kES256, header, claims);
+  return token.isOk() ? std::move(token).value() : std::string();
 }
 
 }  // namespace stepgate::identity
