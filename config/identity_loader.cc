@@ -23,6 +23,9 @@ using std::chrono::seconds;
 constexpr std::string_view kAlgorithms[] = {"RS256", "RS384", "RS512", "PS256", "PS384",
                                             "PS512", "ES256", "ES384", "ES512", "EdDSA",
                                             "HS256", "HS384", "HS512"};
+// The algorithms a private_key_jwt client assertion may be signed with.
+constexpr std::string_view kClientKeyAlgorithms[] = {"ES256", "ES384", "RS256", "PS256",
+                                                     "EdDSA"};
 constexpr uint64_t kMinTokenBytes = 1024;
 constexpr uint64_t kMaxTokenBytes = 64 * 1024;
 constexpr Duration kMaxLeeway = minutes(5);
@@ -66,7 +69,10 @@ constexpr KeyRule kProviderKeys[] = {
     {"fetch_timeout", kJ | kO | kI},
     {"introspection_endpoint", kI},
     {"client_id", kI},
+    {"client_auth", kI},
     {"client_secret_file", kI},
+    {"client_key_file", kI},
+    {"client_key_alg", kI},
     {"cache_max_ttl", kI},
     {"negative_cache_ttl", kI},
     {"certificate_subject", kM},
@@ -323,6 +329,7 @@ class IdentityLoader {
   [[nodiscard]] Status loadTokenChecks(const YAML::Node& node, ProviderConfig& out);
   [[nodiscard]] Status loadKeyRefresh(const YAML::Node& node, ProviderConfig& out);
   [[nodiscard]] Status loadIntrospection(const YAML::Node& node, ProviderConfig& out);
+  [[nodiscard]] Status loadClientAuth(const YAML::Node& node, ProviderConfig& out);
   [[nodiscard]] Status loadMtls(const YAML::Node& node, ProviderConfig& out);
   [[nodiscard]] Status loadClaims(const YAML::Node& node, ClaimMapping& out);
   [[nodiscard]] Status loadRequiredClaims(const YAML::Node& node, std::vector<RequiredClaim>& out);
@@ -383,7 +390,10 @@ Status IdentityLoader::loadProvider(const YAML::Node& node, ProviderConfig& out)
                                        "fetch_timeout",
                                        "introspection_endpoint",
                                        "client_id",
+                                       "client_auth",
                                        "client_secret_file",
+                                       "client_key_file",
+                                       "client_key_alg",
                                        "cache_max_ttl",
                                        "negative_cache_ttl",
                                        "certificate_subject"}));
@@ -623,14 +633,63 @@ Status IdentityLoader::loadIntrospection(const YAML::Node& node, ProviderConfig&
   if (out.client_id.empty()) {
     return src_.error(node["client_id"], "client_id must not be empty");
   }
-  RETURN_IF_ERROR(src_.require(node, "client_secret_file"));
-  RETURN_IF_ERROR(readFile(node, "client_secret_file", /*secret=*/true, out.client_secret_file));
+  RETURN_IF_ERROR(loadClientAuth(node, out));
   if (node["ca_file"].IsDefined()) {
     RETURN_IF_ERROR(readFile(node, "ca_file", /*secret=*/false, out.ca_file));
   }
   RETURN_IF_ERROR(src_.optDuration(node, "cache_max_ttl", out.cache_max_ttl));
   RETURN_IF_ERROR(src_.optDuration(node, "negative_cache_ttl", out.negative_cache_ttl));
   return readFetchTimeout(node, out);
+}
+
+// client_auth and the keys of its method: client_secret_file for client_secret_basic;
+// client_key_file and client_key_alg for private_key_jwt. Whether the key fits the algorithm
+// is checked when the Introspector reads it (config/ does not parse keys).
+Status IdentityLoader::loadClientAuth(const YAML::Node& node, ProviderConfig& out) {
+  const YAML::Node auth = node["client_auth"];
+  if (auth.IsDefined()) {
+    std::string text;
+    RETURN_IF_ERROR(src_.readString(auth, text));
+    if (text == "client_secret_basic") {
+      out.client_auth = IntrospectionClientAuth::kClientSecretBasic;
+    } else if (text == "private_key_jwt") {
+      out.client_auth = IntrospectionClientAuth::kPrivateKeyJwt;
+    } else {
+      return src_.error(auth, "unknown client_auth '" + text +
+                                  "'; expected one of: client_secret_basic, private_key_jwt");
+    }
+  }
+  const bool key_jwt = out.client_auth == IntrospectionClientAuth::kPrivateKeyJwt;
+  const std::string method =
+      std::string("client_auth ") + (key_jwt ? "private_key_jwt" : "client_secret_basic") +
+      (auth.IsDefined() ? "" : " (the default)");
+  const std::vector<std::string_view> other =
+      key_jwt ? std::vector<std::string_view>{"client_secret_file"}
+              : std::vector<std::string_view>{"client_key_file", "client_key_alg"};
+  for (std::string_view key : other) {
+    if (node[std::string(key)].IsDefined()) {
+      return src_.error(keyOr(node, key),
+                        "'" + std::string(key) + "' does not apply to " + method);
+    }
+  }
+  if (!key_jwt) {
+    RETURN_IF_ERROR(src_.require(node, "client_secret_file"));
+    return readFile(node, "client_secret_file", /*secret=*/true, out.client_secret_file);
+  }
+  RETURN_IF_ERROR(src_.require(node, "client_key_file"));
+  RETURN_IF_ERROR(readFile(node, "client_key_file", /*secret=*/true, out.client_key_file));
+  if (const YAML::Node alg = node["client_key_alg"]; alg.IsDefined()) {
+    RETURN_IF_ERROR(src_.readString(alg, out.client_key_alg));
+    const std::vector<std::string_view> known(std::begin(kClientKeyAlgorithms),
+                                              std::end(kClientKeyAlgorithms));
+    if (!contains(known, out.client_key_alg)) {
+      const std::string hint = closestMatch(out.client_key_alg, known);
+      return src_.error(alg, "unknown client_key_alg '" + out.client_key_alg + "'" +
+                                 (hint.empty() ? "; expected one of: ES256 ES384 RS256 PS256 EdDSA"
+                                               : " (did you mean '" + hint + "'?)"));
+    }
+  }
+  return okStatus();
 }
 
 Status IdentityLoader::readFetchTimeout(const YAML::Node& node, ProviderConfig& out) {

@@ -109,6 +109,12 @@ struct LogConfig {
 
 // ---- identity (docs/identity.md) -------------------------------------------------------
 
+// How the Introspector authenticates to the introspection endpoint (RFC 7662 section 2.1).
+enum class IntrospectionClientAuth : unsigned char {
+  kClientSecretBasic,  // HTTP Basic with client_id and the secret (RFC 6749 section 2.3.1)
+  kPrivateKeyJwt,      // a signed JWT client assertion (RFC 7523 section 2.2, OIDC Core 9)
+};
+
 enum class ProviderType : unsigned char {
   kJwt,            // bearer JWTs verified with keys from jwks_uri, jwks_file or a secret
   kOidc,           // like kJwt, keys found through OIDC discovery of `issuer`
@@ -159,7 +165,10 @@ struct ProviderConfig {
   // Introspection.
   std::string introspection_endpoint;
   std::string client_id;
-  std::string client_secret_file;
+  IntrospectionClientAuth client_auth = IntrospectionClientAuth::kClientSecretBasic;
+  std::string client_secret_file;     // client_secret_basic: the secret (raw bytes)
+  std::string client_key_file;        // private_key_jwt: the PEM private key
+  std::string client_key_alg = "ES256";  // private_key_jwt: ES256 ES384 RS256 PS256 EdDSA
   Duration cache_max_ttl{std::chrono::minutes(5)};
   Duration negative_cache_ttl{std::chrono::seconds(10)};
   // mTLS: which certificate field becomes the subject.

@@ -1,7 +1,10 @@
 #include "identity/introspection.h"
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
 
 #include <algorithm>
 #include <chrono>
@@ -9,9 +12,12 @@
 #include <cstring>
 #include <utility>
 
+#include "common/json_writer.h"
 #include "common/logging.h"
 #include "identity/claim_mapping.h"
 #include "identity/json.h"
+#include "identity/jws_sign.h"
+#include "identity/jwt.h"
 
 namespace stepgate::identity {
 namespace {
@@ -21,6 +27,8 @@ using std::chrono::milliseconds;
 constexpr std::string_view kComponent = "identity";
 constexpr size_t kMaxSecretFileBytes = 4096;
 constexpr size_t kMaxAnswerBytes = 1u << 20;
+constexpr size_t kJtiBytes = 16;
+constexpr char kJwtBearerAssertion[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 StatusOr<std::string> readSecretFile(const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "rb");
@@ -55,6 +63,27 @@ StatusOr<std::string> readSecretFile(const std::string& path) {
     return invalidArgument("client_secret_file " + path + " is empty");
   }
   return out;
+}
+
+// Refuses to prompt for a passphrase: an encrypted key fails to load instead.
+int noPassphrase(char*, int, int, void*) {
+  return -1;
+}
+
+// The PEM private key in `path` (PKCS#8 or a traditional RSA/EC key; not encrypted).
+StatusOr<EvpPkeyPtr> readPrivateKeyFile(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    return notFound("cannot open client_key_file " + path);
+  }
+  EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, noPassphrase, nullptr);
+  std::fclose(f);
+  ERR_clear_error();  // leave no stale entry for later, unrelated error reports
+  if (key == nullptr) {
+    return invalidArgument("client_key_file " + path +
+                           " holds no unencrypted PEM private key");
+  }
+  return EvpPkeyPtr(key, EVP_PKEY_free);
 }
 
 std::string base64(std::string_view in) {
@@ -117,24 +146,58 @@ StatusOr<IntrospectorPtr> Introspector::create(const config::ProviderConfig& pro
   if (provider.client_id.empty()) {
     return invalidArgument("provider '" + provider.name + "': client_id must not be empty");
   }
-  if (provider.client_secret_file.empty()) {
-    return invalidArgument("provider '" + provider.name + "': client_secret_file is required");
-  }
   options.threads = std::max<size_t>(options.threads, 1);
-  auto secret = readSecretFile(provider.client_secret_file);
-  if (!secret.isOk()) {
-    return Status(secret.status().code(),
-                  "provider '" + provider.name + "': " + secret.status().message());
+  const std::string where = "provider '" + provider.name + "': ";
+  ClientCredentials credentials;
+  if (provider.client_auth == config::IntrospectionClientAuth::kClientSecretBasic) {
+    if (provider.client_secret_file.empty()) {
+      return invalidArgument(where + "client_secret_file is required");
+    }
+    auto secret = readSecretFile(provider.client_secret_file);
+    if (!secret.isOk()) {
+      return Status(secret.status().code(), where + secret.status().message());
+    }
+    credentials.authorization =
+        basicAuthorization(provider.client_id, std::move(secret).value());
+  } else {
+    if (provider.client_key_file.empty()) {
+      return invalidArgument(where + "client_key_file is required with private_key_jwt");
+    }
+    if (!parseJwsAlg(provider.client_key_alg, credentials.alg) ||
+        credentials.alg == JwsAlg::kHS256 || credentials.alg == JwsAlg::kHS384 ||
+        credentials.alg == JwsAlg::kHS512) {
+      return invalidArgument(where + "client_key_alg '" + provider.client_key_alg +
+                             "' is not a signing algorithm stepgate supports");
+    }
+    auto key = readPrivateKeyFile(provider.client_key_file);
+    if (!key.isOk()) {
+      return Status(key.status().code(), where + key.status().message());
+    }
+    if (Status fits = checkSigningKey(key->get(), credentials.alg); !fits.isOk()) {
+      return invalidArgument(where + "client_key_alg " + provider.client_key_alg +
+                             " does not fit client_key_file " + provider.client_key_file +
+                             ": " + fits.message());
+    }
+    credentials.key = std::move(key).value();
+    std::string header = "{\"alg\":";
+    json::appendString(header, jwsAlgName(credentials.alg));
+    header += ",\"typ\":\"JWT\"";
+    if (auto kid = jwkThumbprint(credentials.key.get()); kid.isOk()) {
+      header += ",\"kid\":";
+      json::appendString(header, *kid);
+    }
+    header += "}";
+    credentials.assertion_header = std::move(header);
   }
-  std::string authorization = basicAuthorization(provider.client_id, std::move(secret).value());
   return IntrospectorPtr(
-      new Introspector(provider, std::move(authorization), fetcher, time, options));
+      new Introspector(provider, std::move(credentials), fetcher, time, options));
 }
 
-Introspector::Introspector(const config::ProviderConfig& provider, std::string authorization,
-                           Fetcher& fetcher, TimeSource& time, IntrospectorOptions options)
+Introspector::Introspector(const config::ProviderConfig& provider,
+                           ClientCredentials credentials, Fetcher& fetcher, TimeSource& time,
+                           IntrospectorOptions options)
     : provider_(provider),
-      authorization_(std::move(authorization)),
+      credentials_(std::move(credentials)),
       fetcher_(fetcher),
       time_(time),
       options_(options) {
@@ -148,7 +211,7 @@ Introspector::Introspector(const config::ProviderConfig& provider, std::string a
 
 Introspector::~Introspector() {
   stop();
-  OPENSSL_cleanse(authorization_.data(), authorization_.size());
+  OPENSSL_cleanse(credentials_.authorization.data(), credentials_.authorization.size());
 }
 
 void Introspector::start() {
@@ -277,16 +340,58 @@ void Introspector::run() {
   }
 }
 
+StatusOr<std::string> Introspector::clientAssertion(SystemTime now) const {
+  unsigned char jti[kJtiBytes];
+  if (RAND_bytes(jti, sizeof jti) != 1) {
+    ERR_clear_error();
+    return internalError("no random bytes for the client assertion's jti");
+  }
+  const int64_t iat =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  std::string claims = "{\"iss\":";
+  json::appendString(claims, provider_.client_id);
+  claims += ",\"sub\":";
+  json::appendString(claims, provider_.client_id);
+  claims += ",\"aud\":[";
+  json::appendString(claims, provider_.introspection_endpoint);
+  claims += ",";
+  json::appendString(claims, provider_.issuer);
+  claims += "],\"jti\":";
+  json::appendString(claims,
+                     base64UrlEncode(std::string_view(reinterpret_cast<char*>(jti), sizeof jti)));
+  claims += ",\"iat\":";
+  json::appendInt(claims, iat);
+  claims += ",\"exp\":";
+  json::appendInt(claims, iat + kAssertionLifetime.count());
+  claims += "}";
+  return signJws(credentials_.key.get(), credentials_.alg, credentials_.assertion_header, claims);
+}
+
 IntrospectionResult Introspector::call(const std::string& token, const Digest& digest) {
-  const FormFields form = {{"token", token}, {"token_type_hint", "access_token"}};
-  const RequestHeaders headers = {{"Authorization", authorization_},
-                                  {"Accept", "application/json"}};
+  FormFields form = {{"token", token}, {"token_type_hint", "access_token"}};
+  RequestHeaders headers;
   std::optional<StatusOr<HttpResponse>> response;
-  try {
-    response.emplace(
-        fetcher_.postForm(provider_.introspection_endpoint, form, headers, fetch_options_));
-  } catch (...) {
-    response.emplace(unavailable("the introspection request threw"));
+  if (credentials_.key != nullptr) {
+    auto assertion = clientAssertion(time_.systemTime());
+    if (assertion.isOk()) {
+      form.emplace_back("client_id", provider_.client_id);
+      form.emplace_back("client_assertion_type", kJwtBearerAssertion);
+      form.emplace_back("client_assertion", std::move(assertion).value());
+    } else {
+      response.emplace(unavailable("cannot sign the client assertion: " +
+                                   assertion.status().message()));
+    }
+  } else {
+    headers.emplace_back("Authorization", credentials_.authorization);
+  }
+  headers.emplace_back("Accept", "application/json");
+  if (!response.has_value()) {
+    try {
+      response.emplace(
+          fetcher_.postForm(provider_.introspection_endpoint, form, headers, fetch_options_));
+    } catch (...) {
+      response.emplace(unavailable("the introspection request threw"));
+    }
   }
   IntrospectionResult result;
   std::string problem;

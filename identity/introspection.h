@@ -30,11 +30,18 @@
 //    bound or hammer the endpoint harder than `threads` concurrent calls).
 //
 // The request: POST introspection_endpoint, application/x-www-form-urlencoded
-// `token=<token>&token_type_hint=access_token`, `Accept: application/json`, and HTTP Basic
-// client authentication (RFC 6749 section 2.3.1: client_id and secret each form-urlencoded,
-// joined by ':', then base64), with fetch_timeout and ca_file. The token, the secret and the
-// response body are never logged. private_key_jwt client authentication (RFC 7523) is not yet
-// supported.
+// `token=<token>&token_type_hint=access_token`, `Accept: application/json`, with fetch_timeout
+// and ca_file, and the client authentication of provider.client_auth:
+//  - client_secret_basic: HTTP Basic (RFC 6749 section 2.3.1: client_id and secret each
+//    form-urlencoded, joined by ':', then base64).
+//  - private_key_jwt (RFC 7523 section 2.2, OpenID Connect Core section 9): no Authorization
+//    header; the form also carries client_id, client_assertion_type
+//    urn:ietf:params:oauth:client-assertion-type:jwt-bearer and client_assertion, a JWT signed
+//    with client_key_file's key (client_key_alg) and made afresh for every POST: header
+//    {alg, typ "JWT", kid: the key's RFC 7638 thumbprint}, claims {iss and sub: client_id,
+//    aud: [introspection_endpoint, issuer], jti: 16 random bytes base64url, iat: now,
+//    exp: now + kAssertionLifetime}. The key is read once by create().
+// The token, the secret, the key, the assertion and the response body are never logged.
 //
 // The answer (checks in this order; the first failure is reported):
 //   HTTP status other than 200, transport failure or timeout   kIntrospectionUnavailable
@@ -55,6 +62,7 @@
 // The Principal: method kIntrospection, provider name, issuer (`iss`, or provider.issuer when
 // the answer has none), credential_id from the token's digest, expires_at from exp ({} without).
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -74,6 +82,7 @@
 #include "config/schema.h"
 #include "identity/auth_error.h"
 #include "identity/http_fetch.h"
+#include "identity/key_set.h"
 #include "identity/principal.h"
 #include "identity/token_cache.h"
 
@@ -120,10 +129,15 @@ class Introspector {
 
   // At most this many distinct tokens wait for (or are in) an endpoint call.
   static constexpr size_t kMaxPendingTokens = 1024;
+  // exp - iat of a private_key_jwt client assertion.
+  static constexpr std::chrono::seconds kAssertionLifetime{60};
 
   /**
    * Validates `provider` (type introspection, an allowed introspection_endpoint, a client_id)
-   * and reads its client_secret_file (trailing CR/LF removed; it must not be empty then).
+   * and reads its credential: for client_secret_basic the client_secret_file (trailing CR/LF
+   * removed; it must not be empty then); for private_key_jwt the PEM private key of
+   * client_key_file (not encrypted), which must fit client_key_alg (ES256: EC P-256, ES384:
+   * EC P-384, RS256 and PS256: RSA of 2048 bits or more, EdDSA: Ed25519).
    * `fetcher` and `time` must outlive the Introspector; `fetcher` is called from
    * options.threads threads at once (HttpFetcher allows that).
    * @return the Introspector, not started; or InvalidArgument, NotFound or Unavailable
@@ -174,8 +188,19 @@ class Introspector {
     std::list<Digest>::iterator lru;
   };
 
-  Introspector(const config::ProviderConfig& provider, std::string authorization,
+  // How the Introspector authenticates to the endpoint: credentials, never logged.
+  struct ClientCredentials {
+    std::string authorization;     // client_secret_basic: "Basic ..."; cleansed on delete
+    EvpPkeyPtr key;                // private_key_jwt: the private key
+    JwsAlg alg = JwsAlg::kES256;   // private_key_jwt: its algorithm
+    std::string assertion_header;  // private_key_jwt: the JOSE header, JSON
+  };
+
+  Introspector(const config::ProviderConfig& provider, ClientCredentials credentials,
                Fetcher& fetcher, TimeSource& time, IntrospectorOptions options);
+
+  // private_key_jwt: a fresh signed client assertion for a POST at `now`.
+  StatusOr<std::string> clientAssertion(SystemTime now) const;
 
   void run();
   // The endpoint's answer for `token`, evaluated at the time source's current time.
@@ -190,7 +215,7 @@ class Introspector {
   void cacheInsert(const Digest& d, const IntrospectionResult& r, SystemTime now);
 
   const config::ProviderConfig provider_;
-  std::string authorization_;  // "Basic ..."; a credential: never logged, cleansed on delete
+  ClientCredentials credentials_;
   Fetcher& fetcher_;
   TimeSource& time_;
   const IntrospectorOptions options_;

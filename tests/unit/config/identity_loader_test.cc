@@ -606,6 +606,105 @@ TEST_F(IdentityLoaderTest, IntrospectionRequiredKeys) {
       8, 7, "missing required key 'issuer'");
 }
 
+// An introspection provider without its client authentication keys; lines 8 to 12.
+const Provider kIntrospectionBase = {"name: i", "type: introspection",
+                                     "issuer: https://a.example.com",
+                                     "introspection_endpoint: https://a.example.com/i",
+                                     "client_id: x"};
+
+Provider introspectionWith(std::initializer_list<std::string> extra) {
+  Provider p = kIntrospectionBase;
+  p.insert(p.end(), extra);
+  return p;
+}
+
+TEST_F(IdentityLoaderTest, IntrospectionClientAuthDefaultsToClientSecretBasic) {
+  writeSecret("client.secret");
+  const IdentityConfig id =
+      loadOk(config(introspectionWith({"client_secret_file: client.secret"})));
+  ASSERT_EQ(id.providers.size(), 1u);
+  const ProviderConfig& p = id.providers[0];
+  EXPECT_EQ(p.client_auth, IntrospectionClientAuth::kClientSecretBasic);
+  EXPECT_EQ(p.client_secret_file, path("client.secret"));
+  EXPECT_TRUE(p.client_key_file.empty());
+  EXPECT_EQ(p.client_key_alg, "ES256");
+  const IdentityConfig named = loadOk(config(
+      introspectionWith({"client_auth: client_secret_basic", "client_secret_file: client.secret"})));
+  EXPECT_EQ(named.providers[0].client_auth, IntrospectionClientAuth::kClientSecretBasic);
+}
+
+TEST_F(IdentityLoaderTest, IntrospectionPrivateKeyJwt) {
+  // The loader does not parse keys (the Introspector does); any private file will do here.
+  writeSecret("keys/client.pem");
+  const IdentityConfig id = loadOk(config(
+      introspectionWith({"client_auth: private_key_jwt", "client_key_file: keys/client.pem"})));
+  ASSERT_EQ(id.providers.size(), 1u);
+  const ProviderConfig& p = id.providers[0];
+  EXPECT_EQ(p.client_auth, IntrospectionClientAuth::kPrivateKeyJwt);
+  EXPECT_EQ(p.client_key_file, path("keys/client.pem"));
+  EXPECT_EQ(p.client_key_alg, "ES256");
+  EXPECT_TRUE(p.client_secret_file.empty());
+  for (const char* alg : {"ES256", "ES384", "RS256", "PS256", "EdDSA"}) {
+    const IdentityConfig with_alg = loadOk(
+        config(introspectionWith({"client_auth: private_key_jwt",
+                                  "client_key_file: keys/client.pem",
+                                  std::string("client_key_alg: ") + alg})));
+    ASSERT_EQ(with_alg.providers.size(), 1u);
+    EXPECT_EQ(with_alg.providers[0].client_key_alg, alg);
+  }
+}
+
+TEST_F(IdentityLoaderTest, IntrospectionClientAuthErrors) {
+  writeSecret("client.secret");
+  writeSecret("client.pem");
+  expectError(config(introspectionWith({"client_auth: tls_client_auth",
+                                        "client_secret_file: client.secret"})),
+              13, 20,
+              "unknown client_auth 'tls_client_auth'; expected one of: client_secret_basic, "
+              "private_key_jwt");
+  // The keys of the other method do not apply.
+  expectError(config(introspectionWith({"client_auth: private_key_jwt",
+                                        "client_key_file: client.pem",
+                                        "client_secret_file: client.secret"})),
+              15, 7, "'client_secret_file' does not apply to client_auth private_key_jwt");
+  expectError(config(introspectionWith({"client_secret_file: client.secret",
+                                        "client_key_file: client.pem"})),
+              14, 7,
+              "'client_key_file' does not apply to client_auth client_secret_basic (the default)");
+  expectError(config(introspectionWith({"client_auth: client_secret_basic",
+                                        "client_secret_file: client.secret",
+                                        "client_key_alg: ES256"})),
+              15, 7, "'client_key_alg' does not apply to client_auth client_secret_basic");
+  // Required with private_key_jwt.
+  expectError(config(introspectionWith({"client_auth: private_key_jwt"})), 8, 7,
+              "missing required key 'client_key_file'");
+  expectError(config(introspectionWith({"client_auth: private_key_jwt",
+                                        "client_key_file: missing.pem"})),
+              14, 24, "client_key_file: cannot read 'missing.pem'");
+  // The key is a secret.
+  writeFile("open.pem", "key");  // mode 0644
+  expectError(config(introspectionWith({"client_auth: private_key_jwt",
+                                        "client_key_file: open.pem"})),
+              14, 24, "is readable by every user (mode 0644)");
+  // client_key_alg: one of the five.
+  expectError(config(introspectionWith({"client_auth: private_key_jwt",
+                                        "client_key_file: client.pem", "client_key_alg: RS512"})),
+              15, 23, "unknown client_key_alg 'RS512'");
+  expectError(config(introspectionWith({"client_auth: private_key_jwt",
+                                        "client_key_file: client.pem", "client_key_alg: HS256"})),
+              15, 23, "unknown client_key_alg 'HS256'");
+  expectError(config(introspectionWith({"client_auth: private_key_jwt",
+                                        "client_key_file: client.pem", "client_key_alg: es256"})),
+              15, 23, "unknown client_key_alg 'es256' (did you mean 'ES256'?)");
+  // Only introspection providers have a client.
+  Provider oidc = kOidc;
+  oidc.push_back("client_key_alg: ES256");
+  expectError(config(oidc), 12, 7, "'client_key_alg' does not apply to a provider of type oidc");
+  Provider oidc2 = kOidc;
+  oidc2.push_back("client_auth: private_key_jwt");
+  expectError(config(oidc2), 12, 7, "'client_auth' does not apply to a provider of type oidc");
+}
+
 TEST_F(IdentityLoaderTest, MtlsNeedsAListenerWithClientCa) {
   expectError(config({"name: workers", "type: mtls"}), 8, 7,
               "mtls provider 'workers' needs a TLS listener with client_ca");
