@@ -1,9 +1,11 @@
 // stepgate in front of a real OpenID provider (the npm package oidc-provider): keys found by
 // OIDC discovery, RS256 and ES256 access tokens (RFC 9068, typ at+jwt) from the
 // client_credentials grant accepted, tokens for another audience refused, and a key rotation
-// at the provider followed without a failed request.
+// at the provider followed without a failed request. Opaque tokens through RFC 7662
+// introspection, with client_secret_basic and with private_key_jwt client authentication.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -164,3 +166,63 @@ test('introspection endpoint down: 503, not a storm of 401s', async () => {
     await isg.stop();
   }
 });
+
+test('introspection with private_key_jwt: the registered key is accepted, another key is 503',
+  async () => {
+    // A stepgate whose introspection client signs its assertions with `keyPem`.
+    const startWithKey = async (keyPem) => {
+      const dir = makeTempDir('stepgate-introspect-pkjwt-');
+      fs.writeFileSync(path.join(dir, 'client.pem'), keyPem, { mode: 0o600 });
+      const iport = await freePort();
+      const iadmin = await freePort();
+      const isg = await startStepgate(writeConfig(dir, {
+        listenPort: iport, adminPort: iadmin, upstreamPort: up.port,
+        extra: {
+          proxy: { workers: 1 },
+          identity: {
+            providers: [{
+              name: 'opaque', type: 'introspection', issuer: idp.issuer,
+              introspection_endpoint: `${idp.issuer}/token/introspection`,
+              client_id: idp.keyClient.clientId, client_auth: 'private_key_jwt',
+              client_key_file: 'client.pem', client_key_alg: 'ES256',
+              claims: { subject: 'client_id' }, fetch_timeout: '3s',
+            }],
+          },
+        },
+      }));
+      const req = (t) => rawRequest(iport, 'GET /api/workflow/pkjwt HTTP/1.1\r\nHost: gw\r\n'
+        + `Authorization: Bearer ${t}\r\nConnection: close\r\n\r\n`, { timeoutMs: 8000 });
+      return { isg, iadmin, req };
+    };
+
+    const good = await startWithKey(idp.keyClient.privateKeyPem);
+    try {
+      // Two tokens, two introspection calls: each carries its own assertion (the provider
+      // refuses a jti it has seen).
+      for (const scope of ['workflows:read', 'workflows:write']) {
+        const token = await idp.tokenFor({ scope, audience: 'workflow-api', format: 'opaque' });
+        const r = await good.req(token);
+        assert.equal(statusOf(r), 200, r.text);
+      }
+      const m = await metrics(good.iadmin);
+      assert.equal(metricValue(m, 'stepgate_introspection_requests_total'), 2);
+      assert.equal(metricValue(m, 'stepgate_auth_successes_total', { method: 'introspection' }), 2);
+    } finally {
+      await good.isg.stop();
+    }
+
+    // A key the provider does not know: it refuses the client (401 invalid_client), which
+    // stepgate treats as the endpoint failing.
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const wrong = await startWithKey(privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    try {
+      const token = await idp.tokenFor({ audience: 'workflow-api', format: 'opaque' });
+      const r = await wrong.req(token);
+      assert.equal(statusOf(r), 503, r.text);
+      assert.equal(/\r\nWWW-Authenticate:/i.test(r.text), false);
+      assert.equal(JSON.parse(r.text.slice(r.text.indexOf('\r\n\r\n') + 4)).error,
+        'identity_unavailable');
+    } finally {
+      await wrong.isg.stop();
+    }
+  });

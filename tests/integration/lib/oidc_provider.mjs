@@ -3,24 +3,28 @@
 // It has one confidential client allowed the client_credentials grant, and resource indicators
 // (RFC 8707) so that it issues JWT access tokens (RFC 9068) for an audience, signed RS256 or
 // ES256 with keys generated here by node:crypto, or opaque access tokens for introspection
-// (RFC 7662).
+// (RFC 7662). A second client authenticates with private_key_jwt (RFC 7523): its ES256 key
+// pair is generated here, the provider knows it by the public JWK, and the private key is
+// handed out as PEM (keyClient.privateKeyPem) for stepgate's client_key_file.
 //
 //   const idp = await startOidcProvider();
 //   const token = await idp.tokenFor({ scope: 'workflows:read', audience: 'workflow-api',
 //                                      alg: 'ES256' });
 //   const opaque = await idp.tokenFor({ audience: 'workflow-api', format: 'opaque' });
 //   const jwks = await idp.jwks();           // the public JWKS the provider serves
+//   idp.keyClient.clientId, idp.keyClient.privateKeyPem   // the private_key_jwt client
 //   await idp.rotateKeys();                  // new signing keys first, old ones still served
 //   await idp.close();
 //
 // The package missing is an error (the tests that use this must fail, not skip).
 
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
 
 import { HOST, withTimeout } from './util.mjs';
 
 export const CLIENT_ID = 'stepgate-tests';
+export const KEY_CLIENT_ID = 'stepgate-tests-pkjwt';
 export const SCOPES = ['workflows:read', 'workflows:write', 'workflows:admin'];
 const ALGS = ['RS256', 'ES256'];
 const RESOURCE_PREFIX = 'urn:stepgate:resource:';
@@ -60,9 +64,28 @@ function parseResource(resource) {
   return { alg, audience: decodeURIComponent(rest.slice(colon + 1)) };
 }
 
+// The RFC 7638 thumbprint of an EC public JWK: SHA-256 over its required members in
+// lexicographic order, base64url.
+function ecThumbprint({ crv, kty, x, y }) {
+  return createHash('sha256').update(JSON.stringify({ crv, kty, x, y })).digest('base64url');
+}
+
+// The private_key_jwt client's key pair: the public JWK the provider checks assertions
+// with, and the private key as PKCS#8 PEM. The JWK's kid is its RFC 7638 thumbprint, which
+// is the kid stepgate puts in its assertions' header (the provider picks the key by kid).
+function clientKeyPair() {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = publicKey.export({ format: 'jwk' });
+  return {
+    publicJwk: { ...jwk, kid: ecThumbprint(jwk), alg: 'ES256', use: 'sig' },
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+  };
+}
+
 /**
  * Starts the provider. Options: accessTokenTTL (seconds, default 300).
- * Resolves to { issuer, port, clientId, clientSecret, tokenFor, jwks, rotateKeys, close }.
+ * Resolves to { issuer, port, clientId, clientSecret, keyClient, tokenFor, jwks, rotateKeys,
+ * close }.
  */
 export async function startOidcProvider({ accessTokenTTL = 300 } = {}) {
   const Provider = await loadProvider();
@@ -81,6 +104,7 @@ export async function startOidcProvider({ accessTokenTTL = 300 } = {}) {
 
   let generation = 0;
   let keys = ALGS.map((alg) => signingKey(alg, generation));
+  const clientKey = clientKeyPair();
 
   const makeProvider = () => {
     const provider = new Provider(issuer, {
@@ -91,6 +115,16 @@ export async function startOidcProvider({ accessTokenTTL = 300 } = {}) {
         redirect_uris: [],
         response_types: [],
         token_endpoint_auth_method: 'client_secret_basic',
+      }, {
+        // Introspects with a signed client assertion; the introspection endpoint takes the
+        // token endpoint's auth method.
+        client_id: KEY_CLIENT_ID,
+        grant_types: ['client_credentials'],
+        redirect_uris: [],
+        response_types: [],
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: 'ES256',
+        jwks: { keys: [clientKey.publicJwk] },
       }],
       jwks: { keys },
       cookies: { keys: [randomBytes(32).toString('hex')] },
@@ -161,6 +195,7 @@ export async function startOidcProvider({ accessTokenTTL = 300 } = {}) {
     port,
     clientId: CLIENT_ID,
     clientSecret,
+    keyClient: { clientId: KEY_CLIENT_ID, privateKeyPem: clientKey.privateKeyPem },
 
     // An access token for `audience` with `scope`: a JWT signed with `alg` (RS256, ES256), or
     // with format 'opaque' an opaque token only introspection can check.
