@@ -120,7 +120,8 @@ std::string introspectionSignature(const config::Config& cfg) {
   for (const auto& p : cfg.identity.providers) {
     if (p.type != config::ProviderType::kIntrospection) continue;
     std::string sig = p.name + '\n' + p.issuer + '\n' + p.introspection_endpoint + '\n' +
-                      p.client_id + '\n' + p.client_secret_file + '\n' + std::to_string(static_cast<int>(p.client_auth)) + '\n' +
+                      p.client_id + '\n' + p.client_secret_file + '\n' +
+                      std::to_string(static_cast<int>(p.client_auth)) + '\n' +
                       p.client_key_file + '\n' + p.client_key_alg + '\n' + p.ca_file + '\n' +
                       std::to_string(p.cache_max_ttl.count()) + '\n' +
                       std::to_string(p.negative_cache_ttl.count()) + '\n' +
