@@ -1,89 +1,23 @@
 #include "identity/oidc_discovery.h"
 
-#include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
-#include <rapidjson/memorystream.h>
-#include <rapidjson/reader.h>
+#include <string>
 
-#include <algorithm>
-#include <set>
-#include <vector>
+#include "identity/json.h"
 
 namespace stepgate::identity {
 namespace {
 
-constexpr size_t kMaxDepth = 32;
-constexpr unsigned kParseFlags =
-    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
-
-// SAX pass that rejects duplicate member names and deep nesting before the DOM is built.
-class StrictChecker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, StrictChecker> {
- public:
-  bool StartObject() {
-    keys_.emplace_back();
-    return ++depth_ <= kMaxDepth;
-  }
-  bool Key(const char* s, rapidjson::SizeType len, bool) {
-    if (!keys_.back().emplace(s, len).second) {
-      duplicate_.assign(s, std::min<size_t>(len, 64));
-      return false;
-    }
-    return true;
-  }
-  bool EndObject(rapidjson::SizeType) {
-    keys_.pop_back();
-    --depth_;
-    return true;
-  }
-  bool StartArray() { return ++depth_ <= kMaxDepth; }
-  bool EndArray(rapidjson::SizeType) {
-    --depth_;
-    return true;
-  }
-
-  const std::string& duplicate() const { return duplicate_; }
-  bool tooDeep() const { return depth_ > kMaxDepth; }
-
- private:
-  std::vector<std::set<std::string>> keys_;
-  size_t depth_ = 0;
-  std::string duplicate_;
-};
-
-Status parseStrict(std::string_view json, rapidjson::Document& doc) {
-  StrictChecker checker;
-  rapidjson::Reader reader;
-  rapidjson::MemoryStream ms(json.data(), json.size());
-  if (!reader.Parse<kParseFlags>(ms, checker)) {
-    if (!checker.duplicate().empty()) {
-      return invalidArgument("discovery document has a duplicate member \"" +
-                             checker.duplicate() + "\"");
-    }
-    if (checker.tooDeep()) {
-      return invalidArgument("discovery document is nested too deeply");
-    }
-    return invalidArgument(std::string("discovery document is not valid JSON: ") +
-                           rapidjson::GetParseError_En(reader.GetParseErrorCode()) +
-                           " at offset " + std::to_string(reader.GetErrorOffset()));
-  }
-  doc.Parse<kParseFlags>(json.data(), json.size());
-  if (doc.HasParseError()) {
-    return invalidArgument("discovery document is not valid JSON");
-  }
-  return okStatus();
-}
-
 // Reads an optional string member; error when present with another type.
-Status optionalString(const rapidjson::Value& obj, const char* name, std::string& out) {
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd()) {
+Status optionalString(const JsonValue& obj, const char* name, std::string& out) {
+  const JsonValue* v = obj.find(name);
+  if (v == nullptr) {
     return okStatus();
   }
-  if (!it->value.IsString()) {
+  if (!v->isString()) {
     return invalidArgument(std::string("discovery document member \"") + name +
                            "\" is not a string");
   }
-  out.assign(it->value.GetString(), it->value.GetStringLength());
+  out = v->asString();
   return okStatus();
 }
 
@@ -106,9 +40,14 @@ StatusOr<std::string> discoveryUrl(std::string_view issuer) {
 
 StatusOr<OidcMetadata> parseDiscoveryDocument(std::string_view json,
                                               std::string_view expected_issuer) {
-  rapidjson::Document doc;
-  RETURN_IF_ERROR(parseStrict(json, doc));
-  if (!doc.IsObject()) {
+  // The project's one strict JSON parser: duplicate members, deep nesting, invalid UTF-8
+  // (lone surrogates included) and anything after the document are errors.
+  auto parsed = parseJson(json);
+  if (!parsed.isOk()) {
+    return invalidArgument("discovery document is not strict JSON: " + parsed.status().message());
+  }
+  const JsonValue& doc = *parsed;
+  if (!doc.isObject()) {
     return invalidArgument("discovery document is not a JSON object");
   }
   OidcMetadata meta;

@@ -174,6 +174,21 @@ TEST(OidcDiscoveryTest, IssuerMustMatchExactly) {
   EXPECT_FALSE(parseDiscoveryDocument(R"({"jwks_uri":"https://a/jwks"})", "https://a").isOk());
 }
 
+TEST(OidcDiscoveryTest, StrictJsonOnly) {
+  const std::string ok = R"({"issuer":"https://a","jwks_uri":"https://a/jwks"})";
+  ASSERT_TRUE(parseDiscoveryDocument(ok, "https://a").isOk());
+  // Found by fuzzing: a NUL and junk after the document, and a lone surrogate escape.
+  EXPECT_FALSE(parseDiscoveryDocument(ok + std::string("\0junk", 5), "https://a").isOk());
+  EXPECT_FALSE(parseDiscoveryDocument(
+                   R"({"issuer":"https://a","jwks_uri":"https://a/jwks","x":"\udc00"})",
+                   "https://a")
+                   .isOk());
+  EXPECT_FALSE(parseDiscoveryDocument(
+                   R"({"issuer":"https://a","jwks_uri":"https://a/jwks","jwks_uri":"https://b"})",
+                   "https://a")
+                   .isOk());
+}
+
 TEST(OidcDiscoveryTest, TakesJwksUriAndIntrospectionEndpoint) {
   auto r = parseDiscoveryDocument(
       R"({"issuer":"https://a","jwks_uri":"https://a/jwks","introspection_endpoint":"https://a/i",
