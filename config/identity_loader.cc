@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "config/host_name.h"
+
 namespace stepgate::config {
 namespace {
 
@@ -136,30 +138,6 @@ bool isHmac(std::string_view alg) {
   return alg.starts_with("HS");
 }
 
-// A DNS name or IPv4 literal: dot-separated labels of letters, digits, '-' and '_'.
-bool isHostName(std::string_view name) {
-  if (name.empty() || name.size() > 253) {
-    return false;
-  }
-  size_t start = 0;
-  while (start <= name.size()) {
-    size_t end = name.find('.', start);
-    if (end == std::string_view::npos) {
-      end = name.size();
-    }
-    const std::string_view label = name.substr(start, end - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-      return false;
-    }
-    for (char c : label) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-        return false;
-      }
-    }
-    start = end + 1;
-  }
-  return true;
-}
 
 // 127.0.0.0/8, localhost or ::1 (`host` without brackets).
 bool isLoopbackHost(const std::string& host, bool ipv6) {
@@ -229,7 +207,7 @@ Status checkUrl(std::string_view url) {
       return invalidArgument("empty port in " + quoted);
     }
   }
-  if (!ipv6 && !isHostName(host)) {
+  if (!ipv6 && !isValidHostName(host)) {
     return invalidArgument("bad host '" + std::string(host) + "' in " + quoted);
   }
   if (!port.empty()) {

@@ -18,6 +18,7 @@
 #include "common/cidr.h"
 #include "common/logging.h"
 #include "config/identity_loader.h"
+#include "config/host_name.h"
 #include "config/yaml_util.h"
 
 namespace stepgate::config {
@@ -36,40 +37,6 @@ std::string joinNames(const std::vector<std::string_view>& names) {
   return out;
 }
 
-bool isHostNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '_';
-}
-
-// A DNS name: dot-separated labels of letters, digits, '-' and '_' (service names in container
-// networks use '_'), no label empty, longer than 63 or starting/ending with '-'. An optional
-// leading "*." when `allow_wildcard`.
-bool isValidHostName(std::string_view name, bool allow_wildcard) {
-  if (allow_wildcard && name.starts_with("*.")) {
-    name.remove_prefix(2);
-  }
-  if (name.empty() || name.size() > 253) {
-    return false;
-  }
-  size_t start = 0;
-  while (start <= name.size()) {
-    size_t end = name.find('.', start);
-    if (end == std::string_view::npos) {
-      end = name.size();
-    }
-    const std::string_view label = name.substr(start, end - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-      return false;
-    }
-    for (char c : label) {
-      if (!isHostNameChar(c)) {
-        return false;
-      }
-    }
-    start = end + 1;
-  }
-  return true;
-}
 
 // RFC 9110 token characters, for the Via pseudonym.
 bool isToken(std::string_view text) {
@@ -86,7 +53,9 @@ bool isToken(std::string_view text) {
 
 bool isUpstreamName(std::string_view name) {
   for (char c : name) {
-    if (!isHostNameChar(c) && c != '.') {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
+    if (!ok) {
       return false;
     }
   }
