@@ -8,6 +8,7 @@
 //    input) and decodes the same bytes, to the same end or error, however the input is split;
 //  - a normalised path starts with '/' and has no "." or ".." segments.
 
+#include "tests/fuzz/fuzz_check.h"
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -28,13 +29,6 @@ using stepgate::proxy::http1::ParseError;
 using stepgate::proxy::http1::RequestHead;
 using stepgate::proxy::http1::ResponseHead;
 
-#define FUZZ_CHECK(cond)                                                         \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                              \
-    }                                                                            \
-  } while (false)
 
 constexpr uint8_t kSmallLimits = 1 << 0;
 constexpr uint8_t kHeadRequest = 1 << 1;

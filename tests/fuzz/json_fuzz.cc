@@ -13,6 +13,7 @@
 //  - writing the tree out and parsing it again gives the same tree;
 //  - the small limits accept exactly what the default limits accept within them.
 
+#include "tests/fuzz/fuzz_check.h"
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -33,13 +34,6 @@ using stepgate::identity::JsonType;
 using stepgate::identity::JsonValue;
 using stepgate::identity::parseJson;
 
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (false)
 
 constexpr size_t kMaxNodesChecked = 4096;  // pointer checks per input, to bound the time
 

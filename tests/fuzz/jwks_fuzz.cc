@@ -10,6 +10,7 @@
 //    loopback rule for http, and its redacted() form parses back to the same URL minus
 //    the query; discoveryUrl() of an accepted issuer is an accepted URL.
 
+#include "tests/fuzz/fuzz_check.h"
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -29,13 +30,6 @@ namespace {
 using namespace stepgate::identity;  // NOLINT: a fuzz target over this namespace
 using stepgate::StatusOr;
 
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (false)
 
 constexpr std::array<JwsAlg, 13> kAllAlgs = {
     JwsAlg::kRS256, JwsAlg::kRS384, JwsAlg::kRS512, JwsAlg::kPS256, JwsAlg::kPS384,

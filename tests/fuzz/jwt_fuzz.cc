@@ -13,6 +13,7 @@
 //    non-empty subject, the provider's issuer and name, a 32-digit credential id, an alg
 //    from the allowlist, sorted unique groups; a refused token leaves the principal empty.
 
+#include "tests/fuzz/fuzz_check.h"
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -37,13 +38,6 @@ using stepgate::SystemTime;
 using stepgate::config::ProviderConfig;
 using stepgate::config::RequiredClaim;
 
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (false)
 
 constexpr int64_t kNow = 1900000000;  // tests/fixtures/jwt/tokens.json "now"
 constexpr size_t kVariants = 10;
