@@ -13,7 +13,7 @@
 
 #include "common/json_writer.h"
 #include "common/logging.h"
-#include "proxy/bearer.h"
+#include "proxy/http1/bearer.h"
 #include "proxy/forward_headers.h"
 #include "proxy/http1/path_normalize.h"
 #include "proxy/worker.h"

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/http1/bearer.h"
 #include "proxy/http1/parser.h"
 #include "proxy/http1/path_normalize.h"
 
@@ -169,6 +170,12 @@ void checkRequest(std::string_view head, std::string_view rest, uint8_t seed,
     FUZZ_CHECK(inside(h.name, head) && inside(h.value, head) && !h.name.empty());
   }
   FUZZ_CHECK(req.version_minor == 0 || req.version_minor == 1);
+  // The bearer token, when there is one, is a token68 view inside the head.
+  const stepgate::proxy::BearerToken bearer = stepgate::proxy::findBearerToken(req.headers);
+  if (bearer.status == stepgate::proxy::BearerStatus::kOk) {
+    FUZZ_CHECK(!bearer.token.empty() && inside(bearer.token, head));
+    FUZZ_CHECK(bearer.token.find_first_of(" ,\t") == std::string_view::npos);
+  }
   FUZZ_CHECK(req.body != BodyKind::kUntilClose);
   FUZZ_CHECK((req.body == BodyKind::kContentLength) == (req.content_length != 0));
   if (limits.max_body_bytes != 0) {

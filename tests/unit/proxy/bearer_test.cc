@@ -1,4 +1,4 @@
-#include "proxy/bearer.h"
+#include "proxy/http1/bearer.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "proxy/bearer.h"
+#include "proxy/http1/bearer.h"
 
 namespace stepgate::proxy {
 namespace {
