@@ -104,7 +104,8 @@ void BM_Evaluate(benchmark::State& state) {
   size_t i = 0;
   size_t allowed = 0;
   for (auto _ : state) {
-    const Decision d = policy->evaluate(principals[i % principals.size()], ops[i % ops.size()], ctx);
+    const Decision d =
+        policy->evaluate(principals[i % principals.size()], ops[i % ops.size()], ctx);
     allowed += d.allowed() ? 1 : 0;
     benchmark::DoNotOptimize(d);
     ++i;

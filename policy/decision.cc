@@ -2,7 +2,9 @@
 
 namespace stepgate::policy {
 
-const char* effectName(Effect e) noexcept { return e == Effect::kAllow ? "allow" : "deny"; }
+const char* effectName(Effect e) noexcept {
+  return e == Effect::kAllow ? "allow" : "deny";
+}
 
 const char* reasonName(Reason r) noexcept {
   switch (r) {

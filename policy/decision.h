@@ -27,8 +27,8 @@ enum class Reason : uint8_t {
   kUnresolved,       // "unresolved": the call names an execution whose workflow is unknown
 };
 
-const char* effectName(Effect e) noexcept;   // "allow", "deny"
-const char* reasonName(Reason r) noexcept;   // the quoted names above
+const char* effectName(Effect e) noexcept;  // "allow", "deny"
+const char* reasonName(Reason r) noexcept;  // the quoted names above
 
 // The rules that decided, as indices into the CompiledPolicy's rule table, in ascending order.
 // At most kMaxRuleRefs are kept; `truncated` says that more matched.
@@ -46,9 +46,9 @@ struct RuleRefs {
 struct Decision {
   Effect effect = Effect::kDeny;
   Reason reason = Reason::kNoMatchingAllow;
-  RuleRefs rules;           // kDenied: the matching deny rules; kAllowed: for each action the
-                            // first allow rule (in set order) that matched; else empty
-  ActionSet denied_actions; // kDenied/kNoMatchingAllow: the actions that were not allowed
+  RuleRefs rules;            // kDenied: the matching deny rules; kAllowed: for each action the
+                             // first allow rule (in set order) that matched; else empty
+  ActionSet denied_actions;  // kDenied/kNoMatchingAllow: the actions that were not allowed
   // Shadow mode: when a shadow-mode rule could apply to this operation, `shadow` is true and
   // the shadow_* fields hold the decision the set would give were its shadow files enforced.
   // They never change `effect`.
@@ -77,7 +77,7 @@ class ClaimLookup {
 
 // The rest of what a decision may depend on. `claims` must outlive the evaluate call.
 struct Context {
-  SocketAddress source;        // the client's address; ignored when !has_source
+  SocketAddress source;  // the client's address; ignored when !has_source
   bool has_source = false;
   SystemTime now{};
   const ClaimLookup* claims = nullptr;  // nullptr: no claims are known

@@ -11,8 +11,12 @@ namespace {
 // closed); an `unless` exception needs kTrue.
 enum class Tri : uint8_t { kFalse, kUnknown, kTrue };
 
-Tri both(Tri a, Tri b) noexcept { return a < b ? a : b; }
-Tri of(bool b) noexcept { return b ? Tri::kTrue : Tri::kFalse; }
+Tri both(Tri a, Tri b) noexcept {
+  return a < b ? a : b;
+}
+Tri of(bool b) noexcept {
+  return b ? Tri::kTrue : Tri::kFalse;
+}
 
 bool anyEqual(const std::vector<std::string>& want, std::string_view have) noexcept {
   for (const std::string& w : want) {
@@ -178,7 +182,8 @@ bool ruleMatches(const Rule& rule, const identity::Principal& p, const Operation
     return matchWho(rule.who, p, ctx) == Tri::kTrue &&
            matchWhen(rule.when, p, op, ctx) == Tri::kTrue;
   }
-  if (matchWho(rule.who, p, ctx) == Tri::kFalse || matchWhen(rule.when, p, op, ctx) == Tri::kFalse) {
+  if (matchWho(rule.who, p, ctx) == Tri::kFalse ||
+      matchWhen(rule.when, p, op, ctx) == Tri::kFalse) {
     return false;
   }
   return !(rule.unless && matchWho(*rule.unless, p, ctx) == Tri::kTrue);
@@ -270,8 +275,8 @@ Decision CompiledPolicy::evaluate(const identity::Principal& principal, const Op
 
   // Enforced decision.
   auto decide = [&](const RuleRefs& denies, ActionSet denied,
-                    const std::array<uint32_t, kActionCount>& best, Effect& effect,
-                    Reason& reason, RuleRefs& rules, ActionSet* denied_out) {
+                    const std::array<uint32_t, kActionCount>& best, Effect& effect, Reason& reason,
+                    RuleRefs& rules, ActionSet* denied_out) {
     effect = Effect::kDeny;
     if (denies.count > 0) {
       reason = Reason::kDenied;

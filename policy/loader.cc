@@ -20,7 +20,9 @@ using config::YamlSource;
 
 constexpr const char* kDayNames[7] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
 
-bool isPlain(const YAML::Node& n) { return n.IsScalar() && n.Tag() == "?"; }
+bool isPlain(const YAML::Node& n) {
+  return n.IsScalar() && n.Tag() == "?";
+}
 
 class FileLoader {
  public:
@@ -144,8 +146,9 @@ class FileLoader {
   Status loadWho(const YAML::Node& node, Who& who) {
     RETURN_IF_ERROR(src_.checkMap(node, {"groups", "subjects", "providers", "methods", "claims"}));
     if (node.size() == 0) {
-      return src_.error(node, "must name at least one of groups, subjects, providers, methods, "
-                              "claims");
+      return src_.error(node,
+                        "must name at least one of groups, subjects, providers, methods, "
+                        "claims");
     }
     if (const YAML::Node n = node["groups"]) {
       RETURN_IF_ERROR(readNames(n, "groups", who.groups));
@@ -357,8 +360,8 @@ class FileLoader {
         std::string op;
         RETURN_IF_ERROR(src_.readString(c["op"], op));
         static const std::pair<std::string_view, CompareOp> kOps[] = {
-            {"=", CompareOp::kEq}, {"!=", CompareOp::kNe}, {"<", CompareOp::kLt},
-            {"<=", CompareOp::kLe}, {">", CompareOp::kGt}, {">=", CompareOp::kGe}};
+            {"=", CompareOp::kEq},  {"!=", CompareOp::kNe}, {"<", CompareOp::kLt},
+            {"<=", CompareOp::kLe}, {">", CompareOp::kGt},  {">=", CompareOp::kGe}};
         bool found = false;
         for (const auto& [name, o] : kOps) {
           if (op == name) {
@@ -400,9 +403,9 @@ class FileLoader {
     rule.position = src_.position(node);
     RETURN_IF_ERROR(src_.require(node, "id"));
     RETURN_IF_ERROR(src_.readString(node["id"], rule.id));
-    if (rule.id.empty() || rule.id.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
-                                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-                               std::string::npos) {
+    if (rule.id.empty() ||
+        rule.id.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos) {
       return src_.error(node["id"], "a rule id has letters, digits and . _ - only");
     }
     const YAML::Node allow = node["allow"];

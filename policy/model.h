@@ -54,16 +54,16 @@ enum class CompareOp : uint8_t { kEq, kNe, kLt, kLe, kGt, kGe };
 const char* compareOpName(CompareOp op) noexcept;  // "=", "!=", "<", "<=", ">", ">="
 
 struct InputCondition {
-  std::string path;      // JSON pointer into the request body, e.g. "/amount"
+  std::string path;  // JSON pointer into the request body, e.g. "/amount"
   CompareOp op = CompareOp::kEq;
   bool is_number = false;
   double number = 0;
-  std::string text;      // when !is_number (only = and != are allowed on strings)
+  std::string text;  // when !is_number (only = and != are allowed on strings)
 };
 
 struct When {
-  bool mfa = false;                         // true: the principal must have used MFA
-  std::vector<Cidr> source_ip;              // any of these networks
+  bool mfa = false;             // true: the principal must have used MFA
+  std::vector<Cidr> source_ip;  // any of these networks
   std::optional<TimeWindow> time;
   std::optional<bool> started_by_caller;
   std::vector<InputCondition> input;        // all must hold
@@ -77,10 +77,10 @@ struct Rule {
   ActionSet actions;
   std::vector<std::string> steps;  // names or globs; empty = any step (and no step)
   Who who;
-  std::optional<Who> unless;       // deny rules only
+  std::optional<Who> unless;  // deny rules only
   When when;
   std::string description;
-  std::string position;            // "FILE:LINE:COL" of the rule
+  std::string position;  // "FILE:LINE:COL" of the rule
 };
 
 enum class Mode : uint8_t { kEnforce, kShadow };

@@ -4,9 +4,8 @@ namespace stepgate::policy {
 namespace {
 
 constexpr const char* kNames[kActionCount] = {
-    "read",   "list",  "start",         "stop",      "pause",     "resume",
-    "retry",  "rerun", "signal",        "complete-step", "fail-step", "skip-step",
-    "define", "undefine", "work",       "admin",
+    "read",   "list",          "start",     "stop",      "pause",  "resume",   "retry", "rerun",
+    "signal", "complete-step", "fail-step", "skip-step", "define", "undefine", "work",  "admin",
 };
 
 }  // namespace

@@ -59,7 +59,9 @@ class ActionSet {
   constexpr bool has(Action a) const noexcept { return (bits_ & bit(a)) != 0; }
   constexpr bool empty() const noexcept { return bits_ == 0; }
   constexpr uint16_t bits() const noexcept { return bits_; }
-  constexpr unsigned size() const noexcept { return static_cast<unsigned>(__builtin_popcount(bits_)); }
+  constexpr unsigned size() const noexcept {
+    return static_cast<unsigned>(__builtin_popcount(bits_));
+  }
   constexpr bool operator==(const ActionSet&) const noexcept = default;
 
   // "start,define" in bit order; "" when empty.
@@ -87,12 +89,12 @@ struct InputField {
 };
 
 struct Operation {
-  std::string upstream;    // the configured upstream's name
-  std::string workflow;    // the workflow (definition) name; "" for calls across workflows
-  std::string version;     // where the API has one; "" otherwise
-  std::string step;        // "" for whole-workflow actions
-  std::string execution;   // the run id, when the call names one
-  ActionSet actions;       // empty: the call could not be classified (always denied)
+  std::string upstream;           // the configured upstream's name
+  std::string workflow;           // the workflow (definition) name; "" for calls across workflows
+  std::string version;            // where the API has one; "" otherwise
+  std::string step;               // "" for whole-workflow actions
+  std::string execution;          // the run id, when the call names one
+  ActionSet actions;              // empty: the call could not be classified (always denied)
   std::vector<InputField> input;  // the few fields the profile extracted; usually empty
   // Whether the principal started `execution`: known only after the execution lookup (P4).
   bool started_by_caller_known = false;

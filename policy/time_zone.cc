@@ -131,7 +131,9 @@ bool parsePosixTz(std::string_view text, PosixTz& out) {
   return r.rule(out.start) && r.eat(',') && r.rule(out.end) && r.done();
 }
 
-bool isLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool isLeap(int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 // Seconds since the epoch of the rule's local instant in `year`, before subtracting an offset.
 int64_t ruleLocal(int64_t year, const PosixRule& r) {

@@ -28,9 +28,9 @@ class TimeZone {
 
  private:
   std::string name_;
-  int32_t initial_offset_ = 0;          // before the first transition
-  std::vector<int64_t> times_;          // transition instants, ascending
-  std::vector<int32_t> offsets_;        // offset in force from times_[i]
+  int32_t initial_offset_ = 0;    // before the first transition
+  std::vector<int64_t> times_;    // transition instants, ascending
+  std::vector<int32_t> offsets_;  // offset in force from times_[i]
 };
 
 // Validates an IANA zone name ("Europe/Berlin", "UTC", "America/Argentina/Buenos_Aires"):

@@ -24,12 +24,24 @@ void* countedAlloc(std::size_t n) {
 }
 }  // namespace
 
-void* operator new(std::size_t n) { return countedAlloc(n); }
-void* operator new[](std::size_t n) { return countedAlloc(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void* operator new(std::size_t n) {
+  return countedAlloc(n);
+}
+void* operator new[](std::size_t n) {
+  return countedAlloc(n);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace stepgate::policy {
 namespace {
@@ -42,13 +54,19 @@ rules:
     allow: [start, read]
     steps: ["s-*"]
     who: { groups: [ops], claims: [{claim: tenant, in: [acme, beta]}] }
-    when: { mfa: true, source_ip: [10.0.0.0/8, "2001:db8::/32"], time: "Mon-Fri 08:00-18:00 Europe/Berlin", started_by_caller: true, input: [{path: /amount, op: "<", value: 10}] }
+    when:
+      mfa: true
+      source_ip: [10.0.0.0/8, "2001:db8::/32"]
+      time: "Mon-Fri 08:00-18:00 Europe/Berlin"
+      started_by_caller: true
+      input: [{path: /amount, op: "<", value: 10}]
   - id: d
     deny: [define]
     unless: { subjects: [root] }
 )"},
-                                  {"b.yaml", "workflow: \"*\"\nmode: shadow\nrules:\n  - id: s\n"
-                                             "    deny: [start]\n    who: { groups: [x] }\n"}});
+                                  {"b.yaml",
+                                   "workflow: \"*\"\nmode: shadow\nrules:\n  - id: s\n"
+                                   "    deny: [start]\n    who: { groups: [x] }\n"}});
   ASSERT_TRUE(p);
   auto u = testing::user("u", {"ops"});
   u.mfa = true;

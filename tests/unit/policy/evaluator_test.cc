@@ -43,8 +43,8 @@ Context ctxFrom(const char* addr) {
 
 TEST(EvaluatorTest, DefaultDeny) {
   auto p = compileOrDie(kSketch);
-  const Decision d = p->evaluate(user("bob", {"sales"}), op("order-fulfillment", {Action::kRead}),
-                                 Context{});
+  const Decision d =
+      p->evaluate(user("bob", {"sales"}), op("order-fulfillment", {Action::kRead}), Context{});
   EXPECT_FALSE(d.allowed());
   EXPECT_EQ(d.reason, Reason::kNoMatchingAllow);
   EXPECT_EQ(d.rules.count, 0);
@@ -119,8 +119,8 @@ TEST(EvaluatorTest, StepsAndConditions) {
   EXPECT_TRUE(p->evaluate(oncall, op("order-fulfillment", {Action::kRetry}, "charge-card"), inside)
                   .allowed());
   // Wrong step, no step, no MFA, outside address, unknown address.
-  EXPECT_FALSE(p->evaluate(oncall, op("order-fulfillment", {Action::kRetry}, "ship"), inside)
-                   .allowed());
+  EXPECT_FALSE(
+      p->evaluate(oncall, op("order-fulfillment", {Action::kRetry}, "ship"), inside).allowed());
   EXPECT_FALSE(p->evaluate(oncall, op("order-fulfillment", {Action::kRetry}), inside).allowed());
   auto no_mfa = oncall;
   no_mfa.mfa = false;
@@ -129,8 +129,8 @@ TEST(EvaluatorTest, StepsAndConditions) {
   EXPECT_FALSE(p->evaluate(oncall, op("order-fulfillment", {Action::kRetry}, "charge-card"),
                            ctxFrom("192.168.0.1"))
                    .allowed());
-  EXPECT_FALSE(p->evaluate(oncall, op("order-fulfillment", {Action::kRetry}, "charge-card"), {})
-                   .allowed());
+  EXPECT_FALSE(
+      p->evaluate(oncall, op("order-fulfillment", {Action::kRetry}, "charge-card"), {}).allowed());
 }
 
 TEST(EvaluatorTest, Globs) {
@@ -147,8 +147,8 @@ rules:
   EXPECT_FALSE(p->evaluate(alice, op("refund-12", {Action::kRetry}, "ship-x"), {}).allowed());
   EXPECT_FALSE(p->evaluate(alice, op("payment", {Action::kRetry}, "ship-x"), {}).allowed());
   EXPECT_FALSE(p->evaluate(alice, op("payments-eu", {Action::kRetry}, "charge"), {}).allowed());
-  EXPECT_FALSE(p->evaluate(user("bob"), op("payments-eu", {Action::kRetry}, "ship-x"), {})
-                   .allowed());
+  EXPECT_FALSE(
+      p->evaluate(user("bob"), op("payments-eu", {Action::kRetry}, "ship-x"), {}).allowed());
 }
 
 TEST(EvaluatorTest, SourceIpV4AndV6) {
@@ -213,7 +213,7 @@ rules:
   };
   // 2026-11-20 is a Friday.
   EXPECT_TRUE(at(utc(2026, 11, 20, 23, 0)));
-  EXPECT_TRUE(at(utc(2026, 11, 21, 5, 59)));   // Saturday morning, still Friday's window
+  EXPECT_TRUE(at(utc(2026, 11, 21, 5, 59)));  // Saturday morning, still Friday's window
   EXPECT_FALSE(at(utc(2026, 11, 21, 6, 0)));
   EXPECT_FALSE(at(utc(2026, 11, 21, 23, 0)));  // Saturday night
   EXPECT_FALSE(at(utc(2026, 11, 20, 5, 0)));   // Friday morning: Thursday is not listed
@@ -240,7 +240,8 @@ TEST(EvaluatorTest, InputComparisons) {
 rules:
   - id: small-payments
     allow: [start]
-    when: { input: [{path: /amount, op: "<=", value: 1000}, {path: /currency, op: "=", value: EUR}] }
+    when:
+      input: [{path: /amount, op: "<=", value: 1000}, {path: /currency, op: "=", value: EUR}]
   - id: no-huge
     deny: [start]
     when: { input: [{path: /amount, op: ">", value: 1000000}] }
@@ -251,13 +252,15 @@ rules:
     o.input = std::move(in);
     return p->evaluate(u, o, {});
   };
-  EXPECT_TRUE(start({InputField::ofNumber("/amount", 1000), InputField::ofString("/currency", "EUR")})
-                  .allowed());
-  EXPECT_FALSE(start({InputField::ofNumber("/amount", 1000.5),
-                      InputField::ofString("/currency", "EUR")})
-                   .allowed());
+  EXPECT_TRUE(
+      start({InputField::ofNumber("/amount", 1000), InputField::ofString("/currency", "EUR")})
+          .allowed());
+  EXPECT_FALSE(
+      start({InputField::ofNumber("/amount", 1000.5), InputField::ofString("/currency", "EUR")})
+          .allowed());
   // Type mismatch: not matched (and, for the deny, fail closed).
-  Decision d = start({InputField::ofString("/amount", "5"), InputField::ofString("/currency", "EUR")});
+  Decision d =
+      start({InputField::ofString("/amount", "5"), InputField::ofString("/currency", "EUR")});
   EXPECT_FALSE(d.allowed());
   EXPECT_EQ(d.reason, Reason::kDenied);
   EXPECT_EQ(ids(*p, d.rules), std::vector<std::string>{"no-huge"});
@@ -271,7 +274,13 @@ TEST(EvaluatorTest, WhoFieldsAndClaims) {
 rules:
   - id: r
     allow: [read]
-    who: { providers: [corp], methods: [jwt], claims: [{claim: tenant, equals: acme}, {claim: dept, in: [a, b]}, {claim: contractor, exists: false}] }
+    who:
+      providers: [corp]
+      methods: [jwt]
+      claims:
+        - {claim: tenant, equals: acme}
+        - {claim: dept, in: [a, b]}
+        - {claim: contractor, exists: false}
 )");
   const auto u = user("u");
   testing::MapClaims good({{"tenant", {"acme"}}, {"dept", {"x", "b"}}});
@@ -349,8 +358,9 @@ rules:
 }
 
 TEST(EvaluatorTest, AnyUpstreamAndSpecificUpstreamCombine) {
-  auto p = compileOrDie({{"a.yaml", "workflow: w\nrules:\n  - id: a\n    allow: [read]\n"},
-                         {"b.yaml", "workflow: w\nupstream: argo\nrules:\n  - id: b\n    deny: [read]\n"}});
+  auto p = compileOrDie(
+      {{"a.yaml", "workflow: w\nrules:\n  - id: a\n    allow: [read]\n"},
+       {"b.yaml", "workflow: w\nupstream: argo\nrules:\n  - id: b\n    deny: [read]\n"}});
   Operation o = op("w", {Action::kRead});
   EXPECT_TRUE(p->evaluate(user("u"), o, {}).allowed());
   o.upstream = "argo";

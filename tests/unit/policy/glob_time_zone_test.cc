@@ -60,8 +60,7 @@ TEST(TimeZoneTest, BerlinOffsetsAroundDst) {
 }
 
 TEST(TimeZoneTest, SouthernHemisphereAndFixed) {
-  auto z = TimeZone::fromTzif("Australia/Sydney",
-                              readFile("/usr/share/zoneinfo/Australia/Sydney"));
+  auto z = TimeZone::fromTzif("Australia/Sydney", readFile("/usr/share/zoneinfo/Australia/Sydney"));
   ASSERT_TRUE(z.isOk()) << z.status().message();
   EXPECT_EQ(z->offsetAt(daysFromCivil(2026, 1, 15) * 86400), 11 * 3600);  // AEDT
   EXPECT_EQ(z->offsetAt(daysFromCivil(2026, 7, 15) * 86400), 10 * 3600);  // AEST
@@ -75,8 +74,8 @@ TEST(TimeZoneTest, SouthernHemisphereAndFixed) {
 
 TEST(TimeZoneTest, RejectsGarbage) {
   EXPECT_FALSE(TimeZone::fromTzif("x", "").isOk());
-  EXPECT_FALSE(TimeZone::fromTzif("x", "TZif2 not really a zone file at all, but long enough")
-                   .isOk());
+  EXPECT_FALSE(
+      TimeZone::fromTzif("x", "TZif2 not really a zone file at all, but long enough").isOk());
   std::string berlin = readFile("/usr/share/zoneinfo/Europe/Berlin");
   EXPECT_FALSE(TimeZone::fromTzif("x", berlin.substr(0, berlin.size() / 2)).isOk());
   EXPECT_EQ(checkZoneName("Europe/Berlin"), "");
@@ -88,8 +87,8 @@ TEST(TimeZoneTest, RejectsGarbage) {
 // Every YAML example in docs/policy.md that has rules loads.
 TEST(DocsTest, PolicyExamplesLoad) {
   const char* root = std::getenv("STEPGATE_SOURCE_DIR");
-  const std::string doc = readFile(std::string(root ? root : STEPGATE_SOURCE_DIR) +
-                                   "/docs/policy.md");
+  const std::string doc =
+      readFile(std::string(root ? root : STEPGATE_SOURCE_DIR) + "/docs/policy.md");
   ASSERT_FALSE(doc.empty());
   size_t pos = 0;
   int examples = 0;

@@ -27,8 +27,19 @@ rules:
   - id: payments-retry-charge
     allow: [retry, skip-step]
     steps: [charge-card, "ship-*"]
-    who: { groups: [payments-oncall], methods: [jwt], claims: [{claim: tenant, equals: acme}, {claim: dept, in: [a, b]}, {claim: v, exists: true}] }
-    when: { mfa: true, source_ip: [10.0.0.0/8, "2001:db8::/32"], time: "Mon-Fri 08:00-18:00 Europe/Berlin", started_by_caller: true, input: [{path: /amount, op: "<=", value: 1000}, {path: /currency, op: "=", value: EUR}] }
+    who:
+      groups: [payments-oncall]
+      methods: [jwt]
+      claims:
+        - {claim: tenant, equals: acme}
+        - {claim: dept, in: [a, b]}
+        - {claim: v, exists: true}
+    when:
+      mfa: true
+      source_ip: [10.0.0.0/8, "2001:db8::/32"]
+      time: "Mon-Fri 08:00-18:00 Europe/Berlin"
+      started_by_caller: true
+      input: [{path: /amount, op: "<=", value: 1000}, {path: /currency, op: "=", value: EUR}]
   - id: definitions-locked
     deny: [define, undefine]
     unless: { groups: [workflow-admins] }
@@ -62,10 +73,12 @@ TEST(LoaderTest, ErrorsCarryExactPositions) {
   const std::string head = "workflow: w\nrules:\n  - id: a\n";
   const std::pair<std::string, std::string> cases[] = {
       {"workflow: w\nrulez: []\n", "p.yaml:2:1: unknown key 'rulez' (did you mean 'rules'?)"},
-      {head + "    allow: [strat]\n", "p.yaml:4:13: unknown action 'strat' (did you mean 'start'?)"},
+      {head + "    allow: [strat]\n",
+       "p.yaml:4:13: unknown action 'strat' (did you mean 'start'?)"},
       {head + "    allow: [read]\n    deny: [read]\n",
        "p.yaml:5:11: a rule has either allow or deny, not both"},
-      {head + "    who: { groups: [x] }\n", "p.yaml:3:5: rule 'a' needs allow: [...] or deny: [...]"},
+      {head + "    who: { groups: [x] }\n",
+       "p.yaml:3:5: rule 'a' needs allow: [...] or deny: [...]"},
       {head + "    allow: [read]\n    unless: { groups: [x] }\n",
        "p.yaml:5:13: unless applies to deny rules only; narrow the allow's who instead"},
       {head + "    allow: [read]\n    when: { source_ip: [10.0.0.0/33] }\n",
@@ -101,7 +114,8 @@ TEST(LoaderTest, ErrorsCarryExactPositions) {
       {head + "    allow: [read]\n    when: { time: \"Mon 08:00-09:00 ../etc/passwd\" }\n",
        "p.yaml:5:19: bad time window 'Mon 08:00-09:00 ../etc/passwd': a time zone name must not "
        "start with '/' or contain '..' (expected e.g. \"Mon-Fri 08:00-18:00 Europe/Berlin\")"},
-      {"workflow: w\nmode: dry\nrules: []\n", "p.yaml:2:7: mode must be 'enforce' or 'shadow', got 'dry'"},
+      {"workflow: w\nmode: dry\nrules: []\n",
+       "p.yaml:2:7: mode must be 'enforce' or 'shadow', got 'dry'"},
       {head + "    allow: [read, read]\n", "p.yaml:4:19: action 'read' is listed twice"},
       {head + "    allow: [read]\n    who: { methods: [password] }\n",
        "p.yaml:5:22: unknown method 'password'; expected jwt, introspection, "

@@ -94,8 +94,9 @@ TEST(PolicyPropertyTest, DenyAlwaysBeatsAllow) {
     auto base = compileOrDie(sources);
     ASSERT_TRUE(base);
     // The same set plus a deny of every action for everyone on every workflow.
-    sources.emplace_back("zz.yaml", "workflow: \"*\"\nrules:\n  - id: deny-all\n    deny: "
-                                    "[read, list, start, stop, pause, resume]\n");
+    sources.emplace_back("zz.yaml",
+                         "workflow: \"*\"\nrules:\n  - id: deny-all\n    deny: "
+                         "[read, list, start, stop, pause, resume]\n");
     auto with_deny = compileOrDie(sources);
     ASSERT_TRUE(with_deny);
     for (unsigned q = 0; q < kQueries; ++q) {
