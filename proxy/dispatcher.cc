@@ -14,7 +14,9 @@ Dispatcher::Dispatcher() {
   event_config* cfg = event_config_new();
   event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
   // Coalesce event changes per loop iteration: a write event added and removed in the same
-  // iteration (a response written at once) costs no epoll_ctl at all.
+  // iteration (a TLS response written at once) costs no epoll_ctl at all. libevent warns that
+  // this is unsafe with descriptors cloned by dup(); stepgate never duplicates a socket, and a
+  // descriptor number reused after close() is handled by libevent's MOD→ADD fallback.
   event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
   base_.reset(event_base_new_with_config(cfg));
   event_config_free(cfg);

@@ -291,6 +291,11 @@ describe('max_connections_per_worker', () => {
   test('the 4th connection is closed at once; a freed slot is usable again', async () => {
     const held = [];
     try {
+      // The start-up probe (a connect and close) also counted against the limit: wait until
+      // the worker has seen it go, or the third connection below could be the one refused.
+      assert.ok(await eventually(async () =>
+        await cgw.metric('stepgate_connections_active') === 0, { timeoutMs: 8000 }),
+      'no connection active before the test');
       for (let i = 0; i < 3; i++) held.push(await connect(cgw.port));
       assert.ok(await eventually(async () =>
         await cgw.metric('stepgate_connections_active') === 3, { timeoutMs: 8000 }),
