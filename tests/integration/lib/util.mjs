@@ -31,16 +31,28 @@ export function withTimeout(promise, ms, what = 'operation') {
 
 // ---- ports --------------------------------------------------------------------------------
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
+// A port that is free now, for a server the test is about to start. Chosen below the kernel's
+// ephemeral range (32768-60999 by default), so the many outgoing connections of tests running
+// in parallel cannot take it between this check and the server's bind; random within
+// 20000-32767, and checked by binding it.
+const PORT_LOW = 20000;
+const PORT_HIGH = 32767;
+
+function tryBind(port) {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, HOST, () => srv.close(() => resolve(true)));
   });
+}
+
+export async function freePort() {
+  for (let i = 0; i < 200; i += 1) {
+    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW));
+    if (await tryBind(port)) return port;
+  }
+  throw new Error(`freePort: no free port in ${PORT_LOW}-${PORT_HIGH} after 200 tries`);
 }
 
 // Resolves true once HOST:port accepts a TCP connection, false after timeoutMs.
