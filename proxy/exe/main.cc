@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "proxy/exe/commands.h"
+#include "proxy/exe/policy_commands.h"
 
 namespace {
 
@@ -16,6 +17,8 @@ constexpr char kUsage[] =
     "                    run stepgate over TLS in front of the built-in demo orchestrator\n"
     "  token mint [--state-dir DIR] [--sub S] [--groups a,b] [--aud A] [--ttl SECONDS] [--mfa]\n"
     "                    print a token from the demo's development issuer (not for production)\n"
+    "  policy check|test|explain|who-can|diff ...\n"
+    "                    review a policy folder (stepgate policy --help; docs/policy.md)\n"
     "  version           print the version\n"
     "\n"
     "See docs/cli.md.\n";
@@ -33,6 +36,7 @@ int main(int argc, char** argv) {
   if (std::strcmp(cmd, "check") == 0) return stepgate::exe::checkCommand(argc - 1, argv + 1);
   if (std::strcmp(cmd, "demo") == 0) return stepgate::exe::demoCommand(argc - 1, argv + 1);
   if (std::strcmp(cmd, "token") == 0) return stepgate::exe::tokenCommand(argc - 1, argv + 1);
+  if (std::strcmp(cmd, "policy") == 0) return stepgate::exe::policyCommand(argc - 1, argv + 1);
   if (std::strcmp(cmd, "version") == 0 || std::strcmp(cmd, "--version") == 0) {
     std::printf("stepgate %s\n", STEPGATE_VERSION);
     return 0;
