@@ -35,7 +35,8 @@ StatusOr<Cidr> parseCidr(std::string_view text) {
   const int nbytes = max_prefix / 8;
   for (int i = 0; i < nbytes; ++i) {
     const int bits = prefix - i * 8;
-    if (bits >= 8) continue;
+    if (bits >= 8)
+      continue;
     const uint8_t mask = bits <= 0 ? 0 : static_cast<uint8_t>(0xFF << (8 - bits));
     if ((out.bytes[i] & ~mask) != 0) {
       return invalidArgument("'" + std::string(text) + "' has host bits set");
@@ -61,11 +62,13 @@ bool Cidr::contains(const SocketAddress& addr) const noexcept {
   } else {
     return false;
   }
-  if (fam != family) return false;
+  if (fam != family)
+    return false;
   int bits = prefix;
   for (int i = 0; bits > 0; ++i, bits -= 8) {
     const uint8_t mask = bits >= 8 ? 0xFF : static_cast<uint8_t>(0xFF << (8 - bits));
-    if ((a[i] & mask) != bytes[i]) return false;
+    if ((a[i] & mask) != bytes[i])
+      return false;
   }
   return true;
 }

@@ -18,16 +18,21 @@ std::atomic<int> g_fd{2};
 
 const char* levelName(Level l) {
   switch (l) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size())
+    return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (std::tolower(static_cast<unsigned char>(a[i])) !=
         std::tolower(static_cast<unsigned char>(b[i]))) {
@@ -38,9 +43,11 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 bool icontains(std::string_view hay, std::string_view needle) {
-  if (needle.size() > hay.size()) return false;
+  if (needle.size() > hay.size())
+    return false;
   for (size_t i = 0; i + needle.size() <= hay.size(); ++i) {
-    if (iequals(hay.substr(i, needle.size()), needle)) return true;
+    if (iequals(hay.substr(i, needle.size()), needle))
+      return true;
   }
   return false;
 }
@@ -62,11 +69,15 @@ void appendTime(std::string& out) {
 
 }  // namespace
 
-void setLevel(Level level) noexcept { g_level.store(static_cast<int>(level)); }
+void setLevel(Level level) noexcept {
+  g_level.store(static_cast<int>(level));
+}
 bool enabled(Level level) noexcept {
   return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
 }
-void setFd(int fd) noexcept { g_fd.store(fd); }
+void setFd(int fd) noexcept {
+  g_fd.store(fd);
+}
 
 bool parseLevel(std::string_view t, Level& out) noexcept {
   if (t == "debug") {
@@ -122,7 +133,8 @@ void write(Level level, std::string_view component, std::string_view message,
   size_t off = 0;
   while (off < line.size()) {
     const ssize_t n = ::write(fd, line.data() + off, line.size() - off);
-    if (n <= 0) break;
+    if (n <= 0)
+      break;
     off += static_cast<size_t>(n);
   }
 }

@@ -42,13 +42,16 @@ void write(Level level, std::string_view component, std::string_view message,
            std::initializer_list<Field> fields = {}, std::string_view request_id = {});
 
 inline void debug(std::string_view c, std::string_view m, std::initializer_list<Field> f = {}) {
-  if (enabled(Level::kDebug)) write(Level::kDebug, c, m, f);
+  if (enabled(Level::kDebug))
+    write(Level::kDebug, c, m, f);
 }
 inline void info(std::string_view c, std::string_view m, std::initializer_list<Field> f = {}) {
-  if (enabled(Level::kInfo)) write(Level::kInfo, c, m, f);
+  if (enabled(Level::kInfo))
+    write(Level::kInfo, c, m, f);
 }
 inline void warn(std::string_view c, std::string_view m, std::initializer_list<Field> f = {}) {
-  if (enabled(Level::kWarn)) write(Level::kWarn, c, m, f);
+  if (enabled(Level::kWarn))
+    write(Level::kWarn, c, m, f);
 }
 inline void error(std::string_view c, std::string_view m, std::initializer_list<Field> f = {}) {
   write(Level::kError, c, m, f);

@@ -49,7 +49,9 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-[[nodiscard]] inline Status okStatus() noexcept { return Status(); }
+[[nodiscard]] inline Status okStatus() noexcept {
+  return Status();
+}
 [[nodiscard]] Status invalidArgument(std::string message);
 [[nodiscard]] Status notFound(std::string message);
 [[nodiscard]] Status unavailable(std::string message);
@@ -88,15 +90,16 @@ class [[nodiscard]] StatusOr {
 #define STEPGATE_CONCAT(a, b) STEPGATE_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function when `expr` yields a non-OK Status.
-#define RETURN_IF_ERROR(expr)                                   \
-  do {                                                          \
-    ::stepgate::Status stepgate_status_ = (expr);               \
-    if (!stepgate_status_.isOk()) return stepgate_status_;      \
+#define RETURN_IF_ERROR(expr)                     \
+  do {                                            \
+    ::stepgate::Status stepgate_status_ = (expr); \
+    if (!stepgate_status_.isOk())                 \
+      return stepgate_status_;                    \
   } while (false)
 
 // Declares `lhs` from a StatusOr expression, returning its Status on error.
-#define ASSIGN_OR_RETURN(lhs, expr)                                            \
-  auto STEPGATE_CONCAT(stepgate_or_, __LINE__) = (expr);                       \
-  if (!STEPGATE_CONCAT(stepgate_or_, __LINE__).isOk())                         \
-    return STEPGATE_CONCAT(stepgate_or_, __LINE__).status();                   \
+#define ASSIGN_OR_RETURN(lhs, expr)                          \
+  auto STEPGATE_CONCAT(stepgate_or_, __LINE__) = (expr);     \
+  if (!STEPGATE_CONCAT(stepgate_or_, __LINE__).isOk())       \
+    return STEPGATE_CONCAT(stepgate_or_, __LINE__).status(); \
   lhs = std::move(STEPGATE_CONCAT(stepgate_or_, __LINE__)).value()

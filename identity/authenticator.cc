@@ -22,7 +22,8 @@ Authenticator::Authenticator(const config::IdentityConfig& config)
   for (size_t i = 0; i < config.providers.size(); ++i) {
     const auto& p = config.providers[i];
     max_token_bytes_ = std::max(max_token_bytes_, p.max_token_bytes);
-    if (p.type == config::ProviderType::kMtls) mtls_provider_ = static_cast<int>(i);
+    if (p.type == config::ProviderType::kMtls)
+      mtls_provider_ = static_cast<int>(i);
     if (p.type == config::ProviderType::kIntrospection) {
       introspection_provider_ = static_cast<int>(i);
     }
@@ -31,14 +32,16 @@ Authenticator::Authenticator(const config::IdentityConfig& config)
 
 int Authenticator::providerIndex(std::string_view name) const {
   for (size_t i = 0; i < config_.providers.size(); ++i) {
-    if (config_.providers[i].name == name) return static_cast<int>(i);
+    if (config_.providers[i].name == name)
+      return static_cast<int>(i);
   }
   return -1;
 }
 
 void Authenticator::setKeys(std::string_view provider, KeySetConstSharedPtr keys) {
   const int i = providerIndex(provider);
-  if (i < 0) return;
+  if (i < 0)
+    return;
   keys_[static_cast<size_t>(i)] = std::move(keys);
   cache_.clear();
 }
@@ -106,9 +109,11 @@ AuthOutcome Authenticator::authenticateBearer(std::string_view token, SystemTime
     // type, or an HS token without a secret, is not going to be fixed by new keys.
     if (*r.error == AuthError::kNoMatchingKey && !r.kid.empty()) {
       bool known = false;
-      for (const Jwk& k : keys->keys) known = known || k.kid == r.kid;
+      for (const Jwk& k : keys->keys)
+        known = known || k.kid == r.kid;
       out.refetch = !known;
-      if (out.refetch) out.kid = std::move(r.kid);
+      if (out.refetch)
+        out.kid = std::move(r.kid);
     }
     return out;
   }
@@ -126,7 +131,8 @@ AuthOutcome Authenticator::authenticateBearer(std::string_view token, SystemTime
 void Authenticator::acceptIntrospection(std::string_view token,
                                         const PrincipalConstSharedPtr& principal, bool active,
                                         SystemTime valid_until) {
-  if (valid_until == SystemTime{}) return;  // a failure: never cached
+  if (valid_until == SystemTime{})
+    return;  // a failure: never cached
   static const PrincipalConstSharedPtr kInactive = std::make_shared<const Principal>();
   if (active && principal) {
     cache_.insert(digestOf(token), principal, valid_until);
@@ -143,8 +149,8 @@ AuthOutcome Authenticator::authenticateCertificate(const ClientCertificate& cert
   }
   out.provider = mtls_provider_;
   auto p = std::make_shared<Principal>();
-  switch (principalFromCertificate(cert, config_.providers[static_cast<size_t>(mtls_provider_)],
-                                   *p)) {
+  switch (
+      principalFromCertificate(cert, config_.providers[static_cast<size_t>(mtls_provider_)], *p)) {
     case CertificateOutcome::kOk:
       out.principal = std::move(p);
       return out;

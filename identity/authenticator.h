@@ -27,14 +27,14 @@
 namespace stepgate::identity {
 
 struct AuthOutcome {
-  std::optional<AuthError> error;      // nullopt: authenticated
-  PrincipalConstSharedPtr principal;   // on success
-  int provider = -1;                   // index of the provider that decided, if any
-  bool refetch = false;                // the provider lacks the token's key: ask for a refetch
-  std::string kid;                     // with refetch: the kid the token named
-  bool cached = false;                 // answered from the verified-token cache
-  bool introspect = false;             // an opaque token: ask the Introspector, then
-                                       // acceptIntrospection() with its answer
+  std::optional<AuthError> error;     // nullopt: authenticated
+  PrincipalConstSharedPtr principal;  // on success
+  int provider = -1;                  // index of the provider that decided, if any
+  bool refetch = false;               // the provider lacks the token's key: ask for a refetch
+  std::string kid;                    // with refetch: the kid the token named
+  bool cached = false;                // answered from the verified-token cache
+  bool introspect = false;            // an opaque token: ask the Introspector, then
+                                      // acceptIntrospection() with its answer
 };
 
 class Authenticator {
@@ -66,8 +66,8 @@ class Authenticator {
   const config::IdentityConfig& config_;
   std::vector<KeySetConstSharedPtr> keys_;  // by provider index
   TokenCache cache_;
-  TokenCache inactive_;                     // opaque tokens the endpoint called inactive
-  uint32_t max_token_bytes_ = 0;            // the largest any provider accepts
+  TokenCache inactive_;           // opaque tokens the endpoint called inactive
+  uint32_t max_token_bytes_ = 0;  // the largest any provider accepts
   int mtls_provider_ = -1;
   int introspection_provider_ = -1;
 };

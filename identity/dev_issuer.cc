@@ -41,7 +41,8 @@ std::string coordinate(EVP_PKEY* key, const char* name) {
 
 Status writeFile(const std::string& path, const std::string& data, mode_t mode) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return internalError("cannot write " + path);
+  if (fd < 0)
+    return internalError("cannot write " + path);
   const bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
   ::close(fd);
   return ok ? okStatus() : internalError("cannot write " + path);
@@ -52,17 +53,20 @@ Status writeFile(const std::string& path, const std::string& data, mode_t mode) 
 StatusOr<std::unique_ptr<DevIssuer>> DevIssuer::open(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return internalError("cannot create " + dir + ": " + ec.message());
+  if (ec)
+    return internalError("cannot create " + dir + ": " + ec.message());
   const std::string key_path = dir + "/issuer.key";
   auto issuer = std::unique_ptr<DevIssuer>(new DevIssuer());
   EVP_PKEY* key = nullptr;
   if (FILE* f = fopen(key_path.c_str(), "r")) {
     key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
     fclose(f);
-    if (key == nullptr) return invalidArgument(key_path + ": " + opensslError());
+    if (key == nullptr)
+      return invalidArgument(key_path + ": " + opensslError());
   } else {
     key = EVP_EC_gen("P-256");
-    if (key == nullptr) return internalError("cannot generate a key: " + opensslError());
+    if (key == nullptr)
+      return internalError("cannot generate a key: " + opensslError());
     BIO* mem = BIO_new(BIO_s_mem());
     PEM_write_bio_PrivateKey(mem, key, nullptr, nullptr, 0, nullptr, nullptr);
     char* data = nullptr;
@@ -82,7 +86,8 @@ StatusOr<std::unique_ptr<DevIssuer>> DevIssuer::open(const std::string& dir) {
   const std::string y = coordinate(key, OSSL_PKEY_PARAM_EC_PUB_Y);
   // The kid names the key: the start of its x coordinate.
   issuer->kid_ = "dev-" + base64UrlEncode(x).substr(0, 8);
-  std::string jwks = "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"use\":\"sig\",\"alg\":\"ES256\",\"kid\":";
+  std::string jwks =
+      "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"use\":\"sig\",\"alg\":\"ES256\",\"kid\":";
   json::appendString(jwks, issuer->kid_);
   jwks += ",\"x\":\"" + base64UrlEncode(x) + "\",\"y\":\"" + base64UrlEncode(y) + "\"}]}\n";
   issuer->jwks_path_ = dir + "/jwks.json";
@@ -112,10 +117,12 @@ std::string DevIssuer::mint(const MintRequest& r) const {
   claims += ",\"exp\":";
   json::appendInt(claims, now + r.ttl.count());
   claims += ",\"jti\":";
-  json::appendString(claims, base64UrlEncode(std::string_view(reinterpret_cast<char*>(jti), sizeof jti)));
+  json::appendString(claims,
+                     base64UrlEncode(std::string_view(reinterpret_cast<char*>(jti), sizeof jti)));
   claims += ",\"groups\":[";
   for (size_t i = 0; i < r.groups.size(); ++i) {
-    if (i > 0) claims += ",";
+    if (i > 0)
+      claims += ",";
     json::appendString(claims, r.groups[i]);
   }
   claims += "],\"amr\":[";

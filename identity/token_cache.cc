@@ -22,7 +22,8 @@ std::string credentialId(const Digest& d) {
 
 PrincipalConstSharedPtr TokenCache::find(const Digest& d, SystemTime now) {
   auto it = map_.find(d);
-  if (it == map_.end()) return nullptr;
+  if (it == map_.end())
+    return nullptr;
   if (now >= it->second.valid_until) {
     lru_.erase(it->second.lru);
     map_.erase(it);
@@ -33,7 +34,8 @@ PrincipalConstSharedPtr TokenCache::find(const Digest& d, SystemTime now) {
 }
 
 void TokenCache::insert(const Digest& d, PrincipalConstSharedPtr p, SystemTime valid_until) {
-  if (capacity_ == 0) return;
+  if (capacity_ == 0)
+    return;
   auto it = map_.find(d);
   if (it != map_.end()) {
     it->second.principal = std::move(p);

@@ -25,8 +25,8 @@ Dispatcher::Dispatcher() {
     log::error("dispatcher", "cannot create event loop");
     std::abort();
   }
-  wake_event_.reset(event_new(base_.get(), wake_fd_, EV_READ | EV_PERSIST, &Dispatcher::onWake,
-                              this));
+  wake_event_.reset(
+      event_new(base_.get(), wake_fd_, EV_READ | EV_PERSIST, &Dispatcher::onWake, this));
   event_add(wake_event_.get(), nullptr);
   deferred_event_.reset(event_new(base_.get(), -1, 0, &Dispatcher::onDeferred, this));
   thread_id_ = std::this_thread::get_id();
@@ -37,7 +37,8 @@ Dispatcher::~Dispatcher() {
   deferred_event_.reset();
   deferred_.clear();
   deleting_.clear();
-  if (wake_fd_ >= 0) close(wake_fd_);
+  if (wake_fd_ >= 0)
+    close(wake_fd_);
 }
 
 void Dispatcher::post(std::function<void()> fn) {
@@ -63,7 +64,8 @@ void Dispatcher::drainPosted() {
     std::lock_guard<std::mutex> lock(post_mu_);
     batch.swap(posted_);
   }
-  for (auto& fn : batch) fn();
+  for (auto& fn : batch)
+    fn();
 }
 
 void Dispatcher::run() {
@@ -83,11 +85,14 @@ void Dispatcher::runPending() {
   event_base_loop(base_.get(), EVLOOP_NONBLOCK);
 }
 
-void Dispatcher::exit() { event_base_loopbreak(base_.get()); }
+void Dispatcher::exit() {
+  event_base_loopbreak(base_.get());
+}
 
 void Dispatcher::deferredDelete(DeferredDeletablePtr obj) {
   deferred_.push_back(std::move(obj));
-  if (deferred_.size() == 1) event_active(deferred_event_.get(), EV_TIMEOUT, 0);
+  if (deferred_.size() == 1)
+    event_active(deferred_event_.get(), EV_TIMEOUT, 0);
 }
 
 void Dispatcher::onDeferred(int, short, void* arg) {

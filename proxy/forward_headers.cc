@@ -14,10 +14,12 @@ bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) {
 
 bool isHopByHop(std::string_view name) {
   static constexpr std::string_view kHop[] = {
-      "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-      "upgrade", "proxy-authorization", "proxy-authenticate"};
+      "connection",        "keep-alive",        "proxy-connection", "te",
+      "trailer",           "transfer-encoding", "upgrade",          "proxy-authorization",
+      "proxy-authenticate"};
   for (auto h : kHop) {
-    if (equalsIgnoreCase(name, h)) return true;
+    if (equalsIgnoreCase(name, h))
+      return true;
   }
   return false;
 }
@@ -28,13 +30,16 @@ class ConnectionTokens {
  public:
   explicit ConnectionTokens(const std::vector<Header>& headers) {
     for (const Header& h : headers) {
-      if (!equalsIgnoreCase(h.name, "connection")) continue;
+      if (!equalsIgnoreCase(h.name, "connection"))
+        continue;
       std::string_view v = h.value;
       while (!v.empty()) {
         const size_t comma = v.find(',');
         std::string_view tok = v.substr(0, comma);
-        while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
-        while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+        while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t'))
+          tok.remove_prefix(1);
+        while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t'))
+          tok.remove_suffix(1);
         if (!tok.empty() && !equalsIgnoreCase(tok, "close") &&
             !equalsIgnoreCase(tok, "keep-alive")) {
           if (count_ == kMax) {
@@ -43,14 +48,16 @@ class ConnectionTokens {
             tokens_[count_++] = tok;
           }
         }
-        if (comma == std::string_view::npos) break;
+        if (comma == std::string_view::npos)
+          break;
         v.remove_prefix(comma + 1);
       }
     }
   }
   bool names(std::string_view name) const {
     for (size_t i = 0; i < count_; ++i) {
-      if (equalsIgnoreCase(tokens_[i], name)) return true;
+      if (equalsIgnoreCase(tokens_[i], name))
+        return true;
     }
     return overflow_;
   }
@@ -70,10 +77,10 @@ void appendHeader(std::string& out, std::string_view name, std::string_view valu
 }
 
 // Appends the values of every `name` field, each followed by ", ".
-void appendListValues(std::string& out, const std::vector<Header>& headers,
-                      std::string_view name) {
+void appendListValues(std::string& out, const std::vector<Header>& headers, std::string_view name) {
   for (const Header& h : headers) {
-    if (!equalsIgnoreCase(h.name, name) || h.value.empty()) continue;
+    if (!equalsIgnoreCase(h.name, name) || h.value.empty())
+      continue;
     out.append(h.value);
     out.append(", ");
   }
@@ -82,11 +89,13 @@ void appendListValues(std::string& out, const std::vector<Header>& headers,
 }  // namespace
 
 bool isStrippedRequestHeader(std::string_view name) noexcept {
-  if (isHopByHop(name)) return true;
+  if (isHopByHop(name))
+    return true;
   static constexpr std::string_view kReset[] = {
       "host", "content-length", "expect", "forwarded", "x-real-ip", "via", "x-request-id"};
   for (auto h : kReset) {
-    if (equalsIgnoreCase(name, h)) return true;
+    if (equalsIgnoreCase(name, h))
+      return true;
   }
   return startsWithIgnoreCase(name, "x-forwarded-") || startsWithIgnoreCase(name, "x-stepgate-");
 }
@@ -105,7 +114,8 @@ void appendUpstreamRequestHead(const http1::RequestHead& req, const ForwardConte
 
   const ConnectionTokens listed(req.headers);
   for (const Header& h : req.headers) {
-    if (isStrippedRequestHeader(h.name) || listed.names(h.name)) continue;
+    if (isStrippedRequestHeader(h.name) || listed.names(h.name))
+      continue;
     appendHeader(out, h.name, h.value);
   }
 
@@ -129,11 +139,13 @@ void appendUpstreamRequestHead(const http1::RequestHead& req, const ForwardConte
 
   // Several X-Forwarded-For or Via lines form one list, in order (RFC 9110 5.3).
   out.append("X-Forwarded-For: ");
-  if (ctx.peer_is_trusted_proxy) appendListValues(out, req.headers, "x-forwarded-for");
+  if (ctx.peer_is_trusted_proxy)
+    appendListValues(out, req.headers, "x-forwarded-for");
   out.append(ctx.client_ip);
   out.append("\r\n");
   appendHeader(out, "X-Forwarded-Proto", ctx.client_tls ? "https" : "http");
-  if (!req.host.empty()) appendHeader(out, "X-Forwarded-Host", req.host);
+  if (!req.host.empty())
+    appendHeader(out, "X-Forwarded-Host", req.host);
   appendHeader(out, "X-Request-Id", ctx.request_id);
   out.append("Via: ");
   appendListValues(out, req.headers, "via");
@@ -178,7 +190,8 @@ void appendClientResponseHead(const http1::ResponseHead& resp, const ResponseOpt
       out.append("Transfer-Encoding: chunked\r\n");
       break;
     case ResponseFraming::kNone:
-      if (!no_body_status && !keep_length) out.append("Content-Length: 0\r\n");
+      if (!no_body_status && !keep_length)
+        out.append("Content-Length: 0\r\n");
       break;
     case ResponseFraming::kClose:
       break;

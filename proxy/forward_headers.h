@@ -22,13 +22,13 @@
 namespace stepgate::proxy {
 
 struct ForwardContext {
-  std::string_view path;             // normalised
-  std::string_view upstream_host;    // "host:port" as the upstream expects in Host
+  std::string_view path;           // normalised
+  std::string_view upstream_host;  // "host:port" as the upstream expects in Host
   std::string_view client_ip;
   bool client_tls = false;
   bool peer_is_trusted_proxy = false;
   std::string_view request_id;
-  std::string_view via;              // pseudonym for Via, e.g. "stepgate"
+  std::string_view via;  // pseudonym for Via, e.g. "stepgate"
 };
 
 // Appends the upstream request head, ending with the blank line.
@@ -39,10 +39,10 @@ enum class ResponseFraming : unsigned char { kNone, kContentLength, kChunked, kC
 
 struct ResponseOptions {
   ResponseFraming framing = ResponseFraming::kNone;  // how stepgate frames the body it streams
-  bool close = false;            // adds "Connection: close"
-  bool keep_alive_10 = false;    // an HTTP/1.0 client asked for keep-alive and gets it
-  bool head_request = false;     // the response answers a HEAD request
-  std::string_view request_id;   // sent as X-Request-Id
+  bool close = false;                                // adds "Connection: close"
+  bool keep_alive_10 = false;   // an HTTP/1.0 client asked for keep-alive and gets it
+  bool head_request = false;    // the response answers a HEAD request
+  std::string_view request_id;  // sent as X-Request-Id
 };
 
 // Appends the client response head. The upstream's hop-by-hop fields are removed. A response

@@ -16,10 +16,13 @@ UpstreamConnection::UpstreamConnection(UpstreamPool& pool) : pool_(pool) {
 }
 
 UpstreamConnection::~UpstreamConnection() {
-  if (bev_ != nullptr) bufferevent_free(bev_);
+  if (bev_ != nullptr)
+    bufferevent_free(bev_);
 }
 
-bool UpstreamConnection::tls() const { return pool_.tls_ != nullptr; }
+bool UpstreamConnection::tls() const {
+  return pool_.tls_ != nullptr;
+}
 
 bool UpstreamConnection::connectTo(size_t index) {
   if (bev_ != nullptr) {
@@ -31,13 +34,16 @@ bool UpstreamConnection::connectTo(size_t index) {
   const int opts = BEV_OPT_CLOSE_ON_FREE;
   if (pool_.tls_) {
     SSL* ssl = pool_.tls_->newSsl();
-    if (ssl == nullptr) return false;
+    if (ssl == nullptr)
+      return false;
     bev_ = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, opts);
-    if (bev_ != nullptr) bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
+    if (bev_ != nullptr)
+      bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
   } else {
     bev_ = bufferevent_socket_new(base, -1, opts);
   }
-  if (bev_ == nullptr) return false;
+  if (bev_ == nullptr)
+    return false;
   bufferevent_setcb(bev_, &UpstreamConnection::onRead, &UpstreamConnection::onWrite,
                     &UpstreamConnection::onEvent, this);
   const SocketAddress& addr = pool_.config_.addresses[index];
@@ -150,13 +156,17 @@ void UpstreamConnection::onTimer(int, short, void* arg) {
 }
 
 UpstreamPool::UpstreamPool(Dispatcher& dispatcher, const config::UpstreamConfig& config,
-                           const config::LimitsConfig& limits,
-                           tls::ClientContextConstSharedPtr tls, WorkerStats& stats)
-    : dispatcher_(dispatcher), config_(config), limits_(limits), tls_(std::move(tls)),
+                           const config::LimitsConfig& limits, tls::ClientContextConstSharedPtr tls,
+                           WorkerStats& stats)
+    : dispatcher_(dispatcher),
+      config_(config),
+      limits_(limits),
+      tls_(std::move(tls)),
       stats_(stats) {}
 
 UpstreamPool::~UpstreamPool() {
-  for (UpstreamConnection* c : idle_) delete c;
+  for (UpstreamConnection* c : idle_)
+    delete c;
   idle_.clear();
 }
 
@@ -174,7 +184,8 @@ UpstreamConnection* UpstreamPool::acquire(UpstreamCallbacks& cb, bool fresh) {
       return c;
     }
   }
-  if (config_.addresses.empty()) return nullptr;
+  if (config_.addresses.empty())
+    return nullptr;
   auto* c = new UpstreamConnection(*this);
   c->callbacks_ = &cb;
   ++active_;
@@ -217,7 +228,8 @@ void UpstreamPool::onIdleClosed(UpstreamConnection* conn) {
 
 void UpstreamPool::retire() {
   retired_ = true;
-  for (UpstreamConnection* c : idle_) delete c;
+  for (UpstreamConnection* c : idle_)
+    delete c;
   idle_.clear();
 }
 
