@@ -62,6 +62,18 @@ TEST(ToolsTestRunner, CaseErrorsHavePositions) {
   }
 }
 
+// The cases example in docs/policy.md (the one ```yml block) parses and passes.
+TEST(ToolsTestRunner, DocsExample) {
+  const std::string doc = readFixture("../../../docs/policy.md");
+  const size_t start = doc.find("```yml\n");
+  ASSERT_NE(std::string::npos, start);
+  const size_t end = doc.find("```", start + 7);
+  ASSERT_NE(std::string::npos, end);
+  auto cases = parseTestCases("docs.yaml", doc.substr(start + 7, end - start - 7));
+  ASSERT_TRUE(cases.isOk()) << cases.status().message();
+  EXPECT_EQ(0u, runTestCases(*fixturePolicy(), cases.value()).failed);
+}
+
 TEST(ToolsTestRunner, Rfc3339) {
   using std::chrono::seconds;
   EXPECT_EQ(SystemTime(seconds(0)), parseRfc3339("1970-01-01T00:00:00Z"));
