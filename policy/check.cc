@@ -16,13 +16,15 @@ struct Ref {
 
 // `wide`'s file scope (upstream, workflows) and steps include `narrow`'s.
 bool scopeCovers(const Ref& wide, const Ref& narrow) {
-  if (!wide.file->upstream.empty() && wide.file->upstream != narrow.file->upstream) return false;
+  if (!wide.file->upstream.empty() && wide.file->upstream != narrow.file->upstream)
+    return false;
   return patternsCover(wide.file->workflows, narrow.file->workflows) &&
          patternsCover(wide.rule->steps, narrow.rule->steps);
 }
 
 bool unlessSame(const Rule& a, const Rule& b) {
-  if (!a.unless) return true;  // no exception: at least as broad
+  if (!a.unless)
+    return true;  // no exception: at least as broad
   return b.unless && whoCovers(*b.unless, *a.unless) && whoCovers(*a.unless, *b.unless);
 }
 
@@ -52,7 +54,8 @@ bool upstreamMatches(const PolicyFile& f, const CatalogWorkflow& w) {
 void checkCatalog(const Ref& r, const Catalog& catalog, std::vector<CheckFinding>& out) {
   std::vector<const CatalogWorkflow*> matched;
   for (const CatalogWorkflow& w : catalog.workflows) {
-    if (!upstreamMatches(*r.file, w)) continue;
+    if (!upstreamMatches(*r.file, w))
+      continue;
     for (const std::string& p : r.file->workflows) {
       if (globMatch(p, w.name)) {
         matched.push_back(&w);
@@ -116,17 +119,18 @@ StatusOr<Catalog> parseCatalog(const std::string& file_name, const std::string& 
 CheckReport checkPolicy(const PolicySet& set, const Catalog* catalog) {
   std::vector<Ref> refs;
   for (const PolicyFile& f : set.files) {
-    for (const Rule& r : f.rules) refs.push_back({&f, &r});
+    for (const Rule& r : f.rules)
+      refs.push_back({&f, &r});
   }
   CheckReport report;
   for (size_t j = 0; j < refs.size(); ++j) {
     const Ref& late = refs[j];
     for (size_t i = 0; i < j; ++i) {
       if (shadows(refs[i], late)) {
-        report.warnings.push_back(
-            {late.rule->position, "shadowed",
-             "rule '" + late.rule->id + "' is shadowed by '" + refs[i].rule->id + "' (" +
-                 refs[i].rule->position + "), which is identical or broader"});
+        report.warnings.push_back({late.rule->position, "shadowed",
+                                   "rule '" + late.rule->id + "' is shadowed by '" +
+                                       refs[i].rule->id + "' (" + refs[i].rule->position +
+                                       "), which is identical or broader"});
         break;
       }
     }
@@ -134,25 +138,25 @@ CheckReport checkPolicy(const PolicySet& set, const Catalog* catalog) {
       for (const Ref& d : refs) {
         const ActionSet gone = overridden(d, late);
         if (!gone.empty()) {
-          report.warnings.push_back(
-              {late.rule->position, "overridden",
-               "allow '" + late.rule->id + "' can never grant " + gone.toString() +
-                   ": deny '" + d.rule->id + "' (" + d.rule->position +
-                   ") always overrides it"});
+          report.warnings.push_back({late.rule->position, "overridden",
+                                     "allow '" + late.rule->id + "' can never grant " +
+                                         gone.toString() + ": deny '" + d.rule->id + "' (" +
+                                         d.rule->position + ") always overrides it"});
         }
       }
       const ActionSet risky{Action::kDefine, Action::kUndefine, Action::kAdmin};
       const ActionSet hit = ActionSet::fromBits(late.rule->actions.bits() & risky.bits());
       bool star = false;
-      for (const std::string& w : late.file->workflows) star = star || w == "*";
+      for (const std::string& w : late.file->workflows)
+        star = star || w == "*";
       if (star && !hit.empty()) {
-        report.warnings.push_back(
-            {late.rule->position, "broad",
-             "allow '" + late.rule->id + "' grants " + hit.toString() +
-                 " on every workflow ('*'); name the workflows"});
+        report.warnings.push_back({late.rule->position, "broad",
+                                   "allow '" + late.rule->id + "' grants " + hit.toString() +
+                                       " on every workflow ('*'); name the workflows"});
       }
     }
-    if (catalog != nullptr) checkCatalog(late, *catalog, report.warnings);
+    if (catalog != nullptr)
+      checkCatalog(late, *catalog, report.warnings);
   }
   return report;
 }
@@ -161,7 +165,8 @@ std::string renderCheck(const PolicySet& set, const CheckReport& report,
                         const std::string& prefix) {
   std::string out;
   size_t rules = 0;
-  for (const PolicyFile& f : set.files) rules += f.rules.size();
+  for (const PolicyFile& f : set.files)
+    rules += f.rules.size();
   for (const CheckFinding& w : report.warnings) {
     out += prefix + w.position + ": warning: " + w.message + " [" + w.kind + "]\n";
   }

@@ -29,8 +29,7 @@ struct Catalog {
 };
 
 // Parses a catalog document; errors are "FILE:LINE:COL: message".
-[[nodiscard]] StatusOr<Catalog> parseCatalog(const std::string& file_name,
-                                             const std::string& text);
+[[nodiscard]] StatusOr<Catalog> parseCatalog(const std::string& file_name, const std::string& text);
 
 struct CheckFinding {
   std::string position;  // "FILE:LINE:COL" of the rule

@@ -19,14 +19,17 @@ struct Entries {
 std::map<Key, Entries> index(const PolicySet& set) {
   std::map<Key, Entries> out;
   for (const PolicyFile& f : set.files) {
-    if (f.mode != Mode::kEnforce) continue;
+    if (f.mode != Mode::kEnforce)
+      continue;
     for (const Rule& r : f.rules) {
       std::vector<std::string> steps = r.steps;
-      if (steps.empty()) steps.emplace_back();
+      if (steps.empty())
+        steps.emplace_back();
       for (const std::string& w : f.workflows) {
         for (const std::string& s : steps) {
           for (unsigned a = 0; a < kActionCount; ++a) {
-            if (!r.actions.has(static_cast<Action>(a))) continue;
+            if (!r.actions.has(static_cast<Action>(a)))
+              continue;
             Entries& e = out[{f.upstream, w, s, a}];
             (r.effect == Effect::kAllow ? e.allows : e.denies)[describeWho(r.who)].push_back(&r);
           }
@@ -44,16 +47,19 @@ std::string whenText(const Rule& r) {
 
 std::string denyText(const Rule& r) {
   std::string t = whenText(r);
-  if (r.unless) t += "; unless " + describeWho(*r.unless);
+  if (r.unless)
+    t += "; unless " + describeWho(*r.unless);
   return t;
 }
 
 template <typename Fn>
 std::string joined(const std::vector<const Rule*>& rules, Fn&& text) {
   std::set<std::string> parts;
-  for (const Rule* r : rules) parts.insert(text(*r));
+  for (const Rule* r : rules)
+    parts.insert(text(*r));
   std::string out;
-  for (const std::string& p : parts) out += (out.empty() ? "" : " or ") + p;
+  for (const std::string& p : parts)
+    out += (out.empty() ? "" : " or ") + p;
   return out;
 }
 
@@ -61,8 +67,10 @@ std::string joined(const std::vector<const Rule*>& rules, Fn&& text) {
 bool allowsNarrowed(const std::vector<const Rule*>& before, const std::vector<const Rule*>& after) {
   for (const Rule* n : after) {
     bool ok = false;
-    for (const Rule* o : before) ok = ok || whenCovers(o->when, n->when);
-    if (!ok) return false;
+    for (const Rule* o : before)
+      ok = ok || whenCovers(o->when, n->when);
+    if (!ok)
+      return false;
   }
   return true;
 }
@@ -77,7 +85,8 @@ bool deniesBroadened(const std::vector<const Rule*>& before,
           !n->unless || (o->unless && describeWho(*n->unless) == describeWho(*o->unless));
       ok = ok || (whenCovers(n->when, o->when) && unless_ok);
     }
-    if (!ok) return false;
+    if (!ok)
+      return false;
   }
   return true;
 }
@@ -87,8 +96,8 @@ void compareKey(const Key& key, const Entries* before, const Entries* after,
   static const Entries kEmpty;
   const Entries& b = before != nullptr ? *before : kEmpty;
   const Entries& a = after != nullptr ? *after : kEmpty;
-  auto change = [&](DiffChange::Kind kind, const std::string& who, std::string was,
-                    std::string now, bool widens) {
+  auto change = [&](DiffChange::Kind kind, const std::string& who, std::string was, std::string now,
+                    bool widens) {
     DiffChange c;
     std::tie(c.upstream, c.workflow, c.step, std::ignore) = key;
     c.action = static_cast<Action>(std::get<3>(key));
@@ -151,14 +160,16 @@ const char* kindText(DiffChange::Kind k) {
 
 bool DiffReport::widened() const {
   for (const DiffChange& c : changes) {
-    if (c.widens) return true;
+    if (c.widens)
+      return true;
   }
   return false;
 }
 
 bool DiffReport::narrowed() const {
   for (const DiffChange& c : changes) {
-    if (!c.widens) return true;
+    if (!c.widens)
+      return true;
   }
   return false;
 }
@@ -167,8 +178,10 @@ DiffReport diffPolicies(const PolicySet& before, const PolicySet& after) {
   const auto b = index(before);
   const auto a = index(after);
   std::set<Key> keys;
-  for (const auto& [k, v] : b) keys.insert(k);
-  for (const auto& [k, v] : a) keys.insert(k);
+  for (const auto& [k, v] : b)
+    keys.insert(k);
+  for (const auto& [k, v] : a)
+    keys.insert(k);
   DiffReport report;
   for (const Key& k : keys) {
     auto bi = b.find(k);
@@ -181,17 +194,17 @@ DiffReport diffPolicies(const PolicySet& before, const PolicySet& after) {
 
 std::string renderDiff(const DiffReport& r) {
   std::string out = "## Policy diff\n\n";
-  if (r.changes.empty()) return out + "No change in access.\n";
+  if (r.changes.empty())
+    return out + "No change in access.\n";
   out += r.widened() ? "**Access widened.**\n\n" : "Access narrowed only.\n\n";
   out += "| | upstream | workflow | step | action | change | who | before | after |\n";
   out += "|---|---|---|---|---|---|---|---|---|\n";
   for (const DiffChange& c : r.changes) {
     out += std::string("| ") + (c.widens ? "+" : "-") + " | " +
-           (c.upstream.empty() ? "any" : "`" + c.upstream + "`") + " | `" + c.workflow +
-           "` | " + (c.step.empty() ? "any" : "`" + c.step + "`") + " | `" +
-           actionName(c.action) + "` | " + kindText(c.kind) + " | " + c.who + " | " +
-           (c.before.empty() ? "—" : c.before) + " | " + (c.after.empty() ? "—" : c.after) +
-           " |\n";
+           (c.upstream.empty() ? "any" : "`" + c.upstream + "`") + " | `" + c.workflow + "` | " +
+           (c.step.empty() ? "any" : "`" + c.step + "`") + " | `" + actionName(c.action) + "` | " +
+           kindText(c.kind) + " | " + c.who + " | " + (c.before.empty() ? "—" : c.before) + " | " +
+           (c.after.empty() ? "—" : c.after) + " |\n";
   }
   out += "\n`+` widens access, `-` narrows it.\n";
   return out;

@@ -21,7 +21,8 @@ Tri of(bool b) {
 template <typename T>
 bool contains(const std::vector<T>& v, const T& x) {
   for (const T& y : v) {
-    if (y == x) return true;
+    if (y == x)
+      return true;
   }
   return false;
 }
@@ -38,7 +39,8 @@ Tri whoVerdicts(const Who& who, const char* prefix, const identity::Principal& p
   const std::string pre = prefix;
   if (!who.groups.empty()) {
     bool found = false;
-    for (const std::string& g : p.groups) found = found || contains(who.groups, g);
+    for (const std::string& g : p.groups)
+      found = found || contains(who.groups, g);
     note(out, r, pre + ".groups " + describeList(who.groups), of(found));
   }
   if (!who.subjects.empty()) {
@@ -63,7 +65,8 @@ Tri whoVerdicts(const Who& who, const char* prefix, const identity::Principal& p
         t = of(ctx.claims->has(c.claim) == c.exists);
       } else {
         bool found = false;
-        for (const std::string& v : c.values) found = found || ctx.claims->equals(c.claim, v);
+        for (const std::string& v : c.values)
+          found = found || ctx.claims->equals(c.claim, v);
         t = of(found);
       }
     }
@@ -94,8 +97,10 @@ bool inWindow(const TimeWindow& w, SystemTime now) {
 
 Tri compare(const InputCondition& c, const Operation& op) {
   const InputField* f = op.findInput(c.path);
-  if (f == nullptr || f->is_number != c.is_number) return Tri::kUnknown;
-  if (!c.is_number) return of(c.op == CompareOp::kEq ? f->text == c.text : f->text != c.text);
+  if (f == nullptr || f->is_number != c.is_number)
+    return Tri::kUnknown;
+  if (!c.is_number)
+    return of(c.op == CompareOp::kEq ? f->text == c.text : f->text != c.text);
   const double a = f->number, b = c.number;
   switch (c.op) {
     case CompareOp::kEq:
@@ -117,20 +122,22 @@ Tri compare(const InputCondition& c, const Operation& op) {
 Tri whenVerdicts(const When& w, const identity::Principal& p, const Operation& op,
                  const Context& ctx, std::vector<ConditionVerdict>& out) {
   Tri r = Tri::kTrue;
-  if (w.mfa) note(out, r, "when.mfa", of(p.mfa));
+  if (w.mfa)
+    note(out, r, "when.mfa", of(p.mfa));
   if (!w.source_ip.empty()) {
     Tri t = Tri::kUnknown;
     if (ctx.has_source) {
       bool found = false;
-      for (const Cidr& c : w.source_ip) found = found || c.contains(ctx.source);
+      for (const Cidr& c : w.source_ip)
+        found = found || c.contains(ctx.source);
       t = of(found);
     }
     note(out, r, "when.source_ip " + describeList(w.source_ip_text), t);
   }
-  if (w.time) note(out, r, "when.time " + w.time_text, of(inWindow(*w.time, ctx.now)));
+  if (w.time)
+    note(out, r, "when.time " + w.time_text, of(inWindow(*w.time, ctx.now)));
   if (w.started_by_caller) {
-    note(out, r,
-         std::string("when.started_by_caller ") + (*w.started_by_caller ? "true" : "false"),
+    note(out, r, std::string("when.started_by_caller ") + (*w.started_by_caller ? "true" : "false"),
          op.started_by_caller_known ? of(op.started_by_caller == *w.started_by_caller)
                                     : Tri::kUnknown);
   }
@@ -146,7 +153,8 @@ void explainRule(const Rule& rule, const identity::Principal& p, const Operation
                  const Context& ctx, RuleExplanation& e) {
   if (!rule.steps.empty()) {
     bool found = false;
-    for (const std::string& s : rule.steps) found = found || (!op.step.empty() && globMatch(s, op.step));
+    for (const std::string& s : rule.steps)
+      found = found || (!op.step.empty() && globMatch(s, op.step));
     e.conditions.push_back({"steps " + describeList(rule.steps), found ? "yes" : "no"});
     if (!found) {
       e.summary = op.step.empty() ? "names steps; the call has none"
@@ -164,11 +172,11 @@ void explainRule(const Rule& rule, const identity::Principal& p, const Operation
     const Tri who = whoVerdicts(rule.who, "who", p, ctx, e.conditions);
     const Tri when = whenVerdicts(rule.when, p, op, ctx, e.conditions);
     e.matched = who == Tri::kTrue && when == Tri::kTrue;
-    e.summary = e.matched                   ? "matches"
-                : who != Tri::kTrue        ? (who == Tri::kFalse ? "who does not match"
-                                                                 : "who is unknown (allow needs yes)")
-                : when == Tri::kFalse      ? "a when condition fails"
-                                           : "a when condition is unknown (allow needs yes)";
+    e.summary = e.matched             ? "matches"
+                : who != Tri::kTrue   ? (who == Tri::kFalse ? "who does not match"
+                                                            : "who is unknown (allow needs yes)")
+                : when == Tri::kFalse ? "a when condition fails"
+                                      : "a when condition is unknown (allow needs yes)";
     return;
   }
   const Tri who = whoVerdicts(rule.who, "who", p, ctx, e.conditions);
@@ -187,8 +195,8 @@ void explainRule(const Rule& rule, const identity::Principal& p, const Operation
     }
   }
   e.matched = true;
-  e.summary = who == Tri::kTrue && when == Tri::kTrue ? "matches"
-                                                      : "matches (unknown data fails closed)";
+  e.summary =
+      who == Tri::kTrue && when == Tri::kTrue ? "matches" : "matches (unknown data fails closed)";
 }
 
 }  // namespace
@@ -208,11 +216,13 @@ Explanation explain(const CompiledPolicy& policy, const identity::Principal& pri
   for (const PolicyFile& f : policy.set().files) {
     bool scope = f.upstream.empty() || f.upstream == op.upstream;
     bool workflow = false;
-    for (const std::string& w : f.workflows) workflow = workflow || globMatch(w, op.workflow);
+    for (const std::string& w : f.workflows)
+      workflow = workflow || globMatch(w, op.workflow);
     for (const Rule& rule : f.rules) {
       const uint32_t i = index++;
       const ActionSet hit = ActionSet::fromBits(rule.actions.bits() & op.actions.bits());
-      if (!scope || !workflow || hit.empty()) continue;
+      if (!scope || !workflow || hit.empty())
+        continue;
       RuleExplanation e;
       e.index = i;
       e.actions = hit;
@@ -242,16 +252,19 @@ std::string renderExplanation(const CompiledPolicy& policy, const Operation& op,
   out += std::string("decision: ") + effectName(d.effect) + " (" + reasonName(d.reason) + ")";
   if (d.rules.count > 0) {
     std::vector<std::string> ids;
-    for (unsigned i = 0; i < d.rules.count; ++i) ids.emplace_back(policy.ruleId(d.rules.index[i]));
+    for (unsigned i = 0; i < d.rules.count; ++i)
+      ids.emplace_back(policy.ruleId(d.rules.index[i]));
     out += " by " + describeList(ids);
   }
-  if (!d.denied_actions.empty()) out += "; not allowed: " + d.denied_actions.toString();
+  if (!d.denied_actions.empty())
+    out += "; not allowed: " + d.denied_actions.toString();
   out += "\n";
   if (d.shadow) {
     out += std::string("shadow decision: ") + effectName(d.shadow_effect) + " (" +
            reasonName(d.shadow_reason) + ")\n";
   }
-  if (!e.agrees) out += "warning: the rule verdicts below disagree with the decision\n";
+  if (!e.agrees)
+    out += "warning: the rule verdicts below disagree with the decision\n";
   out += e.rules.empty() ? "no rule names this workflow and action\n"
                          : "rules considered, in set order:\n";
   for (const RuleExplanation& r : e.rules) {

@@ -30,7 +30,7 @@ struct RuleExplanation {
 
 struct Explanation {
   Decision decision;
-  std::vector<RuleExplanation> rules;  // in set order
+  std::vector<RuleExplanation> rules;     // in set order
   Effect derived_effect = Effect::kDeny;  // from the enforced rules' verdicts alone
   bool agrees = true;                     // derived_effect == decision.effect
 };

@@ -20,7 +20,8 @@ std::optional<identity::AuthMethod> parseMethod(std::string_view s) {
       {"session", identity::AuthMethod::kSession},
       {"none", identity::AuthMethod::kNone}};
   for (const auto& [name, m] : kMethods) {
-    if (name == s) return m;
+    if (name == s)
+      return m;
   }
   return std::nullopt;
 }
@@ -28,7 +29,8 @@ std::optional<identity::AuthMethod> parseMethod(std::string_view s) {
 std::optional<Reason> parseReason(std::string_view s) {
   for (Reason r : {Reason::kAllowed, Reason::kDenied, Reason::kNoMatchingAllow,
                    Reason::kUnclassified, Reason::kUnresolved}) {
-    if (s == reasonName(r)) return r;
+    if (s == reasonName(r))
+      return r;
   }
   return std::nullopt;
 }
@@ -46,7 +48,8 @@ Status readPrincipal(const YamlSource& src, const YAML::Node& n, TestCase& c) {
   RETURN_IF_ERROR(src.optString(n, "subject", p.subject));
   RETURN_IF_ERROR(src.optString(n, "provider", p.provider));
   RETURN_IF_ERROR(src.optBool(n, "mfa", p.mfa));
-  if (const YAML::Node g = n["groups"]) RETURN_IF_ERROR(src.readStringList(g, p.groups));
+  if (const YAML::Node g = n["groups"])
+    RETURN_IF_ERROR(src.readStringList(g, p.groups));
   if (const YAML::Node m = n["method"]) {
     std::string text;
     RETURN_IF_ERROR(src.readString(m, text));
@@ -78,8 +81,8 @@ Status readPrincipal(const YamlSource& src, const YAML::Node& n, TestCase& c) {
 }
 
 Status readOperation(const YamlSource& src, const YAML::Node& n, TestCase& c) {
-  RETURN_IF_ERROR(src.checkMap(n, {"upstream", "workflow", "step", "execution", "actions",
-                                   "started_by_caller", "input"}));
+  RETURN_IF_ERROR(src.checkMap(
+      n, {"upstream", "workflow", "step", "execution", "actions", "started_by_caller", "input"}));
   RETURN_IF_ERROR(src.require(n, "actions"));
   Operation& op = c.operation;
   RETURN_IF_ERROR(src.optString(n, "upstream", op.upstream));
@@ -87,12 +90,14 @@ Status readOperation(const YamlSource& src, const YAML::Node& n, TestCase& c) {
   RETURN_IF_ERROR(src.optString(n, "step", op.step));
   RETURN_IF_ERROR(src.optString(n, "execution", op.execution));
   const YAML::Node actions = n["actions"];
-  if (!actions.IsSequence()) return src.error(actions, "actions must be a list, e.g. [start]");
+  if (!actions.IsSequence())
+    return src.error(actions, "actions must be a list, e.g. [start]");
   for (const YAML::Node& a : actions) {
     std::string name;
     RETURN_IF_ERROR(src.readString(a, name));
     const auto action = parseAction(name);
-    if (!action) return src.error(a, "unknown action '" + name + "'");
+    if (!action)
+      return src.error(a, "unknown action '" + name + "'");
     op.actions.add(*action);
   }
   if (const YAML::Node s = n["started_by_caller"]) {
@@ -122,7 +127,8 @@ Status readContext(const YamlSource& src, const YAML::Node& n, TestCase& c) {
     RETURN_IF_ERROR(src.readString(ip, text));
     auto addr = parseSocketAddress(
         text.find(':') != std::string::npos ? "[" + text + "]:0" : text + ":0", true);
-    if (!addr.isOk()) return src.error(ip, "source_ip must be an IPv4 or IPv6 address");
+    if (!addr.isOk())
+      return src.error(ip, "source_ip must be an IPv4 or IPv6 address");
     c.source = addr.value();
     c.has_source = true;
   }
@@ -130,7 +136,8 @@ Status readContext(const YamlSource& src, const YAML::Node& n, TestCase& c) {
     std::string text;
     RETURN_IF_ERROR(src.readString(t, text));
     const auto now = parseRfc3339(text);
-    if (!now) return src.error(t, "time must be RFC 3339, e.g. 2026-11-23T09:30:00Z");
+    if (!now)
+      return src.error(t, "time must be RFC 3339, e.g. 2026-11-23T09:30:00Z");
     c.now = *now;
   }
   return okStatus();
@@ -147,7 +154,8 @@ Status readExpect(const YamlSource& src, const YAML::Node& n, TestCase& c) {
   c.expect_effect = d == "allow" ? Effect::kAllow : Effect::kDeny;
   if (const YAML::Node r = n["rules"]) {
     std::vector<std::string> rules;
-    if (!(r.IsSequence() && r.size() == 0)) RETURN_IF_ERROR(src.readStringList(r, rules));
+    if (!(r.IsSequence() && r.size() == 0))
+      RETURN_IF_ERROR(src.readStringList(r, rules));
     c.expect_rules = std::move(rules);
   }
   if (const YAML::Node r = n["reason"]) {
@@ -172,7 +180,8 @@ std::string idsText(const CompiledPolicy& policy, const RuleRefs& refs) {
 
 std::string listText(const std::vector<std::string>& ids) {
   std::string out = "[";
-  for (size_t i = 0; i < ids.size(); ++i) out += (i > 0 ? ", " : "") + ids[i];
+  for (size_t i = 0; i < ids.size(); ++i)
+    out += (i > 0 ? ", " : "") + ids[i];
   return out + "]";
 }
 
@@ -180,16 +189,19 @@ std::string listText(const std::vector<std::string>& ids) {
 
 bool ListClaims::has(std::string_view claim) const noexcept {
   for (const auto& [k, v] : claims_) {
-    if (k == claim) return true;
+    if (k == claim)
+      return true;
   }
   return false;
 }
 
 bool ListClaims::equals(std::string_view claim, std::string_view value) const noexcept {
   for (const auto& [k, vs] : claims_) {
-    if (k != claim) continue;
+    if (k != claim)
+      continue;
     for (const std::string& v : vs) {
-      if (v == value) return true;
+      if (v == value)
+        return true;
     }
   }
   return false;
@@ -206,7 +218,8 @@ Context TestCase::context() const {
 
 std::optional<SystemTime> parseRfc3339(std::string_view t) {
   auto num = [&](size_t pos, size_t len, int& out) {
-    if (pos + len > t.size()) return false;
+    if (pos + len > t.size())
+      return false;
     auto [p, ec] = std::from_chars(t.data() + pos, t.data() + pos + len, out);
     return ec == std::errc() && p == t.data() + pos + len;
   };
@@ -216,25 +229,28 @@ std::optional<SystemTime> parseRfc3339(std::string_view t) {
       !num(14, 2, mi) || t[16] != ':' || !num(17, 2, s)) {
     return std::nullopt;
   }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+    return std::nullopt;
   size_t i = 19;
   if (t[i] == '.') {
     ++i;
-    while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9')
+      ++i;
   }
   int64_t offset = 0;
   if (i < t.size() && (t[i] == 'Z' || t[i] == 'z') && i + 1 == t.size()) {
     offset = 0;
   } else if (i + 6 == t.size() && (t[i] == '+' || t[i] == '-') && t[i + 3] == ':') {
     int oh, om;
-    if (!num(i + 1, 2, oh) || !num(i + 4, 2, om) || oh > 23 || om > 59) return std::nullopt;
+    if (!num(i + 1, 2, oh) || !num(i + 4, 2, om) || oh > 23 || om > 59)
+      return std::nullopt;
     offset = (oh * 60 + om) * 60 * (t[i] == '-' ? -1 : 1);
   } else {
     return std::nullopt;
   }
-  const int64_t secs = daysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) *
-                           86400 +
-                       h * 3600 + mi * 60 + s - offset;
+  const int64_t secs =
+      daysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 +
+      mi * 60 + s - offset;
   return SystemTime(std::chrono::seconds(secs));
 }
 
@@ -258,13 +274,14 @@ StatusOr<std::vector<TestCase>> parseTestCases(const std::string& file_name,
       RETURN_IF_ERROR(src.readString(n["name"], c.name));
       for (const TestCase& other : cases) {
         if (other.name == c.name) {
-          return src.error(n["name"], "case '" + c.name + "' is already defined at " +
-                                          other.position);
+          return src.error(n["name"],
+                           "case '" + c.name + "' is already defined at " + other.position);
         }
       }
       RETURN_IF_ERROR(readPrincipal(src, n["principal"], c));
       RETURN_IF_ERROR(readOperation(src, n["operation"], c));
-      if (const YAML::Node ctx = n["context"]) RETURN_IF_ERROR(readContext(src, ctx, c));
+      if (const YAML::Node ctx = n["context"])
+        RETURN_IF_ERROR(readContext(src, ctx, c));
       RETURN_IF_ERROR(readExpect(src, n["expect"], c));
       cases.push_back(std::move(c));
     }
@@ -292,15 +309,18 @@ TestReport runTestCases(const CompiledPolicy& policy, const std::vector<TestCase
     const Context ctx = c.context();
     const Decision d = policy.evaluate(c.principal, c.operation, ctx);
     std::vector<std::string> got_ids;
-    for (unsigned i = 0; i < d.rules.count; ++i) got_ids.emplace_back(policy.ruleId(d.rules.index[i]));
+    for (unsigned i = 0; i < d.rules.count; ++i)
+      got_ids.emplace_back(policy.ruleId(d.rules.index[i]));
     bool ok = d.effect == c.expect_effect;
     ok = ok && (!c.expect_rules || *c.expect_rules == got_ids);
     ok = ok && (!c.expect_reason || *c.expect_reason == d.reason);
     CaseResult r{c.name, ok, {}};
     if (!ok) {
       std::string want = effectName(c.expect_effect);
-      if (c.expect_rules) want += " " + listText(*c.expect_rules);
-      if (c.expect_reason) want += std::string(" (") + reasonName(*c.expect_reason) + ")";
+      if (c.expect_rules)
+        want += " " + listText(*c.expect_rules);
+      if (c.expect_reason)
+        want += std::string(" (") + reasonName(*c.expect_reason) + ")";
       r.message = "expected " + want + ", got " + effectName(d.effect) + " " +
                   idsText(policy, d.rules) + " (" + reasonName(d.reason) + ")";
     }
@@ -315,8 +335,7 @@ std::string renderTestReport(const TestReport& report) {
   for (const CaseResult& r : report.results) {
     out += r.ok ? "ok  " + r.name + "\n" : "FAIL " + r.name + ": " + r.message + "\n";
   }
-  out += std::to_string(report.passed) + " passed, " + std::to_string(report.failed) +
-         " failed\n";
+  out += std::to_string(report.passed) + " passed, " + std::to_string(report.failed) + " failed\n";
   return out;
 }
 

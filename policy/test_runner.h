@@ -21,8 +21,7 @@ class ListClaims final : public ClaimLookup {
  public:
   using Entries = std::vector<std::pair<std::string, std::vector<std::string>>>;
   ListClaims() = default;
-  explicit ListClaims(Entries claims)
-      : claims_(std::move(claims)) {}
+  explicit ListClaims(Entries claims) : claims_(std::move(claims)) {}
   bool has(std::string_view claim) const noexcept override;
   bool equals(std::string_view claim, std::string_view value) const noexcept override;
 

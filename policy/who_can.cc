@@ -7,17 +7,21 @@ namespace stepgate::policy {
 namespace {
 
 bool fileApplies(const PolicyFile& f, const WhoCanQuery& q) {
-  if (q.upstream && !f.upstream.empty() && f.upstream != *q.upstream) return false;
+  if (q.upstream && !f.upstream.empty() && f.upstream != *q.upstream)
+    return false;
   for (const std::string& w : f.workflows) {
-    if (globMatch(w, q.workflow)) return true;
+    if (globMatch(w, q.workflow))
+      return true;
   }
   return false;
 }
 
 bool stepApplies(const Rule& r, const WhoCanQuery& q) {
-  if (r.steps.empty() || !q.step) return true;
+  if (r.steps.empty() || !q.step)
+    return true;
   for (const std::string& s : r.steps) {
-    if (!q.step->empty() && globMatch(s, *q.step)) return true;
+    if (!q.step->empty() && globMatch(s, *q.step))
+      return true;
   }
   return false;
 }
@@ -29,17 +33,23 @@ bool unconditional(const Rule& r) {
 void renderEntry(const WhoCanEntry& e, std::string& out) {
   const Rule& r = *e.rule;
   out += "- `" + r.id + "` (" + r.position + ")";
-  if (e.always) out += " — always, for everyone" + std::string(r.unless ? " not exempt" : "");
+  if (e.always)
+    out += " — always, for everyone" + std::string(r.unless ? " not exempt" : "");
   out += "\n  - who: " + describeWho(r.who) + "\n";
   const std::string when = describeWhen(r.when);
-  if (!when.empty()) out += "  - when: " + when + "\n";
-  if (!r.steps.empty()) out += "  - steps: " + describeList(r.steps) + "\n";
-  if (r.unless) out += "  - unless: " + describeWho(*r.unless) + "\n";
-  if (!r.description.empty()) out += "  - description: " + r.description + "\n";
+  if (!when.empty())
+    out += "  - when: " + when + "\n";
+  if (!r.steps.empty())
+    out += "  - steps: " + describeList(r.steps) + "\n";
+  if (r.unless)
+    out += "  - unless: " + describeWho(*r.unless) + "\n";
+  if (!r.description.empty())
+    out += "  - description: " + r.description + "\n";
   for (const std::string& d : e.overridden_by) {
     out += "  - never effective: always overridden by `" + d + "`\n";
   }
-  for (const std::string& o : e.only_if) out += "  - only if also " + o + "\n";
+  for (const std::string& o : e.only_if)
+    out += "  - only if also " + o + "\n";
 }
 
 }  // namespace
@@ -48,9 +58,11 @@ WhoCanReport whoCan(const PolicySet& set, const WhoCanQuery& query) {
   WhoCanReport report;
   report.query = query;
   for (const PolicyFile& f : set.files) {
-    if (f.mode != Mode::kEnforce || !fileApplies(f, query)) continue;
+    if (f.mode != Mode::kEnforce || !fileApplies(f, query))
+      continue;
     for (const Rule& r : f.rules) {
-      if (!r.actions.has(query.action) || !stepApplies(r, query)) continue;
+      if (!r.actions.has(query.action) || !stepApplies(r, query))
+        continue;
       WhoCanEntry e{&r, &f};
       if (r.effect == Effect::kDeny) {
         e.always = unconditional(r);
@@ -85,11 +97,13 @@ std::string renderWhoCan(const WhoCanReport& r) {
     out += "Nobody: no allow rule grants it (default deny).\n";
   } else {
     out += "Granted by (any one suffices):\n";
-    for (const WhoCanEntry& e : r.allows) renderEntry(e, out);
+    for (const WhoCanEntry& e : r.allows)
+      renderEntry(e, out);
   }
   if (!r.denies.empty()) {
     out += "\nUnless denied by (any one wins over every allow):\n";
-    for (const WhoCanEntry& e : r.denies) renderEntry(e, out);
+    for (const WhoCanEntry& e : r.denies)
+      renderEntry(e, out);
   }
   return out;
 }

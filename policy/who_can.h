@@ -25,9 +25,9 @@ struct WhoCanQuery {
 struct WhoCanEntry {
   const Rule* rule = nullptr;
   const PolicyFile* file = nullptr;
-  bool always = false;                    // deny: no who, no when, no unless
+  bool always = false;                     // deny: no who, no when, no unless
   std::vector<std::string> overridden_by;  // allow: unconditional denies without unless
-  std::vector<std::string> only_if;       // allow: "unless of D: WHO" of unconditional denies
+  std::vector<std::string> only_if;        // allow: "unless of D: WHO" of unconditional denies
 };
 
 struct WhoCanReport {

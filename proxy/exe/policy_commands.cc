@@ -1,9 +1,9 @@
 #include "proxy/exe/policy_commands.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -31,20 +31,23 @@ constexpr char kPolicyUsage[] =
     "          [--input /path=value]... [--source-ip IP] [--time RFC3339]\n"
     "                                          the decision and every rule considered\n"
     "  who-can DIR --workflow W --action A [--step S] [--upstream U]\n"
-    "                                          the allows that grant it, the denies that can undo it\n"
+    "                                          the allows that grant it, the denies that can undo "
+    "it\n"
     "  diff OLD NEW                            semantic difference, as Markdown\n"
     "exit codes: 0 ok, 1 errors (or warnings with --strict, or failed cases), 2 usage;\n"
     "diff: 0 no change, 1 access narrowed only, 2 access widened, 3 errors or usage\n";
 
 int usage(const char* message) {
-  if (message != nullptr) std::fprintf(stderr, "stepgate policy: %s\n\n", message);
+  if (message != nullptr)
+    std::fprintf(stderr, "stepgate policy: %s\n\n", message);
   std::fputs(kPolicyUsage, stderr);
   return 2;
 }
 
 std::optional<std::string> readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
+  if (!in)
+    return std::nullopt;
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -76,7 +79,8 @@ int checkCmd(int argc, char** argv) {
       return usage((std::string("check: unexpected argument '") + argv[i] + "'").c_str());
     }
   }
-  if (dir.empty()) return usage("check: missing DIR");
+  if (dir.empty())
+    return usage("check: missing DIR");
   std::optional<policy::Catalog> catalog;
   if (!catalog_path.empty()) {
     const auto text = readFile(catalog_path);
@@ -92,16 +96,19 @@ int checkCmd(int argc, char** argv) {
     catalog = std::move(parsed).value();
   }
   const auto set = loadOrReport(dir);
-  if (!set) return 1;
+  if (!set)
+    return 1;
   const policy::CheckReport report = policy::checkPolicy(*set, catalog ? &*catalog : nullptr);
   std::fputs(policy::renderCheck(*set, report, dir + "/").c_str(), stdout);
   return strict && !report.warnings.empty() ? 1 : 0;
 }
 
 int testCmd(int argc, char** argv) {
-  if (argc != 3) return usage("test: expected DIR CASES.yaml");
+  if (argc != 3)
+    return usage("test: expected DIR CASES.yaml");
   auto set = loadOrReport(argv[1]);
-  if (!set) return 1;
+  if (!set)
+    return 1;
   const auto text = readFile(argv[2]);
   if (!text) {
     std::fprintf(stderr, "%s: error: cannot read\n", argv[2]);
@@ -123,7 +130,8 @@ std::vector<std::string> splitComma(const std::string& s) {
   size_t start = 0;
   while (start <= s.size()) {
     const size_t end = std::min(s.find(',', start), s.size());
-    if (end > start) out.push_back(s.substr(start, end - start));
+    if (end > start)
+      out.push_back(s.substr(start, end - start));
     start = end + 1;
   }
   return out;
@@ -139,7 +147,8 @@ int explainCmd(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a[0] != '-') {
-      if (!dir.empty()) return usage(("explain: unexpected argument '" + a + "'").c_str());
+      if (!dir.empty())
+        return usage(("explain: unexpected argument '" + a + "'").c_str());
       dir = a;
       continue;
     }
@@ -148,7 +157,8 @@ int explainCmd(int argc, char** argv) {
       inline_principal = true;
       continue;
     }
-    if (i + 1 >= argc) return usage(("explain: " + a + " needs a value").c_str());
+    if (i + 1 >= argc)
+      return usage(("explain: " + a + " needs a value").c_str());
     const std::string v = argv[++i];
     if (a == "--principal") {
       principal_file = v;
@@ -166,7 +176,8 @@ int explainCmd(int argc, char** argv) {
       inline_principal = true;
     } else if (a == "--claim") {
       const size_t eq = v.find('=');
-      if (eq == std::string::npos || eq == 0) return usage("explain: --claim needs NAME=VALUE");
+      if (eq == std::string::npos || eq == 0)
+        return usage("explain: --claim needs NAME=VALUE");
       claims.push_back({v.substr(0, eq), {v.substr(eq + 1)}});
       inline_principal = true;
     } else if (a == "--workflow") {
@@ -180,16 +191,19 @@ int explainCmd(int argc, char** argv) {
     } else if (a == "--action") {
       for (const std::string& name : splitComma(v)) {
         const auto action = policy::parseAction(name);
-        if (!action) return usage(("explain: unknown action '" + name + "'").c_str());
+        if (!action)
+          return usage(("explain: unknown action '" + name + "'").c_str());
         c.operation.actions.add(*action);
       }
     } else if (a == "--started-by-caller") {
-      if (v != "true" && v != "false") return usage("explain: --started-by-caller true|false");
+      if (v != "true" && v != "false")
+        return usage("explain: --started-by-caller true|false");
       c.operation.started_by_caller_known = true;
       c.operation.started_by_caller = v == "true";
     } else if (a == "--input") {
       const size_t eq = v.find('=');
-      if (eq == std::string::npos || v[0] != '/') return usage("explain: --input /path=value");
+      if (eq == std::string::npos || v[0] != '/')
+        return usage("explain: --input /path=value");
       const std::string value = v.substr(eq + 1);
       char* end = nullptr;
       const double number = std::strtod(value.c_str(), &end);
@@ -199,21 +213,25 @@ int explainCmd(int argc, char** argv) {
         c.operation.input.push_back(policy::InputField::ofString(v.substr(0, eq), value));
       }
     } else if (a == "--source-ip") {
-      auto addr = parseSocketAddress(
-          v.find(':') != std::string::npos ? "[" + v + "]:0" : v + ":0", true);
-      if (!addr.isOk()) return usage("explain: --source-ip must be an IP address");
+      auto addr =
+          parseSocketAddress(v.find(':') != std::string::npos ? "[" + v + "]:0" : v + ":0", true);
+      if (!addr.isOk())
+        return usage("explain: --source-ip must be an IP address");
       c.source = addr.value();
       c.has_source = true;
     } else if (a == "--time") {
       const auto t = policy::parseRfc3339(v);
-      if (!t) return usage("explain: --time must be RFC 3339, e.g. 2026-11-23T09:30:00Z");
+      if (!t)
+        return usage("explain: --time must be RFC 3339, e.g. 2026-11-23T09:30:00Z");
       c.now = *t;
     } else {
       return usage(("explain: unknown option '" + a + "'").c_str());
     }
   }
-  if (dir.empty()) return usage("explain: missing DIR");
-  if (c.operation.actions.empty()) return usage("explain: missing --action");
+  if (dir.empty())
+    return usage("explain: missing DIR");
+  if (c.operation.actions.empty())
+    return usage("explain: missing --action");
   if (!principal_file.empty() && inline_principal) {
     return usage("explain: give --principal FILE or inline principal flags, not both");
   }
@@ -236,10 +254,10 @@ int explainCmd(int argc, char** argv) {
     c.claims = policy::ListClaims(std::move(claims));
   }
   auto set = loadOrReport(dir);
-  if (!set) return 1;
+  if (!set)
+    return 1;
   const auto compiled = policy::compile(std::move(*set));
-  const policy::Explanation e =
-      policy::explain(*compiled, c.principal, c.operation, c.context());
+  const policy::Explanation e = policy::explain(*compiled, c.principal, c.operation, c.context());
   std::fputs(policy::renderExplanation(*compiled, c.operation, e).c_str(), stdout);
   return 0;
 }
@@ -251,18 +269,21 @@ int whoCanCmd(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a[0] != '-') {
-      if (!dir.empty()) return usage(("who-can: unexpected argument '" + a + "'").c_str());
+      if (!dir.empty())
+        return usage(("who-can: unexpected argument '" + a + "'").c_str());
       dir = a;
       continue;
     }
-    if (i + 1 >= argc) return usage(("who-can: " + a + " needs a value").c_str());
+    if (i + 1 >= argc)
+      return usage(("who-can: " + a + " needs a value").c_str());
     const std::string v = argv[++i];
     if (a == "--workflow") {
       q.workflow = v;
       have_workflow = true;
     } else if (a == "--action") {
       const auto action = policy::parseAction(v);
-      if (!action) return usage(("who-can: unknown action '" + v + "'").c_str());
+      if (!action)
+        return usage(("who-can: unknown action '" + v + "'").c_str());
       q.action = *action;
       have_action = true;
     } else if (a == "--step") {
@@ -277,7 +298,8 @@ int whoCanCmd(int argc, char** argv) {
     return usage("who-can: needs DIR --workflow W --action A");
   }
   const auto set = loadOrReport(dir);
-  if (!set) return 1;
+  if (!set)
+    return 1;
   std::fputs(policy::renderWhoCan(policy::whoCan(*set, q)).c_str(), stdout);
   return 0;
 }
@@ -288,9 +310,11 @@ int diffCmd(int argc, char** argv) {
     return 3;
   }
   const auto before = loadOrReport(argv[1]);
-  if (!before) return 3;
+  if (!before)
+    return 3;
   const auto after = loadOrReport(argv[2]);
-  if (!after) return 3;
+  if (!after)
+    return 3;
   const policy::DiffReport report = policy::diffPolicies(*before, *after);
   std::fputs(policy::renderDiff(report).c_str(), stdout);
   return report.widened() ? 2 : report.narrowed() ? 1 : 0;
@@ -299,17 +323,23 @@ int diffCmd(int argc, char** argv) {
 }  // namespace
 
 int policyCommand(int argc, char** argv) {
-  if (argc < 2) return usage(nullptr);
+  if (argc < 2)
+    return usage(nullptr);
   const char* sub = argv[1];
   if (std::strcmp(sub, "-h") == 0 || std::strcmp(sub, "--help") == 0) {
     std::fputs(kPolicyUsage, stdout);
     return 0;
   }
-  if (std::strcmp(sub, "check") == 0) return checkCmd(argc - 1, argv + 1);
-  if (std::strcmp(sub, "test") == 0) return testCmd(argc - 1, argv + 1);
-  if (std::strcmp(sub, "explain") == 0) return explainCmd(argc - 1, argv + 1);
-  if (std::strcmp(sub, "who-can") == 0) return whoCanCmd(argc - 1, argv + 1);
-  if (std::strcmp(sub, "diff") == 0) return diffCmd(argc - 1, argv + 1);
+  if (std::strcmp(sub, "check") == 0)
+    return checkCmd(argc - 1, argv + 1);
+  if (std::strcmp(sub, "test") == 0)
+    return testCmd(argc - 1, argv + 1);
+  if (std::strcmp(sub, "explain") == 0)
+    return explainCmd(argc - 1, argv + 1);
+  if (std::strcmp(sub, "who-can") == 0)
+    return whoCanCmd(argc - 1, argv + 1);
+  if (std::strcmp(sub, "diff") == 0)
+    return diffCmd(argc - 1, argv + 1);
   return usage((std::string("unknown command '") + sub + "'").c_str());
 }
 

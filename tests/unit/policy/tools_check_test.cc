@@ -21,7 +21,8 @@ PolicySet loadOrDie(std::vector<PolicySource> sources) {
 
 std::vector<std::string> kinds(const CheckReport& r) {
   std::vector<std::string> out;
-  for (const CheckFinding& f : r.warnings) out.push_back(f.kind);
+  for (const CheckFinding& f : r.warnings)
+    out.push_back(f.kind);
   return out;
 }
 

@@ -52,8 +52,7 @@ TEST(ToolsDiff, NarrowingOnly) {
 }
 
 TEST(ToolsDiff, ShadowFilesAreIgnoredAndUnlessAddedWidens) {
-  const PolicySet before = loadText(
-      "workflow: w\nrules:\n  - id: d\n    deny: [define]\n");
+  const PolicySet before = loadText("workflow: w\nrules:\n  - id: d\n    deny: [define]\n");
   const PolicySet after = loadText(
       "workflow: w\nrules:\n  - id: d\n    deny: [define]\n    unless: { groups: [admins] }\n");
   const DiffReport r = diffPolicies(before, after);
@@ -61,8 +60,8 @@ TEST(ToolsDiff, ShadowFilesAreIgnoredAndUnlessAddedWidens) {
   EXPECT_EQ(DiffChange::Kind::kDenyChanged, r.changes[0].kind);
   EXPECT_TRUE(r.widened());
   EXPECT_FALSE(diffPolicies(after, before).widened());
-  const PolicySet shadow = loadText(
-      "workflow: w\nmode: shadow\nrules:\n  - id: d\n    deny: [define]\n");
+  const PolicySet shadow =
+      loadText("workflow: w\nmode: shadow\nrules:\n  - id: d\n    deny: [define]\n");
   EXPECT_TRUE(diffPolicies(before, shadow).widened());  // the enforced deny is gone
 }
 

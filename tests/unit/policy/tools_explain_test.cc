@@ -91,37 +91,42 @@ TEST(ToolsExplain, AgreesWithEvaluate) {
   ASSERT_TRUE(extra);
   std::mt19937 rng(4242);
   auto pick = [&](auto const& v) { return v[rng() % v.size()]; };
-  const std::vector<std::string> groups = {"ops", "payments", "payments-oncall",
-                                           "workflow-admins", "support", "g1", "g2"};
+  const std::vector<std::string> groups = {
+      "ops", "payments", "payments-oncall", "workflow-admins", "support", "g1", "g2"};
   const std::vector<std::string> workflows = {"order-fulfillment", "order-x", "billing", ""};
   const std::vector<std::string> steps = {"", "charge-card", "refund", "ship-parcel", "s1"};
-  const ListClaims claims_a(ListClaims::Entries{{"tier", {"gold"}}, {"contractor", {"true"}}, {"banned", {"1"}}});
+  const ListClaims claims_a(
+      ListClaims::Entries{{"tier", {"gold"}}, {"contractor", {"true"}}, {"banned", {"1"}}});
   const ListClaims claims_b(ListClaims::Entries{{"tier", {"bronze"}}});
   for (int n = 0; n < 3000; ++n) {
     identity::Principal p = testing::user("u" + std::to_string(rng() % 3));
     for (const std::string& g : groups) {
-      if (rng() % 3 == 0) p.groups.push_back(g);
+      if (rng() % 3 == 0)
+        p.groups.push_back(g);
     }
     p.method = rng() % 6 == 0 ? identity::AuthMethod::kNone : identity::AuthMethod::kJwt;
     p.mfa = rng() % 2 == 0;
     Operation op = testing::op(pick(workflows), {}, pick(steps));
     for (unsigned a = 0; a < kActionCount; ++a) {
-      if (rng() % 6 == 0) op.actions.add(static_cast<Action>(a));
+      if (rng() % 6 == 0)
+        op.actions.add(static_cast<Action>(a));
     }
-    if (rng() % 10 == 0) op.upstream = "";
+    if (rng() % 10 == 0)
+      op.upstream = "";
     if (rng() % 2 == 0) {
       op.started_by_caller_known = true;
       op.started_by_caller = rng() % 2 == 0;
     }
-    if (rng() % 2 == 0) op.input.push_back(InputField::ofNumber("/n", rng() % 10));
-    if (rng() % 3 == 0) op.input.push_back(InputField::ofNumber("/amount", rng() % 3000));
+    if (rng() % 2 == 0)
+      op.input.push_back(InputField::ofNumber("/n", rng() % 10));
+    if (rng() % 3 == 0)
+      op.input.push_back(InputField::ofNumber("/amount", rng() % 3000));
     Context ctx;
     const unsigned c = rng() % 3;
     ctx.claims = c == 0 ? nullptr : c == 1 ? &claims_a : &claims_b;
     if (rng() % 2 == 0) {
       ctx.has_source = true;
-      ctx.source =
-          parseSocketAddress(rng() % 2 == 0 ? "10.1.2.3:1" : "192.0.2.1:1").value();
+      ctx.source = parseSocketAddress(rng() % 2 == 0 ? "10.1.2.3:1" : "192.0.2.1:1").value();
     }
     ctx.now = SystemTime(std::chrono::seconds(1795422600 + (rng() % (7 * 86400))));
     for (const auto& policy : {fixture, extra}) {

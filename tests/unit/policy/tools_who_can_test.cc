@@ -19,7 +19,8 @@ PolicySet fixtureSet() {
 
 std::vector<std::string> ids(const std::vector<WhoCanEntry>& entries) {
   std::vector<std::string> out;
-  for (const WhoCanEntry& e : entries) out.push_back(e.rule->id);
+  for (const WhoCanEntry& e : entries)
+    out.push_back(e.rule->id);
   return out;
 }
 
