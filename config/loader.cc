@@ -18,6 +18,7 @@
 #include "common/cidr.h"
 #include "common/logging.h"
 #include "config/identity_loader.h"
+#include "config/policy_config_loader.h"
 #include "config/host_name.h"
 #include "config/yaml_util.h"
 
@@ -258,7 +259,8 @@ class Loader {
 
 Status Loader::load(const YAML::Node& root, Config& config) {
   RETURN_IF_ERROR(src_.checkMap(
-      root, {"listeners", "upstreams", "limits", "path", "proxy", "admin", "log", "identity"}));
+      root, {"listeners", "upstreams", "limits", "path", "proxy", "admin", "log", "identity",
+                              "policies", "policy"}));
   RETURN_IF_ERROR(src_.require(root, "listeners"));
   RETURN_IF_ERROR(loadListeners(root["listeners"], config));
   RETURN_IF_ERROR(src_.require(root, "upstreams"));
@@ -279,6 +281,12 @@ Status Loader::load(const YAML::Node& root, Config& config) {
   }
   if (const YAML::Node n = root["identity"]; n.IsDefined()) {
     RETURN_IF_ERROR(loadIdentity(src_, base_dir_, n, config.listeners, config.identity));
+  }
+  if (const YAML::Node n = root["policies"]; n.IsDefined()) {
+    RETURN_IF_ERROR(loadPoliciesDir(src_, base_dir_, n, config.policies_dir));
+  }
+  if (const YAML::Node n = root["policy"]; n.IsDefined()) {
+    RETURN_IF_ERROR(loadPolicyOptions(src_, n, config.policy));
   }
   RETURN_IF_ERROR(checkAddresses(config));
   // Last, as it may wait on DNS: only a config that is otherwise valid gets resolved.
@@ -307,7 +315,7 @@ Status Loader::loadUpstream(const YAML::Node& name, const YAML::Node& node, Upst
   }
   RETURN_IF_ERROR(src_.checkMap(node, {"profile", "url", "connect_timeout", "response_timeout",
                                        "max_idle", "idle_timeout", "max_requests_per_connection",
-                                       "tls"}));
+                                       "tls", "routes"}));
   RETURN_IF_ERROR(src_.require(node, "url"));
   RETURN_IF_ERROR(src_.optString(node, "profile", out.profile));
   const std::vector<std::string_view> profiles(std::begin(kProfiles), std::end(kProfiles));
@@ -336,6 +344,10 @@ Status Loader::loadUpstream(const YAML::Node& name, const YAML::Node& node, Upst
   RETURN_IF_ERROR(positive(node, "idle_timeout", out.idle_timeout.count(), "upstream"));
   RETURN_IF_ERROR(
       src_.optUint32(node, "max_requests_per_connection", out.max_requests_per_connection));
+
+  if (const YAML::Node routes = node["routes"]; routes.IsDefined()) {
+    RETURN_IF_ERROR(loadRoutes(src_, routes, out.routes));
+  }
 
   const YAML::Node tls = node["tls"];
   if (tls.IsDefined() && !out.https) {

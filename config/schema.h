@@ -52,6 +52,18 @@ struct UpstreamTlsConfig {
   bool verify = true;
 };
 
+// One route of the generic profile (docs/config.md, "routes"): a method and a path template
+// over the normalised path, mapped to an operation. `step` and `workflow` are either a literal
+// or "{var}" naming a variable of `path`.
+struct RouteConfig {
+  std::string method;                     // "GET", "POST", ... or "*" for any
+  std::string path;                       // "/api/workflow/{workflow}" ; a last "{rest...}"
+  std::string action;                     // a policy action name (docs/policy.md)
+  std::string step;                       // "" = none
+  std::string workflow;                   // "" = none
+  std::string position;                   // "FILE:LINE:COL" of the route, for messages
+};
+
 struct UpstreamConfig {
   std::string name;
   std::string profile = "generic";        // conductor | step-functions | temporal | argo | airflow | generic
@@ -68,6 +80,7 @@ struct UpstreamConfig {
   Duration idle_timeout{std::chrono::seconds(60)};
   uint32_t max_requests_per_connection = 0;  // 0: unlimited
   std::optional<UpstreamTlsConfig> tls;
+  std::vector<RouteConfig> routes;        // generic (and, until it has its own, conductor)
 };
 
 struct LimitsConfig {
@@ -180,6 +193,13 @@ struct IdentityConfig {
   uint32_t token_cache_size = 10000;  // verified tokens cached per worker (LRU)
 };
 
+// ---- policy (docs/policy.md, "In the proxy") ------------------------------------------
+
+struct PolicyConfig {
+  bool reveal_rule_ids = false;  // 403 bodies name the deciding rule ids
+  bool watch = true;             // reload when the policy directory changes
+};
+
 struct Config {
   std::string source_path;                // the file it was loaded from
   std::vector<ListenerConfig> listeners;
@@ -190,6 +210,8 @@ struct Config {
   AdminConfig admin;
   LogConfig log;
   IdentityConfig identity;
+  std::string policies_dir;               // resolved; empty: no policy enforcement
+  PolicyConfig policy;
 
   const UpstreamConfig* findUpstream(const std::string& name) const {
     for (const auto& u : upstreams) {

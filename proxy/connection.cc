@@ -505,7 +505,70 @@ void Connection::refuseAuthentication(identity::AuthError error, int provider) {
   sendLocalResponse(status, body_error, req_body_kind_ != http1::BodyKind::kNone, challenge);
 }
 
+bool Connection::authorize() {
+  const policy::CompiledPolicy* pol = runtime_->policy.get();
+  if (pol == nullptr) return true;
+  WorkerStats& s = worker_.stats();
+  const size_t up_index = runtime_->listener_upstream[listener_index_];
+  orchestrators::RequestView view;
+  view.method = req_.method;
+  view.path = path_;
+  runtime_->profiles[up_index]->classify(view, classification_);
+  static const identity::Principal kAnonymous{};
+  const identity::Principal& who = principal_ ? *principal_ : kAnonymous;
+  policy::Context ctx;
+  ctx.source = peer_;
+  ctx.has_source = true;
+  ctx.now = std::chrono::system_clock::now();
+  const policy::Decision d = pol->evaluate(who, classification_.op, ctx);
+  const size_t e = d.allowed() ? 1 : 0;
+  const auto r = static_cast<size_t>(d.reason);
+  if (r < WorkerStats::kPolicyReasons) {
+    WorkerStats::inc(s.policy_decisions[e * WorkerStats::kPolicyReasons + r]);
+  }
+  if (d.shadow) {
+    WorkerStats::inc(s.policy_shadow_decisions);
+    if (d.shadow_effect != d.effect) {
+      WorkerStats::inc(s.policy_shadow_disagreements);
+      if (log::enabled(log::Level::kDebug)) {
+        log::write(log::Level::kDebug, "policy", "shadow decision differs",
+                   {{"decision", policy::effectName(d.effect)},
+                    {"shadow_decision", policy::effectName(d.shadow_effect)},
+                    {"shadow_reason", policy::reasonName(d.shadow_reason)},
+                    {"workflow", classification_.op.workflow},
+                    {"policy_version", policy::versionString(d.policy_version)}},
+                   request_id_);
+      }
+    }
+  }
+  if (d.allowed()) return true;
+  std::string fields = ",\"reason\":";
+  json::appendString(fields, policy::reasonName(d.reason));
+  if (cfg().policy.reveal_rule_ids) {
+    fields += ",\"rules\":[";
+    for (uint8_t i = 0; i < d.rules.count; ++i) {
+      if (i > 0) fields += ',';
+      json::appendString(fields, pol->ruleId(d.rules.index[i]));
+    }
+    fields += ']';
+  }
+  if (log::enabled(log::Level::kDebug)) {
+    log::write(log::Level::kDebug, "policy", "request denied",
+               {{"reason", policy::reasonName(d.reason)},
+                {"workflow", classification_.op.workflow},
+                {"step", classification_.op.step},
+                {"policy_version", policy::versionString(d.policy_version)}},
+               request_id_);
+  }
+  // The head is answered here: drop its bytes. A body was not read, so the connection
+  // closes unless there is none.
+  evbuffer_drain(bufferevent_get_input(bev_), head_len_);
+  sendLocalResponse(403, "forbidden", req_body_kind_ != http1::BodyKind::kNone, {}, fields);
+  return false;
+}
+
 void Connection::forwardRequest() {
+  if (!authorize()) return;
   evbuffer* in = bufferevent_get_input(bev_);
   WorkerStats& s = worker_.stats();
   const size_t head_len = head_len_;
@@ -880,7 +943,8 @@ void Connection::endInflight() {
 // ---- local responses and lifecycle -------------------------------------------------------
 
 void Connection::sendLocalResponse(int status, std::string_view error, bool close,
-                                   std::string_view extra_headers) {
+                                   std::string_view extra_headers,
+                                   std::string_view extra_fields) {
   releaseUpstream(false);
   endInflight();
   if (request_id_[0] == '\0') worker_.newRequestId(request_id_);
@@ -889,6 +953,7 @@ void Connection::sendLocalResponse(int status, std::string_view error, bool clos
   body.reserve(128);
   body.append("{\"error\":");
   json::appendString(body, error);
+  body.append(extra_fields);
   body.append(",\"status\":");
   json::appendUint(body, static_cast<uint64_t>(status));
   body.append(",\"request_id\":");

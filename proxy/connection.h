@@ -3,7 +3,7 @@
 //
 // The request path, in order: read the head (limits, 408 on header_timeout) → strict parse
 // (proxy/http1/parser.h) → normalise the path (path_normalize.h) → pick the upstream →
-// build the upstream head (forward_headers.h) → get a pooled or new upstream connection →
+// (authenticate) → classify and evaluate the policy (authorize; 403 on deny) → build the upstream head (forward_headers.h) → get a pooled or new upstream connection →
 // stream the request body (Content-Length moved as is, chunked de-chunked and re-chunked) →
 // parse the response head → stream the response body back → keep-alive or close.
 //
@@ -25,6 +25,7 @@
 #include "common/net_address.h"
 #include "identity/authenticator.h"
 #include "identity/introspection.h"
+#include "orchestrators/profile.h"
 #include "proxy/dispatcher.h"
 #include "proxy/http1/parser.h"
 #include "proxy/runtime.h"
@@ -88,10 +89,13 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   void finishResponse();
   void failUpstream(UpstreamError error, int status);
   void releaseUpstream(bool reusable);
+  // `extra_fields` is JSON text inserted after the "error" field (",\"reason\":...").
   void sendLocalResponse(int status, std::string_view error, bool close,
-                         std::string_view extra_headers = {});
+                         std::string_view extra_headers = {}, std::string_view extra_fields = {});
   bool authenticate();
   void refuseAuthentication(identity::AuthError error, int provider);
+  // Policy: classify and evaluate under runtime_'s set. False: denied and answered 403.
+  bool authorize();
   void forwardRequest();
   void resetForNextRequest();
   void closeNow();
@@ -135,6 +139,7 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   std::string_view bearer_token_;       // the token being introspected (in the head's bytes)
   size_t head_len_ = 0;              // bytes of the current head, still in the input buffer
   identity::PrincipalConstSharedPtr principal_;  // who sent the current request
+  orchestrators::Classification classification_;  // reused across requests
   bool req_keep_alive_ = true;
   bool req_http10_ = false;
   bool req_is_head_ = false;

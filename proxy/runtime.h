@@ -11,6 +11,8 @@
 #include "config/schema.h"
 #include "identity/introspection.h"
 #include "identity/key_store.h"
+#include "orchestrators/profile.h"
+#include "policy/evaluator.h"
 #include "proxy/tls/client_context.h"
 #include "proxy/tls/server_context.h"
 
@@ -27,6 +29,11 @@ struct Runtime {
   std::shared_ptr<identity::KeyStore> key_store;
   // Answers for opaque tokens; thread-safe. Null without an introspection provider.
   std::shared_ptr<identity::Introspector> introspector;
+  // The compiled policy set (immutable, shared); null when `policies:` is not configured.
+  // A policy reload publishes a copy of the Runtime with only this pointer changed.
+  policy::CompiledPolicyConstSharedPtr policy;
+  // One profile per upstream (by upstream index): request -> Operation.
+  std::vector<orchestrators::ProfileConstSharedPtr> profiles;
   uint64_t generation = 0;
 };
 

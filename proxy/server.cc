@@ -2,12 +2,16 @@
 
 #include <event2/event.h>
 #include <signal.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -17,11 +21,29 @@
 #include "identity/http_fetch.h"
 #include "identity/introspection.h"
 #include "identity/key_store.h"
+#include "orchestrators/profile.h"
+#include "policy/compiler.h"
+#include "policy/loader.h"
 #include "proxy/admin/admin_server.h"
 #include "proxy/stats.h"
 #include "proxy/worker.h"
 
 namespace stepgate::proxy {
+
+namespace {
+
+// The compiled policy set of `config`'s `policies:` directory; null when not configured.
+// Errors are "FILE:LINE:COL: message" with FILE relative to the directory.
+StatusOr<policy::CompiledPolicyConstSharedPtr> loadPolicies(const config::Config& config) {
+  if (config.policies_dir.empty()) return policy::CompiledPolicyConstSharedPtr();
+  auto set = policy::loadPolicyDirectory(config.policies_dir);
+  if (!set.isOk()) {
+    return invalidArgument("policies " + config.policies_dir + ": " + set.status().message());
+  }
+  return policy::compile(std::move(set).value());
+}
+
+}  // namespace
 
 StatusOr<RuntimeConstSharedPtr> buildRuntime(config::ConfigConstSharedPtr config,
                                              uint64_t generation) {
@@ -60,6 +82,10 @@ StatusOr<RuntimeConstSharedPtr> buildRuntime(config::ConfigConstSharedPtr config
     if (!cidr.isOk()) return cidr.status();
     rt->trusted_proxies.push_back(*cidr);
   }
+  for (const auto& u : config->upstreams) rt->profiles.push_back(orchestrators::makeProfile(u));
+  auto pol = loadPolicies(*config);
+  if (!pol.isOk()) return pol.status();
+  rt->policy = std::move(pol).value();
   rt->config = std::move(config);
   return RuntimeConstSharedPtr(std::move(rt));
 }
@@ -176,7 +202,95 @@ struct Control {
   std::chrono::steady_clock::time_point drain_deadline;
   CPtr<event, event_free> drain_timer;
   uint64_t generation = 1;
+  // Policy: the running set's version for /readyz and metrics (admin thread reads them).
+  std::atomic<bool> has_policy{false};
+  std::atomic<uint64_t> policy_version{0};
+  std::atomic<uint64_t> policy_reload_failures{0};
+  // The directory watch (control thread only): inotify on the directory itself, so renames
+  // over a file and ConfigMap "..data" symlink swaps are seen; changes are debounced.
+  int inotify_fd = -1;
+  std::string watched_dir;
+  CPtr<event, event_free> inotify_event;
+  CPtr<event, event_free> debounce_timer;
 };
+
+void publishPolicyVersion(Control& c) {
+  c.has_policy.store(c.runtime->policy != nullptr);
+  c.policy_version.store(c.runtime->policy ? c.runtime->policy->version() : 0);
+}
+
+void renderPolicyMetrics(const Control& c, std::string& out) {
+  out += "# HELP stepgate_policy_reload_failures_total Policy reloads that failed (the running "
+         "set was kept).\n# TYPE stepgate_policy_reload_failures_total counter\n"
+         "stepgate_policy_reload_failures_total " +
+         std::to_string(c.policy_reload_failures.load()) + "\n";
+  out += "# HELP stepgate_policy_version_info The running policy set's version.\n"
+         "# TYPE stepgate_policy_version_info gauge\n";
+  if (c.has_policy.load()) {
+    out += "stepgate_policy_version_info{version=\"" +
+           policy::versionString(c.policy_version.load()) + "\"} 1\n";
+  }
+}
+
+// Loads and compiles the policy directory again; on success publishes a Runtime that differs
+// only in its policy set. On any error the running set stays and the failure is counted.
+void reloadPolicy(Control& c) {
+  if (c.runtime->config->policies_dir.empty()) return;
+  auto pol = loadPolicies(*c.runtime->config);
+  if (!pol.isOk()) {
+    c.policy_reload_failures.fetch_add(1);
+    log::error("policy", "policy reload failed; keeping the running set",
+               {{"error", pol.status().message()}});
+    return;
+  }
+  if (c.runtime->policy && (*pol)->version() == c.runtime->policy->version()) return;
+  auto next = std::make_shared<Runtime>(*c.runtime);
+  next->policy = std::move(pol).value();
+  c.runtime = std::move(next);
+  publishPolicyVersion(c);
+  for (auto& w : *c.workers) w->updatePolicy(c.runtime);
+  log::info("policy", "policy set reloaded",
+            {{"version", policy::versionString(c.runtime->policy->version())},
+             {"rules", static_cast<int64_t>(c.runtime->policy->ruleCount())}});
+}
+
+void onPolicyDebounce(int, short, void* arg) { reloadPolicy(*static_cast<Control*>(arg)); }
+
+void onInotify(int fd, short, void* arg) {
+  auto& c = *static_cast<Control*>(arg);
+  alignas(inotify_event) char buf[4096];
+  while (read(fd, buf, sizeof buf) > 0) {
+  }
+  timeval tv{0, 200000};
+  evtimer_add(c.debounce_timer.get(), &tv);  // re-adding restarts the debounce
+}
+
+// (Re)starts or stops the directory watch to match the running config.
+void updatePolicyWatch(Control& c) {
+  const config::Config& cfg = *c.runtime->config;
+  const std::string want = cfg.policy.watch ? cfg.policies_dir : std::string();
+  if (want == c.watched_dir) return;
+  c.inotify_event.reset();
+  if (c.inotify_fd >= 0) close(c.inotify_fd);
+  c.inotify_fd = -1;
+  c.watched_dir.clear();
+  if (want.empty()) return;
+  c.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (c.inotify_fd < 0 ||
+      inotify_add_watch(c.inotify_fd, want.c_str(),
+                        IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM |
+                            IN_MOVED_TO | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
+    log::error("policy", "cannot watch the policy directory; reload with SIGHUP",
+               {{"dir", want}, {"error", std::string(strerror(errno))}});
+    if (c.inotify_fd >= 0) close(c.inotify_fd);
+    c.inotify_fd = -1;
+    return;
+  }
+  c.watched_dir = want;
+  if (!c.debounce_timer) c.debounce_timer.reset(evtimer_new(c.base, &onPolicyDebounce, &c));
+  c.inotify_event.reset(event_new(c.base, c.inotify_fd, EV_READ | EV_PERSIST, &onInotify, &c));
+  event_add(c.inotify_event.get(), nullptr);
+}
 
 void renderIntrospectionMetrics(const identity::Introspector* in, std::string& out) {
   const identity::IntrospectionStats st = in ? in->stats() : identity::IntrospectionStats{};
@@ -255,6 +369,7 @@ void reload(Control& c) {
   }
   auto rt = buildRuntime(*loaded, ++c.generation);
   if (!rt.isOk()) {
+    if (!loadPolicies(**loaded).isOk()) c.policy_reload_failures.fetch_add(1);
     log::error("server", "reload failed; keeping the running configuration",
                {{"error", rt.status().message()}});
     return;
@@ -286,6 +401,8 @@ void reload(Control& c) {
     fresh_introspector = next->introspector != nullptr;
   }
   c.runtime = std::move(next);
+  publishPolicyVersion(c);
+  updatePolicyWatch(c);
   {
     std::lock_guard<std::mutex> lock(c.metrics_mu);
     c.metrics_key_store = c.runtime->key_store;
@@ -410,6 +527,8 @@ int Server::run() {
   control.metrics_key_store = control.runtime->key_store;
   control.metrics_introspector = control.runtime->introspector;
   stats.addRenderer([&control](std::string& out) { renderKeyStoreMetrics(control, out); });
+  stats.addRenderer([&control](std::string& out) { renderPolicyMetrics(control, out); });
+  publishPolicyVersion(control);
   // The control thread keeps SIGPIPE blocked too; it only needs the three it handles.
   sigset_t unblock;
   sigemptyset(&unblock);
@@ -420,9 +539,14 @@ int Server::run() {
 
   std::unique_ptr<AdminServer> admin;
   if (cfg.admin.enabled) {
-    auto a = AdminServer::start(cfg.admin.address, stats, [&control] {
-      return control.ready.load();
-    });
+    auto a = AdminServer::start(
+        cfg.admin.address, stats, [&control] { return control.ready.load(); },
+        [&control] {
+          return control.has_policy.load()
+                     ? "policy_version " + policy::versionString(control.policy_version.load()) +
+                           "\n"
+                     : std::string();
+        });
     if (!a.isOk()) {
       log::error("server", "cannot start admin listener", {{"error", a.status().message()}});
       fprintf(stderr, "admin: %s\n", a.status().message().c_str());
@@ -435,6 +559,7 @@ int Server::run() {
 
   CPtr<event_base, event_base_free> base(event_base_new());
   control.base = base.get();
+  updatePolicyWatch(control);
   CPtr<event, event_free> sig_term(evsignal_new(base.get(), SIGTERM, &onSignal, &control));
   CPtr<event, event_free> sig_int(evsignal_new(base.get(), SIGINT, &onSignal, &control));
   CPtr<event, event_free> sig_hup(evsignal_new(base.get(), SIGHUP, &onSignal, &control));
@@ -464,6 +589,9 @@ int Server::run() {
   if (options_.on_ready) options_.on_ready();
 
   event_base_loop(base.get(), EVLOOP_NO_EXIT_ON_EMPTY);
+  control.inotify_event.reset();
+  control.debounce_timer.reset();
+  if (control.inotify_fd >= 0) close(control.inotify_fd);
 
   if (control.runtime->key_store) control.runtime->key_store->stop();
   if (control.runtime->introspector) control.runtime->introspector->stop();

@@ -189,6 +189,34 @@ std::string StatsRegistry::renderPrometheus() const {
              identity::authMethodName(static_cast<identity::AuthMethod>(i)) + "\"",
          totalAt(&WorkerStats::auth_successes, i));
   }
+  {
+    static const char* const kReasons[WorkerStats::kPolicyReasons] = {
+        "allowed", "denied", "no_matching_allow", "unclassified", "unresolved"};
+    header(out, "stepgate_policy_decisions_total", "counter",
+           "Policy decisions on the request path, by decision and reason.");
+    for (size_t e = 0; e < 2; ++e) {
+      for (size_t r = 0; r < WorkerStats::kPolicyReasons; ++r) {
+        uint64_t v = 0;
+        for (const auto& w : workers_) {
+          v += w->policy_decisions[e * WorkerStats::kPolicyReasons + r].load(
+              std::memory_order_relaxed);
+        }
+        if (v == 0) continue;
+        line(out, "stepgate_policy_decisions_total",
+             std::string("decision=\"") + (e == 1 ? "allow" : "deny") + "\",reason=\"" +
+                 kReasons[r] + "\"",
+             v);
+      }
+    }
+    header(out, "stepgate_policy_shadow_decisions_total", "counter",
+           "Requests a shadow-mode rule could apply to.");
+    line(out, "stepgate_policy_shadow_decisions_total", "",
+         total(&WorkerStats::policy_shadow_decisions));
+    header(out, "stepgate_policy_shadow_disagreements_total", "counter",
+           "Requests whose shadow-mode decision differs from the enforced one.");
+    line(out, "stepgate_policy_shadow_disagreements_total", "",
+         total(&WorkerStats::policy_shadow_disagreements));
+  }
   header(out, "stepgate_auth_cache_hits_total", "counter",
          "Bearer tokens accepted from the worker's verified-token cache (no signature check).");
   line(out, "stepgate_auth_cache_hits_total", "", total(&WorkerStats::auth_cache_hits));

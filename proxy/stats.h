@@ -69,6 +69,11 @@ struct alignas(64) WorkerStats {
   std::array<std::atomic<uint64_t>, 5> auth_successes{};  // by identity::AuthMethod
   std::atomic<uint64_t> auth_cache_hits{0};
   std::atomic<uint64_t> auth_key_waits{0};  // requests parked for a key refetch
+  // Policy decisions by effect (0 deny, 1 allow) * kPolicyReasons + policy::Reason.
+  static constexpr size_t kPolicyReasons = 5;
+  std::array<std::atomic<uint64_t>, 2 * kPolicyReasons> policy_decisions{};
+  std::atomic<uint64_t> policy_shadow_decisions{0};      // a shadow rule could apply
+  std::atomic<uint64_t> policy_shadow_disagreements{0};  // ... and would decide otherwise
   std::atomic<uint64_t> upstream_connects{0};
   std::atomic<uint64_t> upstream_reuses{0};
   std::atomic<uint64_t> upstream_retries{0};

@@ -216,6 +216,15 @@ void Worker::updateRuntime(RuntimeConstSharedPtr runtime) {
   });
 }
 
+void Worker::updatePolicy(RuntimeConstSharedPtr runtime) {
+  dispatcher_.post([this, runtime = std::move(runtime)]() mutable {
+    // Pools and the authenticator refer to the config, which the new Runtime shares; the old
+    // Runtime stays alive while a connection still holds it.
+    if (runtime->config != runtime_->config) return;  // a full reload overtook this one
+    runtime_ = std::move(runtime);
+  });
+}
+
 void Worker::beginDrain() {
   dispatcher_.post([this] {
     draining_ = true;

@@ -47,6 +47,9 @@ class Worker {
 
   // Control thread: all of these post to the worker.
   void updateRuntime(RuntimeConstSharedPtr runtime);
+  // A Runtime that differs from the current one only in its policy set: swapped in without
+  // rebuilding pools or the authenticator. Connections pick it up at their next request.
+  void updatePolicy(RuntimeConstSharedPtr runtime);
   // A provider's new keys (from the KeyStore's publish callback). Wakes requests waiting for
   // that provider's keys.
   void updateKeys(std::string provider, identity::KeySetConstSharedPtr keys);

@@ -22,8 +22,9 @@ constexpr const char* kTextContentType = "text/plain; charset=utf-8";
 
 class AdminServer::Impl {
  public:
-  Impl(const StatsRegistry& stats, std::function<bool()> ready)
-      : stats_(stats), ready_(std::move(ready)) {}
+  Impl(const StatsRegistry& stats, std::function<bool()> ready,
+       std::function<std::string()> ready_detail)
+      : stats_(stats), ready_(std::move(ready)), ready_detail_(std::move(ready_detail)) {}
 
   ~Impl() { runner_.stop(); }
 
@@ -61,7 +62,8 @@ class AdminServer::Impl {
     });
     server_.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
       if (ready_ && ready_()) {
-        res.set_content("ready\n", kTextContentType);
+        res.set_content(ready_detail_ ? "ready\n" + ready_detail_() : std::string("ready\n"),
+                        kTextContentType);
       } else {
         res.status = 503;
         res.set_content("not ready\n", kTextContentType);
@@ -91,16 +93,18 @@ class AdminServer::Impl {
 
   const StatsRegistry& stats_;
   std::function<bool()> ready_;
+  std::function<std::string()> ready_detail_;
   httplib::Server server_;
   ServerThread<httplib::Server> runner_;
 };
 
 StatusOr<AdminServerPtr> AdminServer::start(const SocketAddress& addr,
                                             const StatsRegistry& stats,
-                                            std::function<bool()> ready) {
+                                            std::function<bool()> ready,
+                                            std::function<std::string()> ready_detail) {
   std::unique_ptr<Impl> impl;
   try {
-    impl = std::make_unique<Impl>(stats, std::move(ready));
+    impl = std::make_unique<Impl>(stats, std::move(ready), std::move(ready_detail));
   } catch (const std::exception& e) {
     return internalError(std::string("admin server: ") + e.what());
   }

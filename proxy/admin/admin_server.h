@@ -3,7 +3,8 @@
 // plain HTTP on a thread of its own (cpp-httplib, a pool of two threads), never on a worker.
 //
 //   GET /healthz  200 "ok\n" while the process is alive
-//   GET /readyz   200 "ready\n" when ready() is true, else 503 "not ready\n"
+//   GET /readyz   200 "ready\n" when ready() is true, else 503 "not ready\n"; with a
+//                 ready_detail callback, its text follows "ready\n" (e.g. the policy version)
 //   GET /metrics  200 StatsRegistry::renderPrometheus(), text format 0.0.4
 //
 // HEAD is answered like GET without a body; other methods get 405, other paths 404.
@@ -17,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "common/net_address.h"
 #include "common/status.h"
@@ -33,7 +35,8 @@ class AdminServer {
   // @return the running server, or Unavailable if the address cannot be bound (in use).
   [[nodiscard]] static StatusOr<AdminServerPtr> start(const SocketAddress& addr,
                                                       const StatsRegistry& stats,
-                                                      std::function<bool()> ready);
+                                                      std::function<bool()> ready,
+                                                      std::function<std::string()> ready_detail = {});
 
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
