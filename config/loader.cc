@@ -258,9 +258,8 @@ class Loader {
 };
 
 Status Loader::load(const YAML::Node& root, Config& config) {
-  RETURN_IF_ERROR(src_.checkMap(
-      root, {"listeners", "upstreams", "limits", "path", "proxy", "admin", "log", "identity",
-                              "policies", "policy"}));
+  RETURN_IF_ERROR(src_.checkMap(root, {"listeners", "upstreams", "limits", "path", "proxy", "admin",
+                                       "log", "identity", "policies", "policy"}));
   RETURN_IF_ERROR(src_.require(root, "listeners"));
   RETURN_IF_ERROR(loadListeners(root["listeners"], config));
   RETURN_IF_ERROR(src_.require(root, "upstreams"));

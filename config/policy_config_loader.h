@@ -25,7 +25,8 @@ namespace stepgate::config {
                                 std::vector<RouteConfig>& out);
 
 // Checks a path template: starts with '/', segments are literals or "{name}", only the last
-// may be "{name...}", names are [A-Za-z_][A-Za-z0-9_]* and unique. Fills `vars` in order.
+// may be "{name...}", names are [A-Za-z_][A-Za-z0-9_]* and unique, at most 16 of them; no
+// empty segment but a trailing "/". Fills `vars` in order.
 // Returns an empty string when valid, else the problem.
 std::string checkPathTemplate(std::string_view path, std::vector<std::string>& vars);
 

@@ -41,8 +41,9 @@ GenericProfile::GenericProfile(std::string upstream, const std::vector<config::R
         s.literal = std::string(seg);
       }
       r.segments.push_back(std::move(s));
-      if (end == path.size())
+      if (end == path.size()) {
         break;
+      }
       path.remove_prefix(end + 1);
     }
     auto value = [&](const std::string& v) {
@@ -59,16 +60,18 @@ GenericProfile::GenericProfile(std::string upstream, const std::vector<config::R
     };
     r.step = value(rc.step);
     r.workflow = value(rc.workflow);
-    if (names.size() > static_cast<size_t>(kMaxVars))
-      continue;  // not reachable: validated
+    if (names.size() > static_cast<size_t>(kMaxVars)) {
+      continue;  // not reachable: the config loader allows at most kMaxVars
+    }
     routes_.push_back(std::move(r));
   }
 }
 
 bool GenericProfile::match(const Route& r, std::string_view path,
                            std::string_view* vars) const noexcept {
-  if (path.empty() || path.front() != '/')
+  if (path.empty() || path.front() != '/') {
     return false;
+  }
   path.remove_prefix(1);
   for (size_t i = 0; i < r.segments.size(); ++i) {
     const Segment& s = r.segments[i];
@@ -79,8 +82,9 @@ bool GenericProfile::match(const Route& r, std::string_view path,
     const size_t end = std::min(path.find('/'), path.size());
     const std::string_view seg = path.substr(0, end);
     if (s.var >= 0) {
-      if (seg.empty())
+      if (seg.empty()) {
         return false;
+      }
       vars[s.var] = seg;
     } else if (seg != s.literal) {
       return false;
@@ -92,8 +96,11 @@ bool GenericProfile::match(const Route& r, std::string_view path,
     }
     if (end == path.size()) {
       // The path ended; only a following rest segment may match nothing.
-      return i + 2 == r.segments.size() && r.segments[i + 1].rest &&
-             ((vars[r.segments[i + 1].var] = std::string_view()), true);
+      if (i + 2 != r.segments.size() || !r.segments[i + 1].rest) {
+        return false;
+      }
+      vars[r.segments[i + 1].var] = std::string_view();
+      return true;
     }
     path.remove_prefix(end + 1);
   }
@@ -115,10 +122,12 @@ void GenericProfile::classify(const RequestView& req, Classification& out) const
   op.started_by_caller = false;
   std::string_view vars[kMaxVars];
   for (const Route& r : routes_) {
-    if (r.method != "*" && r.method != req.method)
+    if (r.method != "*" && r.method != req.method) {
       continue;
-    if (!match(r, req.path, vars))
+    }
+    if (!match(r, req.path, vars)) {
       continue;
+    }
     auto assign = [&](const Value& v, std::string& dst) {
       if (v.var >= 0) {
         dst.assign(vars[v.var]);

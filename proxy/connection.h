@@ -3,8 +3,9 @@
 //
 // The request path, in order: read the head (limits, 408 on header_timeout) → strict parse
 // (proxy/http1/parser.h) → normalise the path (path_normalize.h) → pick the upstream →
-// (authenticate) → classify and evaluate the policy (authorize; 403 on deny) → build the upstream head (forward_headers.h) → get a pooled or new upstream connection →
-// stream the request body (Content-Length moved as is, chunked de-chunked and re-chunked) →
+// authenticate → classify and evaluate the policy (authorize; 403 on deny) → build the
+// upstream head (forward_headers.h) → get a pooled or new upstream connection → stream the
+// request body (Content-Length moved as is, chunked de-chunked and re-chunked) →
 // parse the response head → stream the response body back → keep-alive or close.
 //
 // Requests on one connection are served one at a time, so pipelined requests are answered in

@@ -33,10 +33,9 @@ class AdminServer {
  public:
   // Binds `addr` (port 0 picks a free port) and starts serving.
   // @return the running server, or Unavailable if the address cannot be bound (in use).
-  [[nodiscard]] static StatusOr<AdminServerPtr> start(const SocketAddress& addr,
-                                                      const StatsRegistry& stats,
-                                                      std::function<bool()> ready,
-                                                      std::function<std::string()> ready_detail = {});
+  [[nodiscard]] static StatusOr<AdminServerPtr> start(
+      const SocketAddress& addr, const StatsRegistry& stats, std::function<bool()> ready,
+      std::function<std::string()> ready_detail = {});
 
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;

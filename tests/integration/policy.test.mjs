@@ -223,8 +223,12 @@ describe('policy hot reload', () => {
     const v0 = versionOf(await readyBody(env.adminPort));
     replaceFile(env.pdir, 'payments.yaml', PAYMENTS_B);
     await waitFor('the new version', async () => versionOf(await readyBody(env.adminPort)) !== v0);
-    const r = await call(env.port, 'POST', '/api/workflow/payments', ALICE);
-    assert.equal(statusOf(r), 403);
+    // Workers switch a moment after /readyz shows the new version.
+    let r;
+    await waitFor('the new decision', async () => {
+      r = await call(env.port, 'POST', '/api/workflow/payments', ALICE);
+      return statusOf(r) === 403;
+    });
     assert.deepEqual(bodyOf(r).rules, ['b-freeze']);
     replaceFile(env.pdir, 'payments.yaml', PAYMENTS_A);
     await waitFor('allowed again', async () =>
@@ -334,8 +338,11 @@ describe('policy without identity, reloaded by SIGHUP only', () => {
     sg.proc.kill('SIGHUP');
     await waitFor('the SIGHUP reload', async () =>
       versionOf(await readyBody(adminPort)) !== v0);
-    const r = await call(port, 'POST', '/api/workflow/payments');
-    assert.equal(statusOf(r), 403);
+    let r;
+    await waitFor('the new decision', async () => {
+      r = await call(port, 'POST', '/api/workflow/payments');
+      return statusOf(r) === 403;
+    });
     assert.equal(bodyOf(r).reason, 'denied');
   });
 

@@ -98,6 +98,7 @@ TEST_F(PolicyConfigTest, RouteValidation) {
   const BadRoute cases[] = {
       {"{method: post, path: /a, action: start}", "method must be"},
       {"{method: POST, path: a, action: start}", "must start with '/'"},
+      {"{method: POST, path: \"/a//b\", action: start}", "empty segment"},
       {"{method: POST, path: \"/a/{x\", action: start}", "whole segment"},
       {"{method: POST, path: \"/a/{rest...}/b\", action: start}", "only the last"},
       {"{method: POST, path: \"/{x}/{x}\", action: start}", "repeated"},
@@ -128,6 +129,12 @@ TEST(PathTemplate, Variables) {
   EXPECT_EQ(checkPathTemplate("/", vars), "");
   EXPECT_TRUE(vars.empty());
   EXPECT_NE(checkPathTemplate("/a?b", vars), "");
+  vars.clear();
+  std::string many;
+  for (int i = 0; i < 17; ++i) {
+    many += "/{v" + std::to_string(i) + "}";
+  }
+  EXPECT_EQ(checkPathTemplate(many, vars), "has more than 16 variables");
 }
 
 }  // namespace
