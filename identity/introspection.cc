@@ -504,6 +504,7 @@ IntrospectionResult Introspector::evaluate(const HttpResponse& response, const D
   principal->provider = provider_.name;
   principal->issuer = iss != nullptr ? iss->asString() : provider_.issuer;
   principal->method = AuthMethod::kIntrospection;
+  principal->claims = std::make_shared<const JsonValue>(answer);
   principal->credential_id = credentialId(digest);
 
   IntrospectionResult r;

@@ -8,12 +8,15 @@
 // certificate for audit and caching without revealing it.
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/time_source.h"
 
 namespace stepgate::identity {
+
+class JsonValue;  // identity/json.h
 
 enum class AuthMethod : unsigned char {
   kNone,             // anonymous (no credentials presented)
@@ -37,6 +40,9 @@ struct Principal {
   bool mfa = false;            // from amr/acr per the provider's mapping
   std::string credential_id;   // hex SHA-256 of the credential, truncated to 32 characters
   SystemTime expires_at{};     // when the credential stops being valid; {} if unknown
+  // Every claim of the token or introspection answer, for policy conditions on claims
+  // (`who.claims`); null for client certificates. Immutable; shared by cached copies.
+  std::shared_ptr<const JsonValue> claims;
 
   bool authenticated() const { return method != AuthMethod::kNone; }
   bool inGroup(std::string_view g) const;

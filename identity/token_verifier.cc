@@ -137,6 +137,7 @@ VerifyResult verifyJwt(std::string_view token, const config::ProviderConfig& pro
   p.issuer = iss->asString();
   p.method = AuthMethod::kJwt;
   p.credential_id = credentialId(token);
+  p.claims = std::make_shared<const JsonValue>(claims);
   if (exp_read == NumericDateRead::kOk) {
     p.expires_at = SystemTime(std::chrono::seconds(exp));
     result.expires_at = p.expires_at;

@@ -15,6 +15,7 @@
 #include "common/logging.h"
 #include "proxy/http1/bearer.h"
 #include "proxy/forward_headers.h"
+#include "proxy/principal_claims.h"
 #include "proxy/http1/path_normalize.h"
 #include "proxy/worker.h"
 
@@ -516,10 +517,12 @@ bool Connection::authorize() {
   runtime_->profiles[up_index]->classify(view, classification_);
   static const identity::Principal kAnonymous{};
   const identity::Principal& who = principal_ ? *principal_ : kAnonymous;
+  const PrincipalClaims claims(who.claims.get());
   policy::Context ctx;
   ctx.source = peer_;
   ctx.has_source = true;
   ctx.now = std::chrono::system_clock::now();
+  ctx.claims = &claims;
   const policy::Decision d = pol->evaluate(who, classification_.op, ctx);
   const size_t e = d.allowed() ? 1 : 0;
   const auto r = static_cast<size_t>(d.reason);

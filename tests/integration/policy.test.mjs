@@ -356,3 +356,45 @@ describe('policy without identity, reloaded by SIGHUP only', () => {
     assert.equal(versionOf(await readyBody(adminPort)), v0);
   });
 });
+
+describe('claims in policy conditions', () => {
+  let env;
+  const TENANTED = `workflow: tenant-*
+rules:
+  - id: acme-only
+    allow: [start]
+    who: { claims: [{claim: tenant, equals: acme}, {claim: /org/tier, in: [gold, silver]}] }
+  - id: unverified-email
+    deny: [start]
+    who: { claims: [{claim: email_verified, equals: "false"}] }
+`;
+  const withClaims = (sub, extra) => {
+    const t = now();
+    return sign(key, { iss: ISSUER, sub, aud: AUD, iat: t, exp: t + 600, groups: [], ...extra });
+  };
+  before(async () => {
+    env = await startWithPolicies({ reveal: true, files: { 'tenants.yaml': TENANTED } });
+  });
+  after(async () => {
+    await env?.sg?.stop();
+    await env?.up?.close();
+  });
+
+  test('the verified token\'s claims decide: member and JSON-pointer claims, any of a list',
+    async () => {
+      const ok = withClaims('dana', { tenant: 'acme', org: { tier: 'gold' } });
+      assert.equal(statusOf(await call(env.port, 'POST', '/api/workflow/tenant-a', ok)), 200);
+      const wrongTenant = withClaims('erin', { tenant: 'globex', org: { tier: 'gold' } });
+      const r1 = await call(env.port, 'POST', '/api/workflow/tenant-a', wrongTenant);
+      assert.equal(statusOf(r1), 403);
+      assert.equal(bodyOf(r1).reason, 'no_matching_allow');
+      const noTier = withClaims('fay', { tenant: 'acme' });
+      assert.equal(statusOf(await call(env.port, 'POST', '/api/workflow/tenant-a', noTier)), 403);
+      const unverified = withClaims('gil', { tenant: 'acme', org: { tier: 'silver' },
+        email_verified: false });
+      const r2 = await call(env.port, 'POST', '/api/workflow/tenant-a', unverified);
+      assert.equal(statusOf(r2), 403);
+      assert.equal(bodyOf(r2).reason, 'denied');
+      assert.deepEqual(bodyOf(r2).rules, ['unverified-email']);
+    });
+});
