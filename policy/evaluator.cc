@@ -1,5 +1,6 @@
 #include "policy/evaluator.h"
 
+#include "policy/conditions.h"
 #include "policy/glob.h"
 
 namespace stepgate::policy {
@@ -9,14 +10,7 @@ namespace {
 // address, no claims, started_by_caller not looked up, an input field missing or of the wrong
 // type). An allow rule needs kTrue; a deny rule applies unless something is kFalse (fail
 // closed); an `unless` exception needs kTrue.
-enum class Tri : uint8_t { kFalse, kUnknown, kTrue };
 
-Tri both(Tri a, Tri b) noexcept {
-  return a < b ? a : b;
-}
-Tri of(bool b) noexcept {
-  return b ? Tri::kTrue : Tri::kFalse;
-}
 
 bool anyEqual(const std::vector<std::string>& want, std::string_view have) noexcept {
   for (const std::string& w : want) {
@@ -53,76 +47,12 @@ Tri matchWho(const Who& who, const identity::Principal& p, const Context& ctx) n
     r = both(r, of(found));
   }
   for (const ClaimCondition& c : who.claims) {
-    if (ctx.claims == nullptr) {
-      r = both(r, Tri::kUnknown);
-      continue;
-    }
-    switch (c.kind) {
-      case ClaimCondition::Kind::kExists:
-        r = both(r, of(ctx.claims->has(c.claim) == c.exists));
-        break;
-      case ClaimCondition::Kind::kEquals:
-      case ClaimCondition::Kind::kIn: {
-        bool found = false;
-        for (const std::string& v : c.values) {
-          found = found || ctx.claims->equals(c.claim, v);
-        }
-        r = both(r, of(found));
-        break;
-      }
-    }
+    r = both(r, matchClaim(c, ctx));
   }
   return r;
 }
 
-bool inWindow(const TimeWindow& w, SystemTime now) noexcept {
-  const int64_t utc =
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-  const int64_t local = utc + w.zone->offsetAt(utc);
-  int64_t days = local / 86400;
-  int64_t secs = local % 86400;
-  if (secs < 0) {
-    secs += 86400;
-    --days;
-  }
-  const auto weekday = static_cast<unsigned>(((days % 7) + 10) % 7);  // 0 = Monday
-  const auto minute = static_cast<uint16_t>(secs / 60);
-  auto day_in = [&](unsigned d) { return (w.days >> d & 1u) != 0; };
-  if (w.start_minute < w.end_minute) {
-    return day_in(weekday) && minute >= w.start_minute && minute < w.end_minute;
-  }
-  // Past midnight: the window opens on a listed day and closes the next morning.
-  return (day_in(weekday) && minute >= w.start_minute) ||
-         (day_in((weekday + 6) % 7) && minute < w.end_minute);
-}
 
-Tri compare(const InputCondition& c, const Operation& op) noexcept {
-  const InputField* f = op.findInput(c.path);
-  if (f == nullptr || f->is_number != c.is_number) {
-    return Tri::kUnknown;
-  }
-  if (!c.is_number) {
-    const bool eq = f->text == c.text;
-    return of(c.op == CompareOp::kEq ? eq : !eq);
-  }
-  const double a = f->number;
-  const double b = c.number;
-  switch (c.op) {
-    case CompareOp::kEq:
-      return of(a == b);
-    case CompareOp::kNe:
-      return of(a != b);
-    case CompareOp::kLt:
-      return of(a < b);
-    case CompareOp::kLe:
-      return of(a <= b);
-    case CompareOp::kGt:
-      return of(a > b);
-    case CompareOp::kGe:
-      return of(a >= b);
-  }
-  return Tri::kFalse;
-}
 
 Tri matchWhen(const When& w, const identity::Principal& p, const Operation& op,
               const Context& ctx) noexcept {
@@ -149,7 +79,7 @@ Tri matchWhen(const When& w, const identity::Principal& p, const Operation& op,
                                            : Tri::kUnknown);
   }
   for (const InputCondition& c : w.input) {
-    r = both(r, compare(c, op));
+    r = both(r, compareInput(c, op));
   }
   return r;
 }

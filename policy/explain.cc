@@ -2,20 +2,15 @@
 
 #include <chrono>
 
+#include "policy/conditions.h"
 #include "policy/describe.h"
 #include "policy/glob.h"
 
 namespace stepgate::policy {
 namespace {
 
-// Three-valued, as in the evaluator: yes, unknown (data missing), no.
-enum class Tri : uint8_t { kFalse, kUnknown, kTrue };
-
 const char* triName(Tri t) {
   return t == Tri::kTrue ? "yes" : t == Tri::kFalse ? "no" : "unknown";
-}
-Tri of(bool b) {
-  return b ? Tri::kTrue : Tri::kFalse;
 }
 
 template <typename T>
@@ -59,65 +54,12 @@ Tri whoVerdicts(const Who& who, const char* prefix, const identity::Principal& p
   for (const ClaimCondition& c : who.claims) {
     Who only;
     only.claims = {c};
-    Tri t = Tri::kUnknown;
-    if (ctx.claims != nullptr) {
-      if (c.kind == ClaimCondition::Kind::kExists) {
-        t = of(ctx.claims->has(c.claim) == c.exists);
-      } else {
-        bool found = false;
-        for (const std::string& v : c.values)
-          found = found || ctx.claims->equals(c.claim, v);
-        t = of(found);
-      }
-    }
-    note(out, r, pre + "." + describeWho(only), t);
+    note(out, r, pre + "." + describeWho(only), matchClaim(c, ctx));
   }
   return r;
 }
 
-bool inWindow(const TimeWindow& w, SystemTime now) {
-  const int64_t utc =
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-  const int64_t local = utc + w.zone->offsetAt(utc);
-  int64_t days = local / 86400;
-  int64_t secs = local % 86400;
-  if (secs < 0) {
-    secs += 86400;
-    --days;
-  }
-  const auto weekday = static_cast<unsigned>(((days % 7) + 10) % 7);
-  const auto minute = static_cast<uint16_t>(secs / 60);
-  auto day_in = [&](unsigned d) { return (w.days >> d & 1u) != 0; };
-  if (w.start_minute < w.end_minute) {
-    return day_in(weekday) && minute >= w.start_minute && minute < w.end_minute;
-  }
-  return (day_in(weekday) && minute >= w.start_minute) ||
-         (day_in((weekday + 6) % 7) && minute < w.end_minute);
-}
 
-Tri compare(const InputCondition& c, const Operation& op) {
-  const InputField* f = op.findInput(c.path);
-  if (f == nullptr || f->is_number != c.is_number)
-    return Tri::kUnknown;
-  if (!c.is_number)
-    return of(c.op == CompareOp::kEq ? f->text == c.text : f->text != c.text);
-  const double a = f->number, b = c.number;
-  switch (c.op) {
-    case CompareOp::kEq:
-      return of(a == b);
-    case CompareOp::kNe:
-      return of(a != b);
-    case CompareOp::kLt:
-      return of(a < b);
-    case CompareOp::kLe:
-      return of(a <= b);
-    case CompareOp::kGt:
-      return of(a > b);
-    case CompareOp::kGe:
-      return of(a >= b);
-  }
-  return Tri::kFalse;
-}
 
 Tri whenVerdicts(const When& w, const identity::Principal& p, const Operation& op,
                  const Context& ctx, std::vector<ConditionVerdict>& out) {
@@ -144,7 +86,7 @@ Tri whenVerdicts(const When& w, const identity::Principal& p, const Operation& o
   for (const InputCondition& c : w.input) {
     When only;
     only.input = {c};
-    note(out, r, "when." + describeWhen(only), compare(c, op));
+    note(out, r, "when." + describeWhen(only), compareInput(c, op));
   }
   return r;
 }
