@@ -15,7 +15,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 RUN scripts/build build-release -DCMAKE_BUILD_TYPE=Release -DSTEPGATE_TESTS=OFF \
- && strip build-release/stepgate
+ && strip build-release/proxy/stepgate
 
 FROM debian:bookworm
 ARG DEBIAN_FRONTEND=noninteractive
@@ -26,7 +26,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* /tmp/packages.txt \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin stepgate
-COPY --from=build /src/build-release/stepgate /usr/local/bin/stepgate
+COPY --from=build /src/build-release/proxy/stepgate /usr/local/bin/stepgate
 COPY deploy/ /etc/stepgate/
 USER stepgate
 EXPOSE 8443 9901
