@@ -4,17 +4,6 @@
 
 #include <gtest/gtest.h>
 
-// The same feature macros the library is built with (pkg-config cpp-httplib --cflags); the
-// test target does not inherit them, and the class layouts depend on them.
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
 #include <httplib.h>
 
 #include <atomic>
