@@ -654,24 +654,27 @@ HeadScan findHeadEnd(std::string_view data, size_t& scanned, const Limits& limit
   return too_much ? fail(ParseError::kHeadersTooLarge) : r;
 }
 
-ParseError parseRequestHead(std::string_view head, const Limits& limits,
-                            RequestHead& out) noexcept {
+namespace {
+
+// The frame both heads share: optional leading empty lines, the first line (within the
+// request-line limit, parsed by `parse_first`), the fields, the head-size limit.
+template <typename Head, typename ParseFirst>
+ParseError parseHeadFrame(std::string_view head, const Limits& limits, bool is_request,
+                          ParseError bad_line, Head& out, FieldFacts& facts,
+                          ParseFirst parse_first) noexcept {
   out.clear();
   size_t pos = leadingEmptyLines(head);
   std::string_view line;
-  if (ParseError e = readLine(head, pos, line, ParseError::kBadRequestLine);
-      e != ParseError::kNone) {
+  if (ParseError e = readLine(head, pos, line, bad_line); e != ParseError::kNone) {
     return e;
   }
   if (line.size() > limits.max_request_line) {
     return ParseError::kUriTooLong;
   }
-  if (ParseError e = parseRequestLine(line, out); e != ParseError::kNone) {
+  if (ParseError e = parse_first(line, out); e != ParseError::kNone) {
     return e;
   }
-  FieldFacts facts;
-  if (ParseError e = parseFields(head, pos, limits, true, ParseError::kBadRequestLine,
-                                 out.headers, facts);
+  if (ParseError e = parseFields(head, pos, limits, is_request, bad_line, out.headers, facts);
       e != ParseError::kNone) {
     return e;
   }
@@ -679,6 +682,19 @@ ParseError parseRequestHead(std::string_view head, const Limits& limits,
     return ParseError::kHeadersTooLarge;
   }
   out.head_bytes = pos;
+  return ParseError::kNone;
+}
+
+}  // namespace
+
+ParseError parseRequestHead(std::string_view head, const Limits& limits,
+                            RequestHead& out) noexcept {
+  FieldFacts facts;
+  if (ParseError e = parseHeadFrame(head, limits, true, ParseError::kBadRequestLine, out, facts,
+                                    parseRequestLine);
+      e != ParseError::kNone) {
+    return e;
+  }
 
   if (out.form == TargetForm::kAbsolute) {
     if (facts.host_count == 0 || !equalsIgnoreCase(facts.host, out.host)) {
@@ -711,29 +727,12 @@ ParseError parseRequestHead(std::string_view head, const Limits& limits,
 
 ParseError parseResponseHead(std::string_view head, const Limits& limits,
                              bool request_method_head, ResponseHead& out) noexcept {
-  out.clear();
-  size_t pos = leadingEmptyLines(head);
-  std::string_view line;
-  if (ParseError e = readLine(head, pos, line, ParseError::kBadStatusLine);
-      e != ParseError::kNone) {
-    return e;
-  }
-  if (line.size() > limits.max_request_line) {
-    return ParseError::kUriTooLong;
-  }
-  if (ParseError e = parseStatusLine(line, out); e != ParseError::kNone) {
-    return e;
-  }
   FieldFacts facts;
-  if (ParseError e = parseFields(head, pos, limits, false, ParseError::kBadStatusLine,
-                                 out.headers, facts);
+  if (ParseError e = parseHeadFrame(head, limits, false, ParseError::kBadStatusLine, out, facts,
+                                    parseStatusLine);
       e != ParseError::kNone) {
     return e;
   }
-  if (pos > limits.max_header_bytes) {
-    return ParseError::kHeadersTooLarge;
-  }
-  out.head_bytes = pos;
   if (ParseError e = checkFraming(facts, out.version_minor); e != ParseError::kNone) {
     return e;
   }
