@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "identity/json.h"
 #include "identity/jwt.h"
 #include "identity/token_verifier.h"
 
@@ -64,28 +65,32 @@ AuthOutcome Authenticator::authenticateBearer(std::string_view token, SystemTime
     out.error = AuthError::kIntrospectionInactive;
     return out;
   }
-  const std::optional<std::string> iss = peekIssuer(token, max_token_bytes_);
+  // Parsed once: the unverified `iss` routes the token, and the same parse is verified.
+  Jwt jwt;
+  const std::optional<AuthError> parse_error = parseJwt(token, jwt, max_token_bytes_);
+  const JsonValue* iss_value = parse_error ? nullptr : jwt.claims.find("iss");
+  const bool has_iss = iss_value != nullptr && iss_value->isString();
+  const std::string_view iss = has_iss ? std::string_view(iss_value->asString()) : "";
   const bool jws_shaped = std::count(token.begin(), token.end(), '.') == 2;
   if (introspection_provider_ >= 0 &&
-      ((!iss && !jws_shaped) ||
-       (iss && *iss == config_.providers[static_cast<size_t>(introspection_provider_)].issuer))) {
+      ((!has_iss && !jws_shaped) ||
+       (has_iss && iss == config_.providers[static_cast<size_t>(introspection_provider_)].issuer))) {
     // An opaque token (or a JWT of the introspection provider's issuer): the endpoint decides.
     out.provider = introspection_provider_;
     out.introspect = true;
     return out;
   }
-  if (!iss) {
+  if (!has_iss) {
     // Not routable: say precisely why (bad base64, duplicate claim, ...), or that there is
     // no issuer at all.
-    Jwt jwt;
-    out.error = parseJwt(token, jwt, max_token_bytes_).value_or(AuthError::kUnknownIssuer);
+    out.error = parse_error.value_or(AuthError::kUnknownIssuer);
     return out;
   }
   int index = -1;
   for (size_t i = 0; i < config_.providers.size(); ++i) {
     const auto& p = config_.providers[i];
     if ((p.type == config::ProviderType::kJwt || p.type == config::ProviderType::kOidc) &&
-        p.issuer == *iss) {
+        p.issuer == iss) {
       index = static_cast<int>(i);
       break;
     }
@@ -102,7 +107,7 @@ AuthOutcome Authenticator::authenticateBearer(std::string_view token, SystemTime
     out.error = AuthError::kKeysUnavailable;
     return out;
   }
-  VerifyResult r = verifyJwt(token, provider, *keys, now);
+  VerifyResult r = verifyParsedJwt(jwt, token, provider, *keys, now);
   if (!r.ok()) {
     out.error = r.error;
     // Only a kid the set does not contain at all is worth a refetch; a kid of the wrong key

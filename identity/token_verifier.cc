@@ -53,12 +53,22 @@ std::string credentialId(std::string_view token) noexcept {
 
 VerifyResult verifyJwt(std::string_view token, const config::ProviderConfig& provider,
                        const KeySet& keys, SystemTime now) noexcept {
-  VerifyResult result;
-  Fail fail{result};
-
   // 1-2. Size and structure.
   Jwt jwt;
-  if (auto e = parseJwt(token, jwt, provider.max_token_bytes)) return fail(*e);
+  if (auto e = parseJwt(token, jwt, provider.max_token_bytes)) {
+    VerifyResult result;
+    result.error = e;
+    return result;
+  }
+  return verifyParsedJwt(jwt, token, provider, keys, now);
+}
+
+VerifyResult verifyParsedJwt(const Jwt& jwt, std::string_view token,
+                             const config::ProviderConfig& provider, const KeySet& keys,
+                             SystemTime now) noexcept {
+  VerifyResult result;
+  Fail fail{result};
+  if (token.size() > provider.max_token_bytes) return fail(AuthError::kTokenTooLarge);
   result.kid = jwt.kid;
 
   // 3. The allowlist, before any key is looked at.

@@ -47,6 +47,7 @@
 
 #include "config/schema.h"
 #include "identity/auth_error.h"
+#include "identity/jwt.h"
 #include "identity/key_set.h"
 #include "identity/principal.h"
 
@@ -63,6 +64,12 @@ struct VerifyResult {
 
 [[nodiscard]] VerifyResult verifyJwt(std::string_view token, const config::ProviderConfig& provider,
                                      const KeySet& keys, SystemTime now) noexcept;
+
+// The same checks for a token already parsed by parseJwt() (so a caller that parsed it to
+// route it by `iss` does not parse it twice). `jwt` must come from `token`.
+[[nodiscard]] VerifyResult verifyParsedJwt(const Jwt& jwt, std::string_view token,
+                                           const config::ProviderConfig& provider,
+                                           const KeySet& keys, SystemTime now) noexcept;
 
 // The credential id of a token: hex SHA-256, truncated to 32 characters.
 std::string credentialId(std::string_view token) noexcept;
