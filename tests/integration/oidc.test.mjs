@@ -91,32 +91,44 @@ test('key rotation at the provider: the first token with the new kid passes', as
   assert.equal(metricValue(await metrics(adminPort), 'stepgate_auth_key_waits_total'), waits0 + 1);
 });
 
+// A stepgate (one worker) whose only provider introspects opaque tokens at the provider,
+// with `secretFile` written into its folder (mode 0600) and `provider` merged into the
+// provider's settings. `req(token)` calls `urlPath` through it.
+async function startIntrospecting({ secretFile, secret, provider, urlPath }) {
+  const dir = makeTempDir('stepgate-introspect-');
+  fs.writeFileSync(path.join(dir, secretFile), secret, { mode: 0o600 });
+  const iport = await freePort();
+  const iadmin = await freePort();
+  const isg = await startStepgate(writeConfig(dir, {
+    listenPort: iport, adminPort: iadmin, upstreamPort: up.port,
+    extra: {
+      proxy: { workers: 1 },
+      identity: {
+        providers: [{
+          name: 'opaque', type: 'introspection', issuer: idp.issuer,
+          introspection_endpoint: `${idp.issuer}/token/introspection`, fetch_timeout: '3s',
+          ...provider,
+        }],
+      },
+    },
+  }));
+  const req = (t) => rawRequest(iport, `GET ${urlPath} HTTP/1.1\r\nHost: gw\r\n`
+    + `Authorization: Bearer ${t}\r\nConnection: close\r\n\r\n`, { timeoutMs: 8000 });
+  return { isg, iadmin, req };
+}
+
 test('opaque tokens through RFC 7662 introspection: accepted, cached, revoked ones refused',
   async () => {
-    const dir = makeTempDir('stepgate-introspect-');
-    fs.writeFileSync(path.join(dir, 'client.secret'), idp.clientSecret, { mode: 0o600 });
-    const iport = await freePort();
-    const iadmin = await freePort();
-    const isg = await startStepgate(writeConfig(dir, {
-      listenPort: iport, adminPort: iadmin, upstreamPort: up.port,
-      extra: {
-        proxy: { workers: 1 },
-        identity: {
-          providers: [{
-            name: 'opaque', type: 'introspection', issuer: idp.issuer,
-            introspection_endpoint: `${idp.issuer}/token/introspection`,
-            client_id: idp.clientId, client_secret_file: 'client.secret',
-            claims: { subject: 'client_id', groups: 'scope', groups_space_separated: true },
-            fetch_timeout: '3s',
-          }],
-        },
+    const { isg, iadmin, req } = await startIntrospecting({
+      secretFile: 'client.secret', secret: idp.clientSecret, urlPath: '/api/workflow/opaque',
+      provider: {
+        client_id: idp.clientId, client_secret_file: 'client.secret',
+        claims: { subject: 'client_id', groups: 'scope', groups_space_separated: true },
       },
-    }));
+    });
     try {
       const token = await idp.tokenFor({ scope: 'workflows:read', audience: 'workflow-api',
         format: 'opaque' });
-      const req = (t) => rawRequest(iport, `GET /api/workflow/opaque HTTP/1.1\r\nHost: gw\r\n`
-        + `Authorization: Bearer ${t}\r\nConnection: close\r\n\r\n`, { timeoutMs: 8000 });
       const r1 = await req(token);
       assert.equal(statusOf(r1), 200, r1.text);
       const r2 = await req(token);
@@ -170,30 +182,13 @@ test('introspection endpoint down: 503, not a storm of 401s', async () => {
 test('introspection with private_key_jwt: the registered key is accepted, another key is 503',
   async () => {
     // A stepgate whose introspection client signs its assertions with `keyPem`.
-    const startWithKey = async (keyPem) => {
-      const dir = makeTempDir('stepgate-introspect-pkjwt-');
-      fs.writeFileSync(path.join(dir, 'client.pem'), keyPem, { mode: 0o600 });
-      const iport = await freePort();
-      const iadmin = await freePort();
-      const isg = await startStepgate(writeConfig(dir, {
-        listenPort: iport, adminPort: iadmin, upstreamPort: up.port,
-        extra: {
-          proxy: { workers: 1 },
-          identity: {
-            providers: [{
-              name: 'opaque', type: 'introspection', issuer: idp.issuer,
-              introspection_endpoint: `${idp.issuer}/token/introspection`,
-              client_id: idp.keyClient.clientId, client_auth: 'private_key_jwt',
-              client_key_file: 'client.pem', client_key_alg: 'ES256',
-              claims: { subject: 'client_id' }, fetch_timeout: '3s',
-            }],
-          },
-        },
-      }));
-      const req = (t) => rawRequest(iport, 'GET /api/workflow/pkjwt HTTP/1.1\r\nHost: gw\r\n'
-        + `Authorization: Bearer ${t}\r\nConnection: close\r\n\r\n`, { timeoutMs: 8000 });
-      return { isg, iadmin, req };
-    };
+    const startWithKey = (keyPem) => startIntrospecting({
+      secretFile: 'client.pem', secret: keyPem, urlPath: '/api/workflow/pkjwt',
+      provider: {
+        client_id: idp.keyClient.clientId, client_auth: 'private_key_jwt',
+        client_key_file: 'client.pem', client_key_alg: 'ES256', claims: { subject: 'client_id' },
+      },
+    });
 
     const good = await startWithKey(idp.keyClient.privateKeyPem);
     try {
