@@ -235,6 +235,8 @@ class Loader {
   [[nodiscard]] Status bindUpstreams(Config& config);
   [[nodiscard]] Status loadServerTls(const YAML::Node& node, ServerTlsConfig& out);
   [[nodiscard]] Status loadLimits(const YAML::Node& node, LimitsConfig& out);
+  [[nodiscard]] Status loadLookup(const YAML::Node& node, LookupConfig& out);
+  [[nodiscard]] Status loadAws(const YAML::Node& node, AwsSigningConfig& out);
   [[nodiscard]] Status loadPath(const YAML::Node& node, PathConfig& out);
   [[nodiscard]] Status loadProxy(const YAML::Node& node, ProxyConfig& out);
   [[nodiscard]] Status loadAdmin(const YAML::Node& node, AdminConfig& out);
@@ -314,7 +316,8 @@ Status Loader::loadUpstream(const YAML::Node& name, const YAML::Node& node, Upst
   }
   RETURN_IF_ERROR(src_.checkMap(node, {"profile", "url", "connect_timeout", "response_timeout",
                                        "max_idle", "idle_timeout", "max_requests_per_connection",
-                                       "tls", "routes"}));
+                                       "tls", "routes", "lookup", "aws",
+                                       "max_inspected_body"}));
   RETURN_IF_ERROR(src_.require(node, "url"));
   RETURN_IF_ERROR(src_.optString(node, "profile", out.profile));
   const std::vector<std::string_view> profiles(std::begin(kProfiles), std::end(kProfiles));
@@ -346,6 +349,19 @@ Status Loader::loadUpstream(const YAML::Node& name, const YAML::Node& node, Upst
 
   if (const YAML::Node routes = node["routes"]; routes.IsDefined()) {
     RETURN_IF_ERROR(loadRoutes(src_, routes, out.routes));
+  }
+  RETURN_IF_ERROR(src_.optSize64(node, "max_inspected_body", out.max_inspected_body));
+  RETURN_IF_ERROR(positive(node, "max_inspected_body", out.max_inspected_body, "upstream"));
+  if (const YAML::Node lookup = node["lookup"]; lookup.IsDefined()) {
+    RETURN_IF_ERROR(loadLookup(lookup, out.lookup));
+  }
+  if (const YAML::Node aws = node["aws"]; aws.IsDefined()) {
+    out.aws.emplace();
+    RETURN_IF_ERROR(loadAws(aws, *out.aws));
+  } else if (out.profile == "step-functions") {
+    return src_.error(node, "upstream '" + out.name +
+                                "' (profile step-functions) needs 'aws' (region, access_key_id, "
+                                "secret_access_key_file): stepgate signs what it forwards");
   }
 
   const YAML::Node tls = node["tls"];
@@ -510,6 +526,60 @@ Status Loader::loadServerTls(const YAML::Node& node, ServerTlsConfig& out) {
   RETURN_IF_ERROR(
       positive(node, "ticket_key_rotation", out.ticket_key_rotation.count(), "tls"));
   return src_.optUint32(node, "session_cache_size", out.session_cache_size);
+}
+
+Status Loader::loadLookup(const YAML::Node& node, LookupConfig& out) {
+  RETURN_IF_ERROR(src_.checkMap(node, {"authorization_file", "timeout", "cache_ttl",
+                                       "negative_ttl", "cache_entries", "threads",
+                                       "max_pending"}));
+  if (const YAML::Node f = node["authorization_file"]; f.IsDefined()) {
+    RETURN_IF_ERROR(readFile(f, "authorization_file", out.authorization_file));
+  }
+  RETURN_IF_ERROR(src_.optDuration(node, "timeout", out.timeout));
+  RETURN_IF_ERROR(positive(node, "timeout", out.timeout.count(), "lookup"));
+  RETURN_IF_ERROR(src_.optDuration(node, "cache_ttl", out.cache_ttl));
+  RETURN_IF_ERROR(src_.optDuration(node, "negative_ttl", out.negative_ttl));
+  RETURN_IF_ERROR(src_.optUint32(node, "cache_entries", out.cache_entries));
+  RETURN_IF_ERROR(src_.optUint32(node, "threads", out.threads));
+  RETURN_IF_ERROR(positive(node, "threads", out.threads, "lookup"));
+  RETURN_IF_ERROR(src_.optUint32(node, "max_pending", out.max_pending));
+  return positive(node, "max_pending", out.max_pending, "lookup");
+}
+
+Status Loader::loadAws(const YAML::Node& node, AwsSigningConfig& out) {
+  RETURN_IF_ERROR(src_.checkMap(node, {"region", "service", "access_key_id",
+                                       "secret_access_key_file", "session_token_file"}));
+  RETURN_IF_ERROR(src_.require(node, "region"));
+  RETURN_IF_ERROR(src_.require(node, "access_key_id"));
+  RETURN_IF_ERROR(src_.require(node, "secret_access_key_file"));
+  RETURN_IF_ERROR(src_.optString(node, "region", out.region));
+  RETURN_IF_ERROR(src_.optString(node, "service", out.service));
+  RETURN_IF_ERROR(src_.optString(node, "access_key_id", out.access_key_id));
+  auto plain = [](const std::string& v) {
+    if (v.empty() || v.size() > 128) return false;
+    for (char c : v) {
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_')) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (!plain(out.region)) {
+    return src_.error(node["region"], "region '" + out.region + "' is not a region name");
+  }
+  if (!plain(out.service)) {
+    return src_.error(node["service"], "service '" + out.service + "' is not a service name");
+  }
+  if (!plain(out.access_key_id)) {
+    return src_.error(node["access_key_id"], "access_key_id must be letters and digits");
+  }
+  RETURN_IF_ERROR(readFile(node["secret_access_key_file"], "secret_access_key_file",
+                           out.secret_access_key_file));
+  if (const YAML::Node f = node["session_token_file"]; f.IsDefined()) {
+    RETURN_IF_ERROR(readFile(f, "session_token_file", out.session_token_file));
+  }
+  return okStatus();
 }
 
 Status Loader::loadLimits(const YAML::Node& node, LimitsConfig& out) {

@@ -64,6 +64,28 @@ struct RouteConfig {
   std::string position;                   // "FILE:LINE:COL" of the route, for messages
 };
 
+// How stepgate asks the orchestrator about ids (docs/orchestrators.md, "Execution lookups"):
+// with its own credentials, never the caller's.
+struct LookupConfig {
+  std::string authorization_file;         // its content is sent as Authorization; "" = none
+  Duration timeout{std::chrono::seconds(2)};
+  Duration cache_ttl{std::chrono::minutes(10)};      // found answers
+  Duration negative_ttl{std::chrono::seconds(5)};    // "no such id" answers; failures: never
+  uint32_t cache_entries = 100000;        // LRU, shared by all workers
+  uint32_t threads = 2;                   // concurrent lookups
+  uint32_t max_pending = 1024;            // distinct ids waiting; beyond: unresolved at once
+};
+
+// AWS Signature Version 4 for forwarded requests and lookups (step-functions): stepgate
+// authenticates callers itself and signs with these credentials.
+struct AwsSigningConfig {
+  std::string region;                     // e.g. us-east-1
+  std::string service = "states";
+  std::string access_key_id;              // AKIA... (not secret)
+  std::string secret_access_key_file;     // the secret, read at start and on reload
+  std::string session_token_file;         // optional (temporary credentials)
+};
+
 struct UpstreamConfig {
   std::string name;
   std::string profile = "generic";        // conductor | step-functions | temporal | argo | airflow | generic
@@ -80,7 +102,10 @@ struct UpstreamConfig {
   Duration idle_timeout{std::chrono::seconds(60)};
   uint32_t max_requests_per_connection = 0;  // 0: unlimited
   std::optional<UpstreamTlsConfig> tls;
-  std::vector<RouteConfig> routes;        // generic (and, until it has its own, conductor)
+  std::vector<RouteConfig> routes;        // generic; for the other profiles: explicit mappings
+  LookupConfig lookup;
+  std::optional<AwsSigningConfig> aws;    // step-functions: required
+  uint64_t max_inspected_body = 1u << 20; // bodies a profile reads to classify; beyond: 413
 };
 
 struct LimitsConfig {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "identity/json.h"
+#include "common/json.h"
 #include "identity/jwt.h"
 #include "identity/token_verifier.h"
 

@@ -15,7 +15,7 @@
 
 #include "config/schema.h"
 #include "identity/auth_error.h"
-#include "identity/json.h"
+#include "common/json.h"
 #include "identity/principal.h"
 
 namespace stepgate::identity {

@@ -15,7 +15,7 @@
 #include "common/json_writer.h"
 #include "common/logging.h"
 #include "identity/claim_mapping.h"
-#include "identity/json.h"
+#include "common/json.h"
 #include "identity/jws_sign.h"
 #include "identity/jwt.h"
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "identity/auth_error.h"
-#include "identity/json.h"
+#include "common/json.h"
 #include "identity/key_set.h"
 
 namespace stepgate::identity {

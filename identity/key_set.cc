@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "common/c_ptr.h"
-#include "identity/json.h"
+#include "common/json.h"
 #include "identity/jwt.h"
 
 namespace stepgate::identity {

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "identity/json.h"
+#include "common/json.h"
 
 namespace stepgate::identity {
 namespace {

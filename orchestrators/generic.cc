@@ -2,7 +2,11 @@
 
 #include <algorithm>
 
+#include "orchestrators/profiles.h"
+
 namespace stepgate::orchestrators {
+
+using config::RouteConfig;
 
 namespace {
 
@@ -13,7 +17,7 @@ std::string_view innerName(std::string_view seg) {
 }  // namespace
 
 GenericProfile::GenericProfile(std::string upstream, const std::vector<config::RouteConfig>& routes)
-    : upstream_(std::move(upstream)) {
+    : upstream_(std::move(upstream)), configs_(routes) {
   for (const config::RouteConfig& rc : routes) {
     Route r;
     r.method = rc.method;
@@ -109,17 +113,9 @@ bool GenericProfile::match(const Route& r, std::string_view path,
 }
 
 void GenericProfile::classify(const RequestView& req, Classification& out) const {
-  out.classified = false;
+  out.reset(upstream_);
+  out.why = "no route matches";
   policy::Operation& op = out.op;
-  op.upstream.assign(upstream_);
-  op.workflow.clear();
-  op.version.clear();
-  op.step.clear();
-  op.execution.clear();
-  op.actions = {};
-  op.input.clear();
-  op.started_by_caller_known = false;
-  op.started_by_caller = false;
   std::string_view vars[kMaxVars];
   for (const Route& r : routes_) {
     if (r.method != "*" && r.method != req.method) {
@@ -138,12 +134,30 @@ void GenericProfile::classify(const RequestView& req, Classification& out) const
     assign(r.workflow, op.workflow);
     assign(r.step, op.step);
     op.actions.add(r.action);
-    out.classified = true;
+    out.outcome = Outcome::kClassified;
+    out.why = {};
     return;
   }
 }
 
-ProfileConstSharedPtr makeProfile(const config::UpstreamConfig& upstream) {
+std::vector<OperationInfo> GenericProfile::operations() const {
+  std::vector<OperationInfo> ops;
+  for (const RouteConfig& rc : configs_) {
+    OperationInfo o;
+    o.method = rc.method;
+    o.path = rc.path;
+    o.name = "route " + rc.position;
+    o.actions = rc.action;
+    o.workflow = rc.workflow.empty() ? "-" : rc.workflow;
+    o.step = rc.step.empty() ? "-" : rc.step;
+    o.execution = "-";
+    o.notes = "configured route";
+    ops.push_back(std::move(o));
+  }
+  return ops;
+}
+
+ProfileConstSharedPtr makeGenericProfile(const config::UpstreamConfig& upstream) {
   return std::make_shared<GenericProfile>(upstream.name, upstream.routes);
 }
 

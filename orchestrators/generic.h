@@ -19,6 +19,7 @@ class GenericProfile final : public Profile {
 
   using Profile::classify;
   void classify(const RequestView& req, Classification& out) const override;
+  std::vector<OperationInfo> operations() const override;
 
  private:
   struct Segment {
@@ -44,6 +45,7 @@ class GenericProfile final : public Profile {
   bool match(const Route& r, std::string_view path, std::string_view* vars) const noexcept;
 
   std::string upstream_;
+  std::vector<config::RouteConfig> configs_;
   std::vector<Route> routes_;
 };
 

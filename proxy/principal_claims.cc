@@ -7,7 +7,7 @@
 namespace stepgate::proxy {
 namespace {
 
-bool scalarEquals(const identity::JsonValue& v, std::string_view value) noexcept {
+bool scalarEquals(const JsonValue& v, std::string_view value) noexcept {
   if (v.isString()) return v.asString() == value;
   if (v.isBool()) return value == (v.asBool() ? "true" : "false");
   if (v.isInt()) {
@@ -26,10 +26,10 @@ bool PrincipalClaims::has(std::string_view claim) const noexcept {
 
 bool PrincipalClaims::equals(std::string_view claim, std::string_view value) const noexcept {
   if (claims_ == nullptr) return false;
-  const identity::JsonValue* v = identity::lookupClaim(*claims_, claim);
+  const JsonValue* v = identity::lookupClaim(*claims_, claim);
   if (v == nullptr) return false;
   if (!v->isArray()) return scalarEquals(*v, value);
-  for (const identity::JsonValue& e : v->asArray()) {
+  for (const JsonValue& e : v->asArray()) {
     if (scalarEquals(e, value)) return true;
   }
   return false;

@@ -10,7 +10,7 @@
 
 #include <string_view>
 
-#include "identity/json.h"
+#include "common/json.h"
 #include "policy/decision.h"
 
 namespace stepgate::proxy {
@@ -18,14 +18,14 @@ namespace stepgate::proxy {
 class PrincipalClaims final : public policy::ClaimLookup {
  public:
   // `claims` may be null (no claims known); it must outlive this object.
-  explicit PrincipalClaims(const identity::JsonValue* claims) : claims_(claims) {}
+  explicit PrincipalClaims(const JsonValue* claims) : claims_(claims) {}
 
   // policy::ClaimLookup
   bool has(std::string_view claim) const noexcept override;
   bool equals(std::string_view claim, std::string_view value) const noexcept override;
 
  private:
-  const identity::JsonValue* claims_;
+  const JsonValue* claims_;
 };
 
 }  // namespace stepgate::proxy

@@ -23,16 +23,16 @@
 #include <unordered_set>
 #include <vector>
 
-#include "identity/json.h"
+#include "common/json.h"
 
 namespace {
 
-using stepgate::identity::JsonError;
-using stepgate::identity::JsonLimits;
-using stepgate::identity::JsonMember;
-using stepgate::identity::JsonType;
-using stepgate::identity::JsonValue;
-using stepgate::identity::parseJson;
+using stepgate::JsonError;
+using stepgate::JsonLimits;
+using stepgate::JsonMember;
+using stepgate::JsonType;
+using stepgate::JsonValue;
+using stepgate::parseJson;
 
 
 constexpr size_t kMaxNodesChecked = 4096;  // pointer checks per input, to bound the time

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "identity/introspection.h"
-#include "identity/json.h"
+#include "common/json.h"
 #include "identity/jws_sign.h"
 #include "identity/jws_verify.h"
 #include "identity/jwt.h"

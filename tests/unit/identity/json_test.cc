@@ -1,4 +1,4 @@
-#include "identity/json.h"
+#include "common/json.h"
 
 #include <gtest/gtest.h>
 

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <string>
 
-#include "identity/json.h"
+#include "common/json.h"
 #include "identity/jwt.h"
 
 namespace stepgate::identity::testing {

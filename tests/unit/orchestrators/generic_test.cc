@@ -33,14 +33,14 @@ GenericProfile conductorLike() {
 TEST(GenericProfile, ClassifiesByMethodAndTemplate) {
   const GenericProfile p = conductorLike();
   Classification c = p.classify({"POST", "/api/workflow/payments"});
-  ASSERT_TRUE(c.classified);
+  ASSERT_TRUE(c.classified());
   EXPECT_EQ(c.op.upstream, "conductor");
   EXPECT_EQ(c.op.workflow, "payments");
   EXPECT_EQ(c.op.step, "");
   EXPECT_EQ(c.op.actions, policy::ActionSet({Action::kStart}));
 
   c = p.classify({"GET", "/api/workflow/abc-123"});
-  ASSERT_TRUE(c.classified);
+  ASSERT_TRUE(c.classified());
   EXPECT_EQ(c.op.workflow, "");
   EXPECT_EQ(c.op.actions, policy::ActionSet({Action::kRead}));
 }
@@ -48,7 +48,7 @@ TEST(GenericProfile, ClassifiesByMethodAndTemplate) {
 TEST(GenericProfile, StepAndWorkflowFromVariables) {
   const Classification c =
       conductorLike().classify({"POST", "/api/tasks/payments/approve/complete"});
-  ASSERT_TRUE(c.classified);
+  ASSERT_TRUE(c.classified());
   EXPECT_EQ(c.op.workflow, "payments");
   EXPECT_EQ(c.op.step, "approve");
   EXPECT_EQ(c.op.actions, policy::ActionSet({Action::kCompleteStep}));
@@ -56,34 +56,34 @@ TEST(GenericProfile, StepAndWorkflowFromVariables) {
 
 TEST(GenericProfile, UnclassifiedWhenNothingMatches) {
   const GenericProfile p = conductorLike();
-  EXPECT_FALSE(p.classify({"DELETE", "/api/workflow/payments"}).classified);
-  EXPECT_FALSE(p.classify({"POST", "/api/workflow"}).classified);
-  EXPECT_FALSE(p.classify({"POST", "/api/workflow/"}).classified);
-  EXPECT_FALSE(p.classify({"POST", "/api/workflow/payments/extra"}).classified);
-  EXPECT_FALSE(p.classify({"POST", "/api/tasks/payments//complete"}).classified);
-  EXPECT_FALSE(p.classify({"GET", "/other"}).classified);
-  EXPECT_FALSE(p.classify({"GET", ""}).classified);
-  EXPECT_FALSE(p.classify({"GET", "*"}).classified);
-  EXPECT_FALSE(GenericProfile("x", {}).classify({"GET", "/"}).classified);
+  EXPECT_FALSE(p.classify({"DELETE", "/api/workflow/payments"}).classified());
+  EXPECT_FALSE(p.classify({"POST", "/api/workflow"}).classified());
+  EXPECT_FALSE(p.classify({"POST", "/api/workflow/"}).classified());
+  EXPECT_FALSE(p.classify({"POST", "/api/workflow/payments/extra"}).classified());
+  EXPECT_FALSE(p.classify({"POST", "/api/tasks/payments//complete"}).classified());
+  EXPECT_FALSE(p.classify({"GET", "/other"}).classified());
+  EXPECT_FALSE(p.classify({"GET", ""}).classified());
+  EXPECT_FALSE(p.classify({"GET", "*"}).classified());
+  EXPECT_FALSE(GenericProfile("x", {}).classify({"GET", "/"}).classified());
 }
 
 TEST(GenericProfile, RestMatchesAnyTailIncludingNothing) {
   const GenericProfile p = conductorLike();
   for (const char* path : {"/admin/", "/admin/a", "/admin/a/b/c", "/admin"}) {
     const Classification c = p.classify({"PATCH", path});
-    EXPECT_TRUE(c.classified) << path;
+    EXPECT_TRUE(c.classified()) << path;
     EXPECT_EQ(c.op.workflow, "system") << path;
     EXPECT_EQ(c.op.actions, policy::ActionSet({Action::kAdmin})) << path;
   }
-  EXPECT_FALSE(p.classify({"PATCH", "/administrator"}).classified);
+  EXPECT_FALSE(p.classify({"PATCH", "/administrator"}).classified());
 }
 
 TEST(GenericProfile, TrailingSlashAndRoot) {
   const GenericProfile p = conductorLike();
-  EXPECT_TRUE(p.classify({"PUT", "/api/metadata/workflow/"}).classified);
-  EXPECT_FALSE(p.classify({"PUT", "/api/metadata/workflow"}).classified);
+  EXPECT_TRUE(p.classify({"PUT", "/api/metadata/workflow/"}).classified());
+  EXPECT_FALSE(p.classify({"PUT", "/api/metadata/workflow"}).classified());
   const Classification root = p.classify({"GET", "/"});
-  EXPECT_TRUE(root.classified);
+  EXPECT_TRUE(root.classified());
   EXPECT_EQ(root.op.actions, policy::ActionSet({Action::kList}));
 }
 
@@ -94,7 +94,7 @@ TEST(GenericProfile, FirstMatchWinsAndReuseResetsFields) {
   Classification c = p.classify({"POST", "/w/special/s1"});
   EXPECT_EQ(c.op.actions, policy::ActionSet({Action::kCompleteStep}));
   p.classify({"GET", "/w/x/y"}, c);
-  EXPECT_FALSE(c.classified);
+  EXPECT_FALSE(c.classified());
   EXPECT_TRUE(c.op.actions.empty());
   EXPECT_EQ(c.op.workflow, "");
   EXPECT_EQ(c.op.step, "");
@@ -107,7 +107,7 @@ TEST(GenericProfile, MakeProfileUsesRoutesForEveryProfileName) {
   up.routes = {route("POST", "/api/workflow/{w}", "start", "{w}")};
   const ProfileConstSharedPtr p = makeProfile(up);
   const Classification c = p->classify({"POST", "/api/workflow/pay"});
-  ASSERT_TRUE(c.classified);
+  ASSERT_TRUE(c.classified());
   EXPECT_EQ(c.op.workflow, "pay");
 }
 

@@ -6,7 +6,7 @@ namespace stepgate::proxy {
 namespace {
 
 TEST(PrincipalClaimsTest, MembersPointersListsAndScalars) {
-  auto parsed = identity::parseJson(
+  auto parsed = parseJson(
       R"({"tenant":"acme","cognito:groups":["ops","pay"],"org":{"tier":"gold"},)"
       R"("level":3,"email_verified":false,"ratio":0.5,"nothing":null})");
   ASSERT_TRUE(parsed.isOk());

@@ -1,4 +1,4 @@
-#include "identity/json.h"
+#include "common/json.h"
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
@@ -8,7 +8,7 @@
 #include <cstring>
 #include <limits>
 
-namespace stepgate::identity {
+namespace stepgate {
 
 const JsonValue* JsonValue::find(std::string_view name) const noexcept {
   if (!isObject()) return nullptr;
@@ -244,4 +244,4 @@ StatusOr<JsonValue> parseJson(std::string_view text, const JsonLimits& limits,
   }
 }
 
-}  // namespace stepgate::identity
+}  // namespace stepgate

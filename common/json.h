@@ -19,7 +19,7 @@
 
 #include "common/status.h"
 
-namespace stepgate::identity {
+namespace stepgate {
 
 class JsonValue;
 struct JsonMember;
@@ -104,4 +104,4 @@ struct JsonLimits {
 [[nodiscard]] StatusOr<JsonValue> parseJson(std::string_view text, const JsonLimits& limits = {},
                                             JsonError* error = nullptr) noexcept;
 
-}  // namespace stepgate::identity
+}  // namespace stepgate
