@@ -80,6 +80,7 @@ void Classification::reset(std::string_view upstream) {
   op.version.clear();
   op.step.clear();
   op.execution.clear();
+  op.namespace_name.clear();
   op.actions = {};
   op.input.clear();
   op.started_by_caller_known = false;

@@ -94,6 +94,8 @@ struct Operation {
   std::string version;            // where the API has one; "" otherwise
   std::string step;               // "" for whole-workflow actions
   std::string execution;          // the run id, when the call names one
+  // Where the API has namespaces (Temporal, Argo): the namespace the call acts in; "" otherwise.
+  std::string namespace_name;
   ActionSet actions;              // empty: the call could not be classified (always denied)
   std::vector<InputField> input;  // the few fields the profile extracted; usually empty
   // Whether the principal started `execution`: known only after the execution lookup (P4).
