@@ -14,9 +14,11 @@
 
 #include "common/time_source.h"
 
-namespace stepgate::identity {
+namespace stepgate {
+class JsonValue;  // common/json.h
+}  // namespace stepgate
 
-class JsonValue;  // identity/json.h
+namespace stepgate::identity {
 
 enum class AuthMethod : unsigned char {
   kNone,             // anonymous (no credentials presented)

@@ -265,6 +265,14 @@ void Connection::onTimer(int, short, void* arg) {
       // No new keys in time: verify once more against what there is (no second refetch).
       self->resumeAfterKeys();
       return;
+    case State::kBodyWait:
+      WorkerStats::inc(s.timeouts[static_cast<size_t>(Timeout::kRequest)]);
+      self->sendLocalResponse(408, "body_timeout", true);
+      return;
+    case State::kLookupWait:
+      // The orchestrator did not answer in time: what is missing is unresolved (fail closed).
+      self->finishLookups();
+      return;
     case State::kUpstream:
       WorkerStats::inc(s.timeouts[static_cast<size_t>(Timeout::kRequest)]);
       self->releaseUpstream(false);
@@ -296,6 +304,11 @@ void Connection::processInputLoop() {
     if (state_ == State::kUpstream) {
       pumpRequestBody();
       return;
+    }
+    if (state_ == State::kBodyWait) {
+      collectBody();
+      if (state_ != State::kIdle) return;
+      continue;
     }
     if (state_ != State::kIdle && state_ != State::kReadingHead) return;
     const size_t len = evbuffer_get_length(in);
@@ -506,15 +519,269 @@ void Connection::refuseAuthentication(identity::AuthError error, int provider) {
   sendLocalResponse(status, body_error, req_body_kind_ != http1::BodyKind::kNone, challenge);
 }
 
+void Connection::forwardRequest() {
+  classify_rounds_ = 0;
+  body_read_ = false;
+  body_.clear();
+  body_json_.reset();
+  lookup_keys_.clear();
+  lookup_results_.clear();
+  learning_ = false;
+  continueClassification();
+}
+
+void Connection::continueClassification() {
+  if (runtime_->policy == nullptr) {
+    sendUpstream();
+    return;
+  }
+  const size_t up_index = runtime_->listener_upstream[listener_index_];
+  const orchestrators::Profile& profile = *runtime_->profiles[up_index];
+  WorkerStats& s = worker_.stats();
+  while (true) {
+    header_views_.clear();
+    for (const http1::Header& h : req_.headers) header_views_.push_back({h.name, h.value});
+    resolved_.clear();
+    for (size_t i = 0; i < lookup_keys_.size(); ++i) {
+      resolved_.push_back({&lookup_keys_[i], lookup_results_[i].get()});
+    }
+    orchestrators::RequestView view;
+    view.method = req_.method;
+    view.path = path_;
+    view.query = req_.query;
+    view.headers = header_views_;
+    view.body_read = body_read_;
+    view.body = body_;
+    view.json = body_json_ ? &*body_json_ : nullptr;
+    view.lookups = resolved_;
+    profile.classify(view, classification_);
+    ++classify_rounds_;
+    if (classify_rounds_ > 8) classification_.unclassified("profile asked too many times");
+    if (classification_.outcome == orchestrators::Outcome::kNeedsBody) {
+      if (body_read_) {
+        classification_.unclassified("profile asked for the body twice");
+      } else {
+        startBodyCollection();
+        return;
+      }
+    }
+    if (classification_.outcome != orchestrators::Outcome::kNeedsLookup) break;
+    // Resolve what is new: the worker's cache first, then the shared resolver.
+    const size_t first = lookup_keys_.size();
+    for (orchestrators::LookupKey& k : classification_.lookups) {
+      bool known = false;
+      for (const orchestrators::LookupKey& have : lookup_keys_) known = known || have == k;
+      if (known) continue;
+      if (lookup_keys_.size() >= 1024) break;  // bulk calls are capped by their profiles
+      lookup_keys_.push_back(std::move(k));
+      lookup_results_.emplace_back();
+    }
+    if (first == lookup_keys_.size()) {
+      classification_.unclassified("profile asked for the same lookup twice");
+      break;
+    }
+    const orchestrators::ResolverSharedPtr& resolver = runtime_->resolvers[up_index];
+    lookups_waiting_ = 0;
+    for (size_t i = first; i < lookup_keys_.size(); ++i) {
+      const std::string key =
+          cfg().upstreams[up_index].name + '|' + orchestrators::lookupCacheKey(lookup_keys_[i]);
+      if (auto hit = worker_.cachedLookup(key)) {
+        WorkerStats::inc(s.lookup_worker_cache_hits);
+        lookup_results_[i] = std::move(hit);
+        continue;
+      }
+      MonotonicTime until{};
+      if (resolver) {
+        if (auto hit = resolver->cached(lookup_keys_[i], &until)) {
+          worker_.cacheLookup(key, hit, until);
+          lookup_results_[i] = std::move(hit);
+          continue;
+        }
+      }
+      ++lookups_waiting_;
+    }
+    if (lookups_waiting_ == 0) continue;  // every answer was cached: classify again
+    if (!resolver) {
+      for (size_t i = first; i < lookup_keys_.size(); ++i) {
+        if (!lookup_results_[i]) lookup_results_[i] = orchestrators::Resolver::notFound();
+      }
+      lookups_waiting_ = 0;
+      continue;
+    }
+    // Wait off this thread; reading stops meanwhile so the head's bytes stay where req_
+    // points (unless they were copied out for a body).
+    WorkerStats::inc(s.lookup_waits);
+    state_ = State::kLookupWait;
+    bufferevent_disable(bev_, EV_READ);
+    armTimer(cfg().upstreams[up_index].lookup.timeout + config::Duration(std::chrono::seconds(1)));
+    lookup_wait_ = worker_.addLookupWait(this);
+    Worker* worker = &worker_;
+    const uint64_t id = lookup_wait_;
+    for (size_t i = first; i < lookup_keys_.size(); ++i) {
+      if (lookup_results_[i]) continue;
+      resolver->resolve(lookup_keys_[i],
+                        [worker, id, i](orchestrators::LookupResultConstSharedPtr r) {
+                          worker->dispatcher().post([worker, id, i, r = std::move(r)]() mutable {
+                            worker->completeLookup(id, i, std::move(r));
+                          });
+                        });
+    }
+    return;
+  }
+  if (!authorize()) return;
+  sendUpstream();
+}
+
+void Connection::resumeAfterLookup(uint64_t id, size_t slot,
+                                   orchestrators::LookupResultConstSharedPtr r) {
+  if (state_ != State::kLookupWait || id != lookup_wait_ || slot >= lookup_results_.size()) return;
+  if (lookup_results_[slot]) return;
+  const size_t up_index = runtime_->listener_upstream[listener_index_];
+  if (r && r->found) {
+    // Only found answers go into the worker's cache (the resolver keeps the negative ones).
+    MonotonicTime until{};
+    if (runtime_->resolvers[up_index] &&
+        runtime_->resolvers[up_index]->cached(lookup_keys_[slot], &until) == r) {
+      worker_.cacheLookup(
+          cfg().upstreams[up_index].name + '|' + orchestrators::lookupCacheKey(lookup_keys_[slot]),
+          r, until);
+    }
+  }
+  lookup_results_[slot] = r ? std::move(r) : orchestrators::Resolver::notFound();
+  if (--lookups_waiting_ > 0) return;
+  finishLookups();
+}
+
+void Connection::finishLookups() {
+  worker_.removeLookupWait(lookup_wait_);
+  lookup_wait_ = 0;
+  for (auto& r : lookup_results_) {
+    if (!r) {
+      WorkerStats::inc(worker_.stats().lookup_timeouts);
+      r = orchestrators::Resolver::notFound();
+    }
+  }
+  lookups_waiting_ = 0;
+  state_ = State::kReadingHead;
+  bufferevent_enable(bev_, EV_READ);
+  continueClassification();
+}
+
+void Connection::startBodyCollection() {
+  const size_t up_index = runtime_->listener_upstream[listener_index_];
+  const uint64_t limit = cfg().upstreams[up_index].max_inspected_body;
+  WorkerStats& s = worker_.stats();
+  WorkerStats::inc(s.bodies_inspected);
+  if (req_body_kind_ == http1::BodyKind::kNone) {
+    body_read_ = true;
+    continueClassification();
+    return;
+  }
+  if (req_body_kind_ == http1::BodyKind::kContentLength && req_body_remaining_ > limit) {
+    WorkerStats::inc(s.bodies_too_large);
+    evbuffer_drain(bufferevent_get_input(bev_), head_len_);
+    head_len_ = 0;
+    sendLocalResponse(413, "body_too_large_to_inspect", true);
+    return;
+  }
+  // The body will be read past the head: copy the head out of the input buffer first (more
+  // reading may move the buffer's bytes) and point req_ at the copy.
+  if (head_len_ > 0) {
+    evbuffer* in = bufferevent_get_input(bev_);
+    const char* p =
+        reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ssize_t>(head_len_)));
+    head_copy_.assign(p, head_len_);
+    evbuffer_drain(in, head_len_);
+    head_len_ = 0;
+    if (http1::parseRequestHead(head_copy_, limits_, req_) != http1::ParseError::kNone) {
+      sendLocalResponse(400, "bad_request", true);  // not reachable: it parsed before
+      return;
+    }
+  }
+  body_expected_ = req_body_remaining_;
+  body_.clear();
+  state_ = State::kBodyWait;
+  if (req_expect_continue_ && !sent_continue_) {
+    static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    sendOrQueue(bev_, !tls_, kContinue, sizeof kContinue - 1);
+    sent_continue_ = true;
+  }
+  collectBody();
+}
+
+void Connection::collectBody() {
+  const size_t up_index = runtime_->listener_upstream[listener_index_];
+  const uint64_t limit = cfg().upstreams[up_index].max_inspected_body;
+  WorkerStats& s = worker_.stats();
+  evbuffer* in = bufferevent_get_input(bev_);
+  bool done = false;
+  while (!done) {
+    const size_t avail = evbuffer_get_length(in);
+    if (req_body_kind_ == http1::BodyKind::kContentLength) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(avail, body_expected_));
+      if (n > 0) {
+        const size_t at = body_.size();
+        body_.resize(at + n);
+        evbuffer_remove(in, body_.data() + at, n);
+        WorkerStats::inc(s.bytes_from_clients, static_cast<uint64_t>(n));
+        body_expected_ -= n;
+      }
+      if (body_expected_ == 0) done = true;
+      if (!done) return;  // wait for more
+      break;
+    }
+    if (avail == 0) return;
+    evbuffer_iovec v;
+    if (evbuffer_peek(in, -1, nullptr, &v, 1) < 1) return;
+    const http1::ChunkedDecoder::Result r =
+        req_chunks_.next({static_cast<const char*>(v.iov_base), v.iov_len});
+    evbuffer_drain(in, r.consumed);
+    WorkerStats::inc(s.bytes_from_clients, static_cast<uint64_t>(r.consumed));
+    switch (r.step) {
+      case http1::ChunkedDecoder::Step::kNeedMore:
+        if (r.consumed == 0) return;
+        break;
+      case http1::ChunkedDecoder::Step::kData: {
+        if (body_.size() + r.data_len > limit) {
+          WorkerStats::inc(s.bodies_too_large);
+          sendLocalResponse(413, "body_too_large_to_inspect", true);
+          return;
+        }
+        const size_t at = body_.size();
+        body_.resize(at + r.data_len);
+        evbuffer_remove(in, body_.data() + at, r.data_len);
+        WorkerStats::inc(s.bytes_from_clients, static_cast<uint64_t>(r.data_len));
+        break;
+      }
+      case http1::ChunkedDecoder::Step::kDone:
+        done = true;
+        break;
+      case http1::ChunkedDecoder::Step::kError:
+        WorkerStats::inc(s.parser_rejections[static_cast<size_t>(r.error)]);
+        sendLocalResponse(http1::parseErrorHttpStatus(r.error), http1::parseErrorName(r.error),
+                          true);
+        return;
+    }
+  }
+  // The whole body is here: it goes upstream from body_, with a Content-Length.
+  req_body_done_ = true;
+  req_body_remaining_ = 0;
+  body_read_ = true;
+  JsonLimits jl;
+  jl.max_bytes = static_cast<size_t>(limit);
+  jl.max_depth = 64;
+  if (!body_.empty()) {
+    auto parsed = parseJson(body_, jl);
+    if (parsed.isOk()) body_json_.emplace(std::move(parsed).value());
+  }
+  state_ = State::kReadingHead;
+  continueClassification();
+}
+
 bool Connection::authorize() {
   const policy::CompiledPolicy* pol = runtime_->policy.get();
   if (pol == nullptr) return true;
   WorkerStats& s = worker_.stats();
-  const size_t up_index = runtime_->listener_upstream[listener_index_];
-  orchestrators::RequestView view;
-  view.method = req_.method;
-  view.path = path_;
-  runtime_->profiles[up_index]->classify(view, classification_);
   static const identity::Principal kAnonymous{};
   const identity::Principal& who = principal_ ? *principal_ : kAnonymous;
   const PrincipalClaims claims(who.claims.get());
@@ -523,7 +790,20 @@ bool Connection::authorize() {
   ctx.has_source = true;
   ctx.now = std::chrono::system_clock::now();
   ctx.claims = &claims;
-  const policy::Decision d = pol->evaluate(who, classification_.op, ctx);
+  if (!classification_.classified()) {
+    WorkerStats::inc(s.unclassified);
+    if (log::enabled(log::Level::kDebug)) {
+      log::write(log::Level::kDebug, "policy", "request unclassified",
+                 {{"why", classification_.why}, {"method", req_.method}}, request_id_);
+    }
+  }
+  // A bulk call is allowed only when every one of its operations is: the first denial
+  // decides.
+  policy::Decision d = pol->evaluate(who, classification_.op, ctx);
+  for (const policy::Operation& more : classification_.also) {
+    if (!d.allowed()) break;
+    d = pol->evaluate(who, more, ctx);
+  }
   const size_t e = d.allowed() ? 1 : 0;
   const auto r = static_cast<size_t>(d.reason);
   if (r < WorkerStats::kPolicyReasons) {
@@ -563,15 +843,22 @@ bool Connection::authorize() {
                 {"policy_version", policy::versionString(d.policy_version)}},
                request_id_);
   }
-  // The head is answered here: drop its bytes. A body was not read, so the connection
-  // closes unless there is none.
+  // The head is answered here: drop its bytes. Unless the body was read, the connection
+  // closes.
   evbuffer_drain(bufferevent_get_input(bev_), head_len_);
-  sendLocalResponse(403, "forbidden", req_body_kind_ != http1::BodyKind::kNone, {}, fields);
+  head_len_ = 0;
+  sendLocalResponse(403, "forbidden", !req_body_done_, {}, fields);
   return false;
 }
 
-void Connection::forwardRequest() {
-  if (!authorize()) return;
+void Connection::sendUpstream() {
+  learning_ = runtime_->policy != nullptr && classification_.classified() &&
+              classification_.learn_response;
+  if (learning_) {
+    learn_body_.clear();
+    learn_method_.assign(req_.method);
+    learn_query_.assign(req_.query);
+  }
   evbuffer* in = bufferevent_get_input(bev_);
   WorkerStats& s = worker_.stats();
   const size_t head_len = head_len_;
@@ -586,8 +873,14 @@ void Connection::forwardRequest() {
   ctx.peer_is_trusted_proxy = peer_trusted_;
   ctx.request_id = request_id_;
   ctx.via = cfg().proxy.via;
+  if (body_read_ && req_body_kind_ != http1::BodyKind::kNone) ctx.body_length = body_.size();
   appendUpstreamRequestHead(req_, ctx, scratch_);
   evbuffer_drain(in, head_len);
+  head_len_ = 0;
+  if (ctx.body_length) {
+    // The body read for classification goes with the head; nothing is left to pump.
+    scratch_.append(body_);
+  }
 
   if (worker_.inflight() >= cfg().limits.max_inflight_upstream) {
     WorkerStats::inc(s.upstream_errors[static_cast<size_t>(UpstreamError::kInflightLimit)]);
@@ -723,6 +1016,7 @@ void Connection::onUpstreamClosed(UpstreamConnection& conn, bool eof) {
     evbuffer* out = bufferevent_get_output(bev_);
     const size_t n = evbuffer_get_length(uin);
     if (n > 0) {
+      if (learning_) captureResponse(uin, n);
       if (resp_framing_ == static_cast<uint8_t>(ResponseFraming::kChunked)) {
         appendChunkHeader(out, n);
         evbuffer_remove_buffer(uin, out, n);
@@ -764,6 +1058,7 @@ void Connection::pumpResponse() {
     switch (resp_.body) {
       case http1::BodyKind::kContentLength: {
         const size_t n = static_cast<size_t>(std::min<uint64_t>(avail, resp_remaining_));
+        if (learning_) captureResponse(uin, n);
         evbuffer_remove_buffer(uin, out, n);
         resp_bytes_ += n;
         resp_remaining_ -= n;
@@ -774,6 +1069,7 @@ void Connection::pumpResponse() {
         break;
       }
       case http1::BodyKind::kUntilClose: {
+        if (learning_) captureResponse(uin, avail);
         if (rechunk) appendChunkHeader(out, avail);
         evbuffer_remove_buffer(uin, out, avail);
         if (rechunk) evbuffer_add(out, "\r\n", 2);
@@ -787,6 +1083,7 @@ void Connection::pumpResponse() {
             resp_chunks_.next({static_cast<const char*>(v.iov_base), v.iov_len});
         evbuffer_drain(uin, r.consumed);
         if (r.step == http1::ChunkedDecoder::Step::kData) {
+          if (learning_) captureResponse(uin, r.data_len);
           if (rechunk) appendChunkHeader(out, r.data_len);
           evbuffer_remove_buffer(uin, out, r.data_len);
           if (rechunk) evbuffer_add(out, "\r\n", 2);
@@ -890,7 +1187,35 @@ bool Connection::parseResponseHead() {
   }
 }
 
+void Connection::captureResponse(evbuffer* from, size_t n) {
+  const size_t room = orchestrators::Profile::kMaxLearnBytes - learn_body_.size();
+  const size_t take = std::min(n, room);
+  if (take == 0) return;
+  const size_t at = learn_body_.size();
+  learn_body_.resize(at + take);
+  evbuffer_copyout(from, learn_body_.data() + at, take);
+}
+
+void Connection::learnFromResponse() {
+  learning_ = false;
+  const size_t up_index = runtime_->listener_upstream[listener_index_];
+  const orchestrators::ResolverSharedPtr& resolver = runtime_->resolvers[up_index];
+  if (!resolver || resp_.status < 200 || resp_.status >= 300) return;
+  // The head's bytes are gone by now: learn() sees method, path, query and body only.
+  orchestrators::RequestView view;
+  view.method = learn_method_;
+  view.path = path_;
+  view.query = learn_query_;
+  view.body_read = body_read_;
+  view.body = body_;
+  view.json = body_json_ ? &*body_json_ : nullptr;
+  std::vector<orchestrators::Learned> learned;
+  runtime_->profiles[up_index]->learn(view, classification_, resp_.status, learn_body_, learned);
+  for (const orchestrators::Learned& l : learned) resolver->remember(l);
+}
+
 void Connection::finishResponse() {
+  if (learning_) learnFromResponse();
   if (resp_framing_ == static_cast<uint8_t>(ResponseFraming::kChunked)) {
     sendOrQueue(bev_, !tls_, "0\r\n\r\n", 5);
   }
@@ -1024,6 +1349,7 @@ void Connection::closeNow() {
     worker_.unpark(this);
     if (waiting_introspection_) worker_.removeIntrospectionWait(introspection_wait_);
   }
+  if (state_ == State::kLookupWait) worker_.removeLookupWait(lookup_wait_);
   state_ = State::kClosed;
   releaseUpstream(false);
   endInflight();

@@ -20,9 +20,11 @@
 #include <event2/bufferevent.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/c_ptr.h"
+#include "common/json.h"
 #include "common/net_address.h"
 #include "identity/authenticator.h"
 #include "identity/introspection.h"
@@ -49,6 +51,8 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   void resumeAfterKeys();
   // The introspection answer this request waited for.
   void resumeAfterIntrospection(identity::IntrospectionResult result);
+  // The answer to lookup `slot` of wait `id` (Worker::completeLookup).
+  void resumeAfterLookup(uint64_t id, size_t slot, orchestrators::LookupResultConstSharedPtr r);
   // Shutdown: close now if between requests, else after the current response.
   void drain();
 
@@ -68,6 +72,8 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
     kIdle,           // between requests, no byte of the next one yet
     kReadingHead,
     kAuthWait,       // head parsed; waiting for a provider's keys to be refetched
+    kBodyWait,       // reading a body the profile needs to classify the call
+    kLookupWait,     // waiting for execution lookups (orchestrators/resolver.h)
     kUpstream,       // head parsed; waiting for, or talking to, the upstream
     kClosing,        // flushing a final response, then close
     kClosed,
@@ -95,9 +101,18 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
                          std::string_view extra_headers = {}, std::string_view extra_fields = {});
   bool authenticate();
   void refuseAuthentication(identity::AuthError error, int provider);
-  // Policy: classify and evaluate under runtime_'s set. False: denied and answered 403.
-  bool authorize();
+  // Classifies the request with the upstream's profile (reading the body and waiting for
+  // lookups when the profile asks), evaluates the policy, then forwards or answers 403.
   void forwardRequest();
+  void continueClassification();
+  void startBodyCollection();
+  void collectBody();
+  void finishLookups();
+  // Policy: evaluate classification_ under runtime_'s set. False: denied and answered 403.
+  bool authorize();
+  void sendUpstream();
+  void captureResponse(evbuffer* from, size_t n);
+  void learnFromResponse();
   void resetForNextRequest();
   void closeNow();
   void beginClose();
@@ -141,6 +156,24 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   size_t head_len_ = 0;              // bytes of the current head, still in the input buffer
   identity::PrincipalConstSharedPtr principal_;  // who sent the current request
   orchestrators::Classification classification_;  // reused across requests
+  std::vector<orchestrators::HeaderView> header_views_;  // req_.headers for the profile
+  // The body read for classification (de-chunked) and its parse; forwarded as is, with a
+  // Content-Length.
+  std::string body_;
+  std::optional<JsonValue> body_json_;
+  bool body_read_ = false;
+  std::string head_copy_;            // the head's bytes once they left the input buffer
+  uint64_t body_expected_ = 0;       // kContentLength: bytes still to read into body_
+  int classify_rounds_ = 0;
+  std::vector<orchestrators::LookupKey> lookup_keys_;      // asked for, all rounds
+  std::vector<orchestrators::LookupResultConstSharedPtr> lookup_results_;
+  std::vector<orchestrators::ResolvedLookup> resolved_;
+  size_t lookups_waiting_ = 0;
+  uint64_t lookup_wait_ = 0;
+  bool learning_ = false;            // the profile wants the response (learn_response)
+  std::string learn_body_;           // up to Profile::kMaxLearnBytes of it
+  std::string learn_query_;          // what learn() sees of the request
+  std::string learn_method_;
   bool req_keep_alive_ = true;
   bool req_http10_ = false;
   bool req_is_head_ = false;

@@ -88,6 +88,16 @@ void appendListValues(std::string& out, const std::vector<Header>& headers, std:
 
 }  // namespace
 
+bool isAwsSignatureHeader(std::string_view name) noexcept {
+  static constexpr std::string_view kAws[] = {"authorization", "x-amz-date",
+                                              "x-amz-security-token", "x-amz-content-sha256"};
+  for (auto h : kAws) {
+    if (equalsIgnoreCase(name, h))
+      return true;
+  }
+  return false;
+}
+
 bool isStrippedRequestHeader(std::string_view name) noexcept {
   if (isHopByHop(name))
     return true;
@@ -116,10 +126,17 @@ void appendUpstreamRequestHead(const http1::RequestHead& req, const ForwardConte
   for (const Header& h : req.headers) {
     if (isStrippedRequestHeader(h.name) || listed.names(h.name))
       continue;
+    if (ctx.strip_aws_signature && isAwsSignatureHeader(h.name))
+      continue;
     appendHeader(out, h.name, h.value);
   }
+  out.append(ctx.extra_headers);
 
-  switch (req.body) {
+  if (ctx.body_length) {
+    out.append("Content-Length: ");
+    json::appendUint(out, *ctx.body_length);
+    out.append("\r\n");
+  } else switch (req.body) {
     case http1::BodyKind::kContentLength: {
       out.append("Content-Length: ");
       json::appendUint(out, req.content_length);

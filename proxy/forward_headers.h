@@ -14,6 +14,7 @@
 //    X-Forwarded-For is extended rather than replaced only when the peer is a trusted proxy;
 //  - framing is stepgate's: Content-Length, or Transfer-Encoding: chunked (re-chunked).
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,7 +30,18 @@ struct ForwardContext {
   bool peer_is_trusted_proxy = false;
   std::string_view request_id;
   std::string_view via;  // pseudonym for Via, e.g. "stepgate"
+  // The body was read whole (to classify it): sent with this Content-Length, whatever the
+  // client's framing was.
+  std::optional<uint64_t> body_length;
+  // Step Functions: the caller's AWS signature fields (Authorization, X-Amz-Date,
+  // X-Amz-Security-Token, X-Amz-Content-Sha256) are dropped; `extra_headers` (complete
+  // "Name: value\r\n" lines, stepgate's own signature) are added.
+  bool strip_aws_signature = false;
+  std::string_view extra_headers;
 };
+
+// Authorization, X-Amz-Date, X-Amz-Security-Token, X-Amz-Content-Sha256 (any case).
+bool isAwsSignatureHeader(std::string_view name) noexcept;
 
 // Appends the upstream request head, ending with the blank line.
 void appendUpstreamRequestHead(const http1::RequestHead& req, const ForwardContext& ctx,

@@ -12,6 +12,7 @@
 #include "identity/introspection.h"
 #include "identity/key_store.h"
 #include "orchestrators/profile.h"
+#include "orchestrators/resolver.h"
 #include "policy/evaluator.h"
 #include "proxy/tls/client_context.h"
 #include "proxy/tls/server_context.h"
@@ -34,6 +35,9 @@ struct Runtime {
   policy::CompiledPolicyConstSharedPtr policy;
   // One profile per upstream (by upstream index): request -> Operation.
   std::vector<orchestrators::ProfileConstSharedPtr> profiles;
+  // One resolver per upstream (by upstream index), for the profile's execution lookups;
+  // thread-safe. Kept across reloads while the upstream's settings are unchanged.
+  std::vector<orchestrators::ResolverSharedPtr> resolvers;
   uint64_t generation = 0;
 };
 

@@ -20,6 +20,7 @@
 #include "config/loader.h"
 #include "identity/http_fetch.h"
 #include "identity/introspection.h"
+#include "proxy/lookup_client.h"
 #include "identity/key_store.h"
 #include "orchestrators/profile.h"
 #include "policy/compiler.h"
@@ -124,6 +125,63 @@ identity::HttpFetcher& httpFetcher() {
   return f;
 }
 
+// What a resolver depends on: kept across a reload (with its cache) while this is unchanged.
+std::string resolverSignature(const config::UpstreamConfig& u) {
+  std::string sig = u.profile + '\n' + u.url + '\n' + u.lookup.authorization_file + '\n' +
+                    std::to_string(u.lookup.timeout.count()) + '\n' +
+                    std::to_string(u.lookup.cache_ttl.count()) + '\n' +
+                    std::to_string(u.lookup.negative_ttl.count()) + '\n' +
+                    std::to_string(u.lookup.cache_entries) + '\n' +
+                    std::to_string(u.lookup.threads) + '\n' +
+                    std::to_string(u.lookup.max_pending) + '\n';
+  for (const auto& a : u.addresses) sig += a.ipString() + ' ';
+  if (u.tls) sig += '\n' + u.tls->ca_file + '\n' + u.tls->server_name + (u.tls->verify ? "1" : "0");
+  return sig;
+}
+
+// Gives `next` a resolver per upstream whose profile makes lookups: the previous runtime's
+// when its settings are unchanged, else a new one (not started). `retired` gets the old ones
+// that are no longer used; `fresh` the new ones.
+Status attachResolvers(Runtime& next, const Runtime* previous,
+                       std::vector<orchestrators::ResolverSharedPtr>& retired,
+                       std::vector<orchestrators::ResolverSharedPtr>& fresh) {
+  next.resolvers.clear();
+  for (size_t i = 0; i < next.config->upstreams.size(); ++i) {
+    const config::UpstreamConfig& u = next.config->upstreams[i];
+    if (u.profile == "generic") {
+      next.resolvers.push_back(nullptr);
+      continue;
+    }
+    orchestrators::ResolverSharedPtr keep;
+    if (previous != nullptr) {
+      for (size_t j = 0; j < previous->config->upstreams.size(); ++j) {
+        const config::UpstreamConfig& old = previous->config->upstreams[j];
+        if (old.name == u.name && previous->resolvers[j] &&
+            resolverSignature(old) == resolverSignature(u)) {
+          keep = previous->resolvers[j];
+        }
+      }
+    }
+    if (!keep) {
+      auto client = LookupClient::create(u);
+      if (!client.isOk()) return invalidArgument("upstream " + u.name + ": " +
+                                                 client.status().message());
+      keep = std::make_shared<orchestrators::Resolver>(next.profiles[i], *client, u.lookup,
+                                                       realTime());
+      fresh.push_back(keep);
+    }
+    next.resolvers.push_back(std::move(keep));
+  }
+  if (previous != nullptr) {
+    for (const auto& r : previous->resolvers) {
+      if (r && std::find(next.resolvers.begin(), next.resolvers.end(), r) == next.resolvers.end()) {
+        retired.push_back(r);
+      }
+    }
+  }
+  return okStatus();
+}
+
 // A KeyStore for `cfg`'s providers that posts new keys to every worker; null if no provider
 // needs keys. Not started.
 std::shared_ptr<identity::KeyStore> makeKeyStore(const config::Config& cfg,
@@ -195,6 +253,7 @@ struct Control {
   std::mutex metrics_mu;
   std::shared_ptr<identity::KeyStore> metrics_key_store;
   std::shared_ptr<identity::Introspector> metrics_introspector;
+  RuntimeConstSharedPtr metrics_runtime;  // for the resolvers' metrics
   std::vector<WorkerPtr>* workers = nullptr;
   std::atomic<bool> ready{false};
   std::atomic<int> finished{0};
@@ -246,6 +305,14 @@ void reloadPolicy(Control& c) {
   if (c.runtime->policy && (*pol)->version() == c.runtime->policy->version()) return;
   auto next = std::make_shared<Runtime>(*c.runtime);
   next->policy = std::move(pol).value();
+  std::vector<orchestrators::ResolverSharedPtr> retired_resolvers, fresh_resolvers;
+  if (Status st = attachResolvers(*next, c.runtime.get(), retired_resolvers, fresh_resolvers);
+      !st.isOk()) {
+    log::error("server", "reload failed; keeping the running configuration",
+               {{"error", st.message()}});
+    return;
+  }
+  for (const auto& r : fresh_resolvers) r->start();
   c.runtime = std::move(next);
   publishPolicyVersion(c);
   for (auto& w : *c.workers) w->updatePolicy(c.runtime);
@@ -307,6 +374,58 @@ void renderIntrospectionMetrics(const identity::Introspector* in, std::string& o
           "Introspections answered from the shared introspection cache.", st.cache_hits);
   counter("stepgate_introspection_failures_total",
           "Endpoint failures (transport, status, body): answered 503.", st.failures);
+}
+
+void renderResolverMetrics(Control& c, std::string& out) {
+  RuntimeConstSharedPtr rt;
+  {
+    std::lock_guard<std::mutex> lock(c.metrics_mu);
+    rt = c.metrics_runtime;
+  }
+  if (!rt) return;
+  struct Row {
+    const char* name;
+    const char* help;
+    uint64_t orchestrators::ResolverStats::*field;
+  };
+  static constexpr Row kRows[] = {
+      {"stepgate_lookups_total", "Lookups asked of the resolver.",
+       &orchestrators::ResolverStats::resolves},
+      {"stepgate_lookup_cache_hits_total", "Lookups answered from the resolver's shared cache.",
+       &orchestrators::ResolverStats::cache_hits},
+      {"stepgate_lookup_coalesced_total", "Lookups that joined a call already under way.",
+       &orchestrators::ResolverStats::coalesced},
+      {"stepgate_lookup_requests_total", "Calls made to the orchestrator's read API.",
+       &orchestrators::ResolverStats::requests},
+      {"stepgate_lookup_found_total", "Lookup answers that resolved the id.",
+       &orchestrators::ResolverStats::found},
+      {"stepgate_lookup_not_found_total", "Lookup answers saying the id does not exist.",
+       &orchestrators::ResolverStats::not_found},
+      {"stepgate_lookup_failures_total",
+       "Lookups that failed (transport, status, answer): denied unresolved.",
+       &orchestrators::ResolverStats::failures},
+      {"stepgate_lookup_shed_total", "Lookups refused at once: too many ids waiting.",
+       &orchestrators::ResolverStats::shed},
+      {"stepgate_lookup_learned_total", "Cache entries learnt from relayed responses.",
+       &orchestrators::ResolverStats::learned},
+  };
+  std::vector<std::pair<std::string, orchestrators::ResolverStats>> all;
+  for (size_t i = 0; i < rt->resolvers.size(); ++i) {
+    if (rt->resolvers[i]) all.emplace_back(rt->config->upstreams[i].name, rt->resolvers[i]->stats());
+  }
+  for (const Row& r : kRows) {
+    out += std::string("# HELP ") + r.name + " " + r.help + "\n# TYPE " + r.name + " counter\n";
+    for (const auto& [name, st] : all) {
+      out += std::string(r.name) + "{upstream=\"" + name + "\"} " + std::to_string(st.*r.field) +
+             "\n";
+    }
+  }
+  out += "# HELP stepgate_lookup_cache_entries Answers in the resolver's shared cache.\n"
+         "# TYPE stepgate_lookup_cache_entries gauge\n";
+  for (const auto& [name, st] : all) {
+    out += "stepgate_lookup_cache_entries{upstream=\"" + name + "\"} " +
+           std::to_string(st.cache_size) + "\n";
+  }
 }
 
 void renderKeyStoreMetrics(Control& c, std::string& out) {
@@ -400,6 +519,14 @@ void reload(Control& c) {
     retired_introspector = c.runtime->introspector;
     fresh_introspector = next->introspector != nullptr;
   }
+  std::vector<orchestrators::ResolverSharedPtr> retired_resolvers, fresh_resolvers;
+  if (Status st = attachResolvers(*next, c.runtime.get(), retired_resolvers, fresh_resolvers);
+      !st.isOk()) {
+    log::error("server", "reload failed; keeping the running configuration",
+               {{"error", st.message()}});
+    return;
+  }
+  for (const auto& r : fresh_resolvers) r->start();
   c.runtime = std::move(next);
   publishPolicyVersion(c);
   updatePolicyWatch(c);
@@ -407,6 +534,7 @@ void reload(Control& c) {
     std::lock_guard<std::mutex> lock(c.metrics_mu);
     c.metrics_key_store = c.runtime->key_store;
     c.metrics_introspector = c.runtime->introspector;
+    c.metrics_runtime = c.runtime;
   }
   applyLogLevel(*c.runtime->config);
   // The old store stops before the workers switch, so none of its keys arrive afterwards.
@@ -416,6 +544,7 @@ void reload(Control& c) {
   if (fresh_introspector) c.runtime->introspector->start();
   // Waiting requests of the old one get "unavailable" at once, then it is joined.
   if (retired_introspector) retired_introspector->stop();
+  for (const auto& r : retired_resolvers) r->stop();
   log::info("server", "configuration reloaded",
             {{"generation", static_cast<int64_t>(c.generation)}});
 }
@@ -488,6 +617,11 @@ int Server::run() {
       return 2;
     }
     with_keys->introspector = *introspector;
+    std::vector<orchestrators::ResolverSharedPtr> unused, fresh;
+    if (Status st = attachResolvers(*with_keys, nullptr, unused, fresh); !st.isOk()) {
+      fprintf(stderr, "%s: %s\n", options_.config_path.c_str(), st.message().c_str());
+      return 2;
+    }
     control.runtime = std::move(with_keys);
   }
   const config::Config& cfg = *control.runtime->config;
@@ -526,6 +660,11 @@ int Server::run() {
   if (control.runtime->introspector) control.runtime->introspector->start();
   control.metrics_key_store = control.runtime->key_store;
   control.metrics_introspector = control.runtime->introspector;
+  control.metrics_runtime = control.runtime;
+  for (const auto& r : control.runtime->resolvers) {
+    if (r) r->start();
+  }
+  stats.addRenderer([&control](std::string& out) { renderResolverMetrics(control, out); });
   stats.addRenderer([&control](std::string& out) { renderKeyStoreMetrics(control, out); });
   stats.addRenderer([&control](std::string& out) { renderPolicyMetrics(control, out); });
   publishPolicyVersion(control);
@@ -595,6 +734,9 @@ int Server::run() {
 
   if (control.runtime->key_store) control.runtime->key_store->stop();
   if (control.runtime->introspector) control.runtime->introspector->stop();
+  for (const auto& r : control.runtime->resolvers) {
+    if (r) r->stop();
+  }
   for (auto& w : workers) w->join();
   if (admin) admin->stop();
   log::info("server", "stopped");

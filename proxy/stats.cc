@@ -217,6 +217,27 @@ std::string StatsRegistry::renderPrometheus() const {
     line(out, "stepgate_policy_shadow_disagreements_total", "",
          total(&WorkerStats::policy_shadow_disagreements));
   }
+  auto counter = [&](const char* name, const char* help, std::atomic<uint64_t> WorkerStats::*f) {
+    header(out, name, "counter", help);
+    line(out, name, "", total(f));
+  };
+  counter("stepgate_unclassified_requests_total",
+          "Requests the upstream's profile could not classify (denied: unclassified).",
+          &WorkerStats::unclassified);
+  counter("stepgate_bodies_inspected_total",
+          "Request bodies read whole because the profile needs them to classify the call.",
+          &WorkerStats::bodies_inspected);
+  counter("stepgate_bodies_too_large_total",
+          "Bodies over the upstream's max_inspected_body (answered 413).",
+          &WorkerStats::bodies_too_large);
+  counter("stepgate_lookup_waits_total",
+          "Requests that waited for execution lookups.", &WorkerStats::lookup_waits);
+  counter("stepgate_lookup_worker_cache_hits_total",
+          "Lookups answered by the worker's own cache (no lock, no call).",
+          &WorkerStats::lookup_worker_cache_hits);
+  counter("stepgate_lookup_timeouts_total",
+          "Lookups not answered within the lookup timeout (denied: unresolved).",
+          &WorkerStats::lookup_timeouts);
   header(out, "stepgate_auth_cache_hits_total", "counter",
          "Bearer tokens accepted from the worker's verified-token cache (no signature check).");
   line(out, "stepgate_auth_cache_hits_total", "", total(&WorkerStats::auth_cache_hits));

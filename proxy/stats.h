@@ -74,6 +74,12 @@ struct alignas(64) WorkerStats {
   std::array<std::atomic<uint64_t>, 2 * kPolicyReasons> policy_decisions{};
   std::atomic<uint64_t> policy_shadow_decisions{0};      // a shadow rule could apply
   std::atomic<uint64_t> policy_shadow_disagreements{0};  // ... and would decide otherwise
+  std::atomic<uint64_t> unclassified{0};            // requests no profile rule classified
+  std::atomic<uint64_t> bodies_inspected{0};        // bodies read to classify a request
+  std::atomic<uint64_t> bodies_too_large{0};        // ... over max_inspected_body: 413
+  std::atomic<uint64_t> lookup_waits{0};            // requests that waited for lookups
+  std::atomic<uint64_t> lookup_worker_cache_hits{0};  // answered by the worker's own cache
+  std::atomic<uint64_t> lookup_timeouts{0};         // lookups not answered in time
   std::atomic<uint64_t> upstream_connects{0};
   std::atomic<uint64_t> upstream_reuses{0};
   std::atomic<uint64_t> upstream_retries{0};

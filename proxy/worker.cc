@@ -81,6 +81,35 @@ void Worker::completeIntrospection(uint64_t id, identity::IntrospectionResult re
   conn->resumeAfterIntrospection(std::move(result));
 }
 
+uint64_t Worker::addLookupWait(Connection* conn) {
+  const uint64_t id = next_wait_id_++;
+  lookup_waits_.emplace(id, conn);
+  return id;
+}
+
+void Worker::completeLookup(uint64_t id, size_t slot,
+                            orchestrators::LookupResultConstSharedPtr r) {
+  auto it = lookup_waits_.find(id);
+  if (it == lookup_waits_.end()) return;  // the connection went away or timed out meanwhile
+  it->second->resumeAfterLookup(id, slot, std::move(r));
+}
+
+orchestrators::LookupResultConstSharedPtr Worker::cachedLookup(const std::string& key) {
+  auto it = lookup_cache_.find(key);
+  if (it == lookup_cache_.end()) return nullptr;
+  if (it->second.valid_until <= std::chrono::steady_clock::now()) {
+    lookup_cache_.erase(it);
+    return nullptr;
+  }
+  return it->second.result;
+}
+
+void Worker::cacheLookup(const std::string& key, orchestrators::LookupResultConstSharedPtr r,
+                         MonotonicTime valid_until) {
+  if (lookup_cache_.size() >= kLookupCacheEntries) lookup_cache_.clear();
+  lookup_cache_[key] = CachedLookup{std::move(r), valid_until};
+}
+
 void Worker::updateKeys(std::string provider, identity::KeySetConstSharedPtr keys) {
   dispatcher_.post([this, provider = std::move(provider), keys = std::move(keys)]() mutable {
     authenticator_->setKeys(provider, std::move(keys));

@@ -70,6 +70,19 @@ class Worker {
   void removeIntrospectionWait(uint64_t id) { introspection_waits_.erase(id); }
   // Posted by the Introspector's completion: resumes the connection if it still waits.
   void completeIntrospection(uint64_t id, identity::IntrospectionResult result);
+  // A connection waiting for execution lookups (orchestrators/resolver.h), by wait id.
+  uint64_t addLookupWait(Connection* conn);
+  void removeLookupWait(uint64_t id) { lookup_waits_.erase(id); }
+  // Posted by the Resolver's completion: hands answer `slot` to the connection if it still
+  // waits.
+  void completeLookup(uint64_t id, size_t slot, orchestrators::LookupResultConstSharedPtr r);
+  // This worker's own cache of lookup answers, in front of the Resolver's shared one: a hit
+  // takes no lock. Bounded (kLookupCacheEntries; cleared when full); entries keep the expiry
+  // the Resolver gave them.
+  static constexpr size_t kLookupCacheEntries = 4096;
+  orchestrators::LookupResultConstSharedPtr cachedLookup(const std::string& key);
+  void cacheLookup(const std::string& key, orchestrators::LookupResultConstSharedPtr r,
+                   MonotonicTime valid_until);
   bool draining() const { return draining_; }
   // The in-flight upstream request count (max_inflight_upstream).
   uint32_t& inflight() { return inflight_; }
@@ -105,6 +118,12 @@ class Worker {
   identity::AuthenticatorPtr authenticator_;
   std::vector<Connection*> parked_;
   std::unordered_map<uint64_t, Connection*> introspection_waits_;
+  std::unordered_map<uint64_t, Connection*> lookup_waits_;
+  struct CachedLookup {
+    orchestrators::LookupResultConstSharedPtr result;
+    MonotonicTime valid_until;
+  };
+  std::unordered_map<std::string, CachedLookup> lookup_cache_;
   uint64_t next_wait_id_ = 1;
   uint32_t inflight_ = 0;
   uint64_t rng_state_;
