@@ -458,7 +458,6 @@ TEST(AirflowProfile, TildeOnReadsListsAcrossEverything) {
   EXPECT_EQ(c.op.workflow, "");
   EXPECT_EQ(c.op.execution, "");
   EXPECT_EQ(c.op.step, "");
-  // %7E is `~` once the path is normalised; the profile sees `~`.
 }
 
 TEST(AirflowProfile, TildeOnStateChangesWidensToEveryWorkflow) {
