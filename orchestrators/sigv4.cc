@@ -48,8 +48,8 @@ EVP_MAC* hmacMethod() {
 }
 
 bool isUnreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
 // RFC 3986 encoding as SigV4 wants it: unreserved bytes as they are, the rest %XX (upper).
@@ -66,9 +66,12 @@ void uriEncode(std::string_view in, bool keep_slash, std::string& out) {
 }
 
 int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
   return -1;
 }
 
@@ -98,7 +101,8 @@ std::string canonicalQuery(std::string_view query) {
     const size_t amp = std::min(query.find('&'), query.size());
     const std::string_view part = query.substr(0, amp);
     query.remove_prefix(amp == query.size() ? amp : amp + 1);
-    if (part.empty()) continue;
+    if (part.empty())
+      continue;
     const size_t eq = part.find('=');
     std::string name, value;
     uriEncode(queryDecode(part.substr(0, eq)), false, name);
@@ -110,7 +114,8 @@ std::string canonicalQuery(std::string_view query) {
   std::sort(params.begin(), params.end());
   std::string out;
   for (const auto& [name, value] : params) {
-    if (!out.empty()) out.push_back('&');
+    if (!out.empty())
+      out.push_back('&');
     out += name;
     out.push_back('=');
     out += value;
@@ -121,19 +126,23 @@ std::string canonicalQuery(std::string_view query) {
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
   }
   return out;
 }
 
 // Trims spaces and tabs at both ends and collapses runs of spaces inside into one.
 std::string canonicalValue(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+    v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+    v.remove_suffix(1);
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
-    if (c == ' ' && !out.empty() && out.back() == ' ') continue;
+    if (c == ' ' && !out.empty() && out.back() == ' ')
+      continue;
     out.push_back(c);
   }
   return out;
@@ -146,8 +155,8 @@ bool reservedHeader(std::string_view lname) {
 
 // "20150830T123600Z"
 std::string amzDate(std::chrono::system_clock::time_point now) {
-  const std::time_t t = std::chrono::system_clock::to_time_t(
-      std::chrono::floor<std::chrono::seconds>(now));
+  const std::time_t t =
+      std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(now));
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];
@@ -165,7 +174,8 @@ StatusOr<std::string> readSecretFile(const std::string& path, std::string_view w
   if (in.bad()) {
     return invalidArgument("aws: cannot read " + std::string(what) + " " + path);
   }
-  while (!data.empty() && (data.back() == '\n' || data.back() == '\r')) data.pop_back();
+  while (!data.empty() && (data.back() == '\n' || data.back() == '\r'))
+    data.pop_back();
   if (data.empty()) {
     return invalidArgument("aws: " + std::string(what) + " " + path + " is empty");
   }
@@ -180,22 +190,26 @@ StatusOr<std::string> readSecretFile(const std::string& path, std::string_view w
 
 }  // namespace
 
-std::string sha256Hex(std::string_view data) { return toHex(sha256Raw(data)); }
+std::string sha256Hex(std::string_view data) {
+  return toHex(sha256Raw(data));
+}
 
 std::string hmacSha256(std::string_view key, std::string_view data) {
   EVP_MAC* mac = hmacMethod();
-  if (mac == nullptr) return {};
+  if (mac == nullptr)
+    return {};
   CPtr<EVP_MAC_CTX, EVP_MAC_CTX_free> ctx(EVP_MAC_CTX_new(mac));
-  if (!ctx) return {};
+  if (!ctx)
+    return {};
   char digest[] = "SHA256";
-  const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_construct_end()};
   unsigned char out[EVP_MAX_MD_SIZE];
   size_t len = 0;
   if (EVP_MAC_init(ctx.get(), reinterpret_cast<const unsigned char*>(key.data()), key.size(),
                    params) != 1 ||
-      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(data.data()),
-                     data.size()) != 1 ||
+      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) !=
+          1 ||
       EVP_MAC_final(ctx.get(), out, &len, sizeof out) != 1) {
     return {};
   }
@@ -217,7 +231,8 @@ void signV4(const SigV4Credentials& creds, std::string_view method, std::string_
   }
   for (const HeaderView& h : headers) {
     std::string name = lower(h.name);
-    if (reservedHeader(name)) continue;
+    if (reservedHeader(name))
+      continue;
     fields.emplace_back(std::move(name), canonicalValue(h.value));
   }
   std::stable_sort(fields.begin(), fields.end(),
@@ -228,7 +243,8 @@ void signV4(const SigV4Credentials& creds, std::string_view method, std::string_
       canonical_headers.pop_back();  // the '\n'
       canonical_headers.push_back(',');
     } else {
-      if (!signed_headers.empty()) signed_headers.push_back(';');
+      if (!signed_headers.empty())
+        signed_headers.push_back(';');
       signed_headers += fields[i].first;
       canonical_headers += fields[i].first;
       canonical_headers.push_back(':');

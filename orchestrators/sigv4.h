@@ -48,8 +48,7 @@ void signV4(const SigV4Credentials& creds, std::string_view method, std::string_
 // Reads secret_access_key_file and session_token_file (when set; trailing CR/LF removed) into
 // credentials with cfg's access key id, region and service. Errors name the file and the
 // problem, never the content.
-[[nodiscard]] StatusOr<SigV4Credentials> loadSigV4Credentials(
-    const config::AwsSigningConfig& cfg);
+[[nodiscard]] StatusOr<SigV4Credentials> loadSigV4Credentials(const config::AwsSigningConfig& cfg);
 
 // Lowercase hex SHA-256 of `data`; "" only if OpenSSL fails (it does not for SHA-256).
 std::string sha256Hex(std::string_view data);

@@ -48,7 +48,7 @@ struct OpSpec {
   std::string_view name;
   ActionSet actions;
   Shape shape;
-  std::string_view field;  // the body member naming the target
+  std::string_view field;                             // the body member naming the target
   std::string_view workflow, step, execution, notes;  // for operations()
 };
 
@@ -57,6 +57,7 @@ constexpr std::string_view kExArn = "ARN in executionArn";
 constexpr std::string_view kExArnLabel = "Map label of a Map Run child's executionArn";
 
 // Every operation of API 2016-11-23, in the model's order.
+// clang-format off
 constexpr std::array<OpSpec, 37> kOps = {{
     {"CreateActivity", {Action::kDefine}, Shape::kNewActivity, "name", "-", "body name", "-",
      "an activity is a worker-implemented step type of no particular state machine: only a "
@@ -148,28 +149,37 @@ constexpr std::array<OpSpec, 37> kOps = {{
     {"ValidateStateMachineDefinition", {Action::kRead}, Shape::kNoTarget, "", "-", "-", "-",
      "pure validation of a definition of no state machine: only a workflow \"*\" rule matches"},
 }};
+// clang-format on
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size())
+    return false;
   for (size_t i = 0; i < a.size(); ++i) {
     char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
+    if (x >= 'A' && x <= 'Z')
+      x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z')
+      y = static_cast<char>(y - 'A' + 'a');
+    if (x != y)
+      return false;
   }
   return true;
 }
 
 std::string_view trimOws(std::string_view v) noexcept {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+    v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+    v.remove_suffix(1);
   return v;
 }
 
 bool allDigits(std::string_view s) noexcept {
-  if (s.empty()) return false;
+  if (s.empty())
+    return false;
   for (char c : s) {
-    if (c < '0' || c > '9') return false;
+    if (c < '0' || c > '9')
+      return false;
   }
   return true;
 }
@@ -177,13 +187,34 @@ bool allDigits(std::string_view s) noexcept {
 // A Step Functions name (state machine, execution, activity, label, ids): 1-80 printable
 // ASCII characters, none of them whitespace or one AWS forbids in names.
 bool validName(std::string_view s) noexcept {
-  if (s.empty() || s.size() > kMaxNameBytes) return false;
+  if (s.empty() || s.size() > kMaxNameBytes)
+    return false;
   for (unsigned char c : s) {
-    if (c <= 0x20 || c >= 0x7f) return false;
+    if (c <= 0x20 || c >= 0x7f)
+      return false;
     switch (c) {
-      case '<': case '>': case '{': case '}': case '[': case ']': case '?': case '*':
-      case '"': case '#': case '%': case '\\': case '^': case '|': case '~': case '`':
-      case '$': case '&': case ',': case ';': case ':': case '/':
+      case '<':
+      case '>':
+      case '{':
+      case '}':
+      case '[':
+      case ']':
+      case '?':
+      case '*':
+      case '"':
+      case '#':
+      case '%':
+      case '\\':
+      case '^':
+      case '|':
+      case '~':
+      case '`':
+      case '$':
+      case '&':
+      case ',':
+      case ';':
+      case ':':
+      case '/':
         return false;
       default:
         break;
@@ -194,19 +225,23 @@ bool validName(std::string_view s) noexcept {
 
 // An alias name (CharacterRestrictedName): [A-Za-z0-9_.-]+, not all digits.
 bool validAliasName(std::string_view s) noexcept {
-  if (s.empty() || s.size() > kMaxNameBytes || allDigits(s)) return false;
+  if (s.empty() || s.size() > kMaxNameBytes || allDigits(s))
+    return false;
   for (char c : s) {
     const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                     c == '_' || c == '.' || c == '-';
-    if (!ok) return false;
+    if (!ok)
+      return false;
   }
   return true;
 }
 
 bool validRegion(std::string_view s) noexcept {
-  if (s.empty() || s.size() > 32 || s.front() < 'a' || s.front() > 'z') return false;
+  if (s.empty() || s.size() > 32 || s.front() < 'a' || s.front() > 'z')
+    return false;
   for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+      return false;
   }
   return true;
 }
@@ -236,7 +271,8 @@ bool parseArn(std::string_view s, Arn& out, std::string_view& why) noexcept {
     }
     const size_t colon = s.find(':', start);
     f[n++] = s.substr(start, colon == std::string_view::npos ? colon : colon - start);
-    if (colon == std::string_view::npos) break;
+    if (colon == std::string_view::npos)
+      break;
     start = colon + 1;
   }
   if (n < 7 || f[0] != "arn" || f[2] != "states") {
@@ -283,7 +319,8 @@ bool parseArn(std::string_view s, Arn& out, std::string_view& why) noexcept {
   if ((type == "execution" && rest == 2) || (type == "express" && rest == 3)) {
     out.type = type == "execution" ? ArnType::kExecution : ArnType::kExpress;
     out.id = f[7];
-    if (rest == 3) out.express_id = f[8];
+    if (rest == 3)
+      out.express_id = f[8];
     if (!splitLabel(f[6], out.name, out.label) || !validName(out.id) ||
         (rest == 3 && !validName(out.express_id))) {
       why = "execution ARN is not valid";
@@ -329,8 +366,10 @@ Get stringMember(const JsonValue& obj, std::string_view name, const std::string*
       return Get::kBad;
     }
   }
-  if (found == nullptr) return Get::kMissing;
-  if (!found->isString()) return Get::kBad;
+  if (found == nullptr)
+    return Get::kMissing;
+  if (!found->isString())
+    return Get::kBad;
   out = &found->asString();
   return Get::kOk;
 }
@@ -346,28 +385,46 @@ bool scanString(std::string_view b, size_t& i, std::string* out) noexcept {
       ++i;
       return true;
     }
-    if (static_cast<unsigned char>(c) < 0x20) return false;
+    if (static_cast<unsigned char>(c) < 0x20)
+      return false;
     if (c != '\\') {
-      if (out != nullptr) out->push_back(c);
+      if (out != nullptr)
+        out->push_back(c);
       continue;
     }
-    if (++i >= b.size()) return false;
+    if (++i >= b.size())
+      return false;
     char e = b[i];
     switch (e) {
-      case '"': case '\\': case '/': break;
-      case 'b': e = '\b'; break;
-      case 'f': e = '\f'; break;
-      case 'n': e = '\n'; break;
-      case 'r': e = '\r'; break;
-      case 't': e = '\t'; break;
+      case '"':
+      case '\\':
+      case '/':
+        break;
+      case 'b':
+        e = '\b';
+        break;
+      case 'f':
+        e = '\f';
+        break;
+      case 'n':
+        e = '\n';
+        break;
+      case 'r':
+        e = '\r';
+        break;
+      case 't':
+        e = '\t';
+        break;
       case 'u':
-        if (out != nullptr || i + 4 >= b.size()) return false;  // tokens are plain ASCII
+        if (out != nullptr || i + 4 >= b.size())
+          return false;  // tokens are plain ASCII
         i += 4;
         continue;
       default:
         return false;
     }
-    if (out != nullptr) out->push_back(e);
+    if (out != nullptr)
+      out->push_back(e);
   }
   return false;
 }
@@ -375,28 +432,36 @@ bool scanString(std::string_view b, size_t& i, std::string* out) noexcept {
 bool scanTaskToken(std::string_view b, std::string& token) noexcept {
   size_t i = 0;
   auto ws = [&] {
-    while (i < b.size() && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r')) ++i;
+    while (i < b.size() && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
+      ++i;
   };
   ws();
-  if (i >= b.size() || b[i] != '{') return false;
+  if (i >= b.size() || b[i] != '{')
+    return false;
   ++i;
   for (;;) {
     ws();
-    if (i >= b.size() || b[i] != '"') return false;
+    if (i >= b.size() || b[i] != '"')
+      return false;
     std::string name;
-    if (!scanString(b, i, &name)) return false;
+    if (!scanString(b, i, &name))
+      return false;
     ws();
-    if (i >= b.size() || b[i] != ':') return false;
+    if (i >= b.size() || b[i] != ':')
+      return false;
     ++i;
     ws();
-    if (i >= b.size() || b[i] != '"') return false;  // the answer's members are strings
+    if (i >= b.size() || b[i] != '"')
+      return false;  // the answer's members are strings
     if (name == "taskToken") {
       token.clear();
       return scanString(b, i, &token);
     }
-    if (!scanString(b, i, nullptr)) return false;
+    if (!scanString(b, i, nullptr))
+      return false;
     ws();
-    if (i >= b.size() || b[i] != ',') return false;
+    if (i >= b.size() || b[i] != ',')
+      return false;
     ++i;
   }
 }
@@ -405,7 +470,8 @@ bool findTaskToken(std::string_view body, std::string& token) {
   StatusOr<JsonValue> doc = parseJson(body);
   if (doc.isOk()) {
     const JsonValue* t = doc->find("taskToken");
-    if (t == nullptr || !t->isString()) return false;
+    if (t == nullptr || !t->isString())
+      return false;
     token = t->asString();
     return true;
   }
@@ -504,7 +570,8 @@ bool StepFunctionsProfile::routing(const JsonValue& body, policy::Operation& op,
       return false;
     }
     Arn arn;
-    if (!arnMember(item, "stateMachineVersionArn", arn, out)) return false;
+    if (!arnMember(item, "stateMachineVersionArn", arn, out))
+      return false;
     if (arn.type != ArnType::kStateMachine || !arn.is_version || !arn.label.empty()) {
       out.unclassified("routingConfiguration names something other than a version ARN");
       return false;
@@ -513,7 +580,8 @@ bool StepFunctionsProfile::routing(const JsonValue& body, policy::Operation& op,
       op.workflow.assign(arn.name);
     } else if (op.workflow != arn.name) {
       bool seen = false;
-      for (const policy::Operation& o : out.also) seen = seen || o.workflow == arn.name;
+      for (const policy::Operation& o : out.also)
+        seen = seen || o.workflow == arn.name;
       if (!seen) {
         policy::Operation& extra = out.also.emplace_back(op);
         extra.workflow.assign(arn.name);
@@ -595,7 +663,8 @@ void StepFunctionsProfile::classifyBody(const OpSpec& spec, const RequestView& r
       (spec.shape == Shape::kNewActivity ? op.step : op.workflow) = *s;
       break;
     case Shape::kActivity:
-      if (!arnMember(body, spec.field, arn, out)) return;
+      if (!arnMember(body, spec.field, arn, out))
+        return;
       if (arn.type != ArnType::kActivity) {
         out.unclassified("the ARN is not an activity ARN");
         return;
@@ -605,37 +674,43 @@ void StepFunctionsProfile::classifyBody(const OpSpec& spec, const RequestView& r
       break;
     case Shape::kStateMachineRead:
     case Shape::kStateMachine:
-      if (!arnMember(body, spec.field, arn, out) || !applyStateMachine(arn, op, out)) return;
+      if (!arnMember(body, spec.field, arn, out) || !applyStateMachine(arn, op, out))
+        return;
       if (spec.shape == Shape::kStateMachine && !arn.label.empty()) {
         out.unclassified("a Map state label is not accepted by this operation");
         return;
       }
       break;
     case Shape::kVersion:
-      if (!arnMember(body, spec.field, arn, out) || !applyStateMachine(arn, op, out)) return;
+      if (!arnMember(body, spec.field, arn, out) || !applyStateMachine(arn, op, out))
+        return;
       if (!arn.is_version) {
         out.unclassified("the ARN is not a state machine version ARN");
         return;
       }
       break;
     case Shape::kAlias:
-      if (!arnMember(body, spec.field, arn, out) || !applyStateMachine(arn, op, out)) return;
+      if (!arnMember(body, spec.field, arn, out) || !applyStateMachine(arn, op, out))
+        return;
       if (arn.qualifier.empty() || arn.is_version) {
         out.unclassified("the ARN is not a state machine alias ARN");
         return;
       }
-      if (spec.name == "UpdateStateMachineAlias" && !routing(body, op, out)) return;
+      if (spec.name == "UpdateStateMachineAlias" && !routing(body, op, out))
+        return;
       break;
     case Shape::kNewAlias:
       if (stringMember(body, "name", s) != Get::kOk || !validAliasName(*s)) {
         out.unclassified("the alias name is missing or not valid");
         return;
       }
-      if (!routing(body, op, out)) return;
+      if (!routing(body, op, out))
+        return;
       op.version = *s;
       break;
     case Shape::kExecution:
-      if (!arnMember(body, spec.field, arn, out)) return;
+      if (!arnMember(body, spec.field, arn, out))
+        return;
       if (arn.type != ArnType::kExecution && arn.type != ArnType::kExpress) {
         out.unclassified("the ARN is not an execution ARN");
         return;
@@ -645,7 +720,8 @@ void StepFunctionsProfile::classifyBody(const OpSpec& spec, const RequestView& r
       op.execution = body.find(spec.field)->asString();
       break;
     case Shape::kMapRun:
-      if (!arnMember(body, spec.field, arn, out)) return;
+      if (!arnMember(body, spec.field, arn, out))
+        return;
       if (arn.type != ArnType::kMapRun) {
         out.unclassified("the ARN is not a Map Run ARN");
         return;
@@ -668,7 +744,8 @@ void StepFunctionsProfile::classifyBody(const OpSpec& spec, const RequestView& r
       }
       if (has_run) {
         policy::Operation& run = has_sm ? out.also.emplace_back(op) : op;
-        if (!arnMember(body, "mapRunArn", arn, out)) return;
+        if (!arnMember(body, "mapRunArn", arn, out))
+          return;
         if (arn.type != ArnType::kMapRun) {
           out.unclassified("mapRunArn is not a Map Run ARN");
           return;
@@ -681,7 +758,8 @@ void StepFunctionsProfile::classifyBody(const OpSpec& spec, const RequestView& r
       break;
     }
     case Shape::kTaggable:
-      if (!arnMember(body, spec.field, arn, out)) return;
+      if (!arnMember(body, spec.field, arn, out))
+        return;
       if (arn.type == ArnType::kActivity) {
         op.step.assign(arn.name);
       } else if (arn.type != ArnType::kStateMachine || !arn.label.empty()) {
@@ -721,7 +799,8 @@ void StepFunctionsProfile::classifyBody(const OpSpec& spec, const RequestView& r
       break;
     }
   }
-  for (policy::Operation& o : out.also) o.actions = spec.actions;
+  for (policy::Operation& o : out.also)
+    o.actions = spec.actions;
   op.actions = spec.actions;
   out.outcome = Outcome::kClassified;
 }
@@ -738,8 +817,7 @@ bool StepFunctionsProfile::parseLookup(const LookupKey&, int, std::string_view,
 
 void StepFunctionsProfile::learn(const RequestView&, const Classification& c, int status,
                                  std::string_view body, std::vector<Learned>& out) const {
-  if (status != 200 || !c.classified() || c.op.step.empty() ||
-      !c.op.actions.has(Action::kWork)) {
+  if (status != 200 || !c.classified() || c.op.step.empty() || !c.op.actions.has(Action::kWork)) {
     return;
   }
   std::string token;
@@ -749,7 +827,8 @@ void StepFunctionsProfile::learn(const RequestView&, const Classification& c, in
   Learned l;
   l.key.kind = kTaskToken;
   l.key.id = sha256Hex(token);
-  if (l.key.id.empty()) return;
+  if (l.key.id.empty())
+    return;
   l.result.found = true;
   l.result.step = c.op.step;
   out.push_back(std::move(l));

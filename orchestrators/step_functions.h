@@ -28,13 +28,13 @@ struct Arn {
   ArnType type = ArnType::kStateMachine;
   std::string_view partition;  // aws, aws-cn or aws-us-gov
   std::string_view region;
-  std::string_view account;    // 12 digits
-  std::string_view name;       // state machine name (activity name for kActivity)
-  std::string_view label;      // Map state / Map Run label ("name/label"); "" if none
-  std::string_view qualifier;  // stateMachine: the version number or alias name; "" if none
-  bool is_version = false;     // qualifier is a version number
-  std::string_view id;         // execution name, Map Run id; "" otherwise
-  std::string_view express_id; // kExpress only
+  std::string_view account;     // 12 digits
+  std::string_view name;        // state machine name (activity name for kActivity)
+  std::string_view label;       // Map state / Map Run label ("name/label"); "" if none
+  std::string_view qualifier;   // stateMachine: the version number or alias name; "" if none
+  bool is_version = false;      // qualifier is a version number
+  std::string_view id;          // execution name, Map Run id; "" otherwise
+  std::string_view express_id;  // kExpress only
 };
 
 // Parses `s` strictly: `arn:PARTITION:states:REGION:ACCOUNT:TYPE:...` with TYPE one of

@@ -87,13 +87,12 @@ TEST(SigV4, StepFunctionsCallWithSessionToken) {
   const std::string body =
       R"({"stateMachineArn":"arn:aws:states:us-east-1:123456789012:stateMachine:orders"})";
   // The caller's own signature fields are never signed or repeated.
-  const std::vector<HeaderView> headers = {
-      {"X-Amz-Target", "AWSStepFunctions.StartExecution"},
-      {"Content-Type", "application/x-amz-json-1.0"},
-      {"Authorization", "AWS4-HMAC-SHA256 Credential=CALLER"},
-      {"X-Amz-Date", "19990101T000000Z"},
-      {"X-Amz-Security-Token", "CALLER-TOKEN"},
-      {"Host", "evil.example"}};
+  const std::vector<HeaderView> headers = {{"X-Amz-Target", "AWSStepFunctions.StartExecution"},
+                                           {"Content-Type", "application/x-amz-json-1.0"},
+                                           {"Authorization", "AWS4-HMAC-SHA256 Credential=CALLER"},
+                                           {"X-Amz-Date", "19990101T000000Z"},
+                                           {"X-Amz-Security-Token", "CALLER-TOKEN"},
+                                           {"Host", "evil.example"}};
   std::string out = "Existing: kept\r\n";
   signV4(creds("states", "TOKEN123"), "POST", "/", "", "states.us-east-1.amazonaws.com", headers,
          body, exampleTime(), out);
@@ -115,8 +114,8 @@ TEST(SigV4, StepFunctionsCallWithSessionToken) {
 TEST(SigV4, CanonicalPathQueryAndHeaders) {
   const std::vector<HeaderView> headers = {{"X-Multi", "  one "}, {"x-multi", "two    three\t"}};
   std::string out;
-  signV4(creds("service"), "GET", "/a%20b/c~d", "b=2&a=x%2By&a=1&c", "example.amazon.com",
-         headers, "", exampleTime(), out);
+  signV4(creds("service"), "GET", "/a%20b/c~d", "b=2&a=x%2By&a=1&c", "example.amazon.com", headers,
+         "", exampleTime(), out);
   EXPECT_NE(out.find("SignedHeaders=host;x-amz-date;x-multi, "
                      "Signature=39bfb10daf99f807e0794981a985a88a2f3bc65e0d5e8ca52ff9c1ba4292892e"),
             std::string::npos)
@@ -142,7 +141,8 @@ class SigV4Files : public ::testing::Test {
     dir_ = tmpl;
   }
   void TearDown() override {
-    for (const std::string& f : files_) std::remove(f.c_str());
+    for (const std::string& f : files_)
+      std::remove(f.c_str());
     rmdir(dir_.c_str());
   }
   std::string write(const std::string& name, const std::string& content) {

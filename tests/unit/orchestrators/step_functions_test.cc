@@ -68,7 +68,9 @@ Call sfnCall(const std::string& op, std::string body) {
 
 using Answer = std::function<LookupResult(const LookupKey&)>;
 
-LookupResult notFound(const LookupKey&) { return {}; }
+LookupResult notFound(const LookupKey&) {
+  return {};
+}
 
 // The proxy's side of the conversation: the body when asked, lookups answered by `answer`.
 struct Conversation {
@@ -80,9 +82,11 @@ struct Conversation {
 Conversation converse(const Profile& p, const Call& call, const Answer& answer = notFound) {
   Conversation conv;
   std::vector<HeaderView> headers;
-  for (const auto& [n, v] : call.headers) headers.push_back({n, v});
+  for (const auto& [n, v] : call.headers)
+    headers.push_back({n, v});
   std::optional<JsonValue> json;
-  if (StatusOr<JsonValue> parsed = parseJson(call.body); parsed.isOk()) json = *parsed;
+  if (StatusOr<JsonValue> parsed = parseJson(call.body); parsed.isOk())
+    json = *parsed;
   std::vector<LookupKey> keys;
   std::vector<LookupResult> results;
   std::vector<ResolvedLookup> resolved;
@@ -104,8 +108,10 @@ Conversation converse(const Profile& p, const Call& call, const Answer& answer =
       keys = conv.result.lookups;
       conv.asked = keys;
       results.clear();
-      for (const LookupKey& k : keys) results.push_back(answer(k));
-      for (size_t i = 0; i < keys.size(); ++i) resolved.push_back({&keys[i], &results[i]});
+      for (const LookupKey& k : keys)
+        results.push_back(answer(k));
+      for (size_t i = 0; i < keys.size(); ++i)
+        resolved.push_back({&keys[i], &results[i]});
       view.lookups = resolved;
       continue;
     }
@@ -119,7 +125,9 @@ Classification classifyBody(const std::string& op, const std::string& body,
   return converse(profile(), sfnCall(op, body), answer).result;
 }
 
-std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+std::string quoted(const std::string& s) {
+  return "\"" + s + "\"";
+}
 
 // ---------------------------------------------------------------------------------------------
 // Coverage: every operation of the vendored model has a row and classifies as the row says.
@@ -144,19 +152,24 @@ std::string sampleValue(const JsonValue& shapes, const std::string& name,
       {"stateMachineAliasArn", quoted(kSmProd)},
       {"taskToken", quoted("AAAAKgAAAAIAAAAAAAAAAXplI0token")},
       {"name", quoted("orders")},
-      {"routingConfiguration", "[{\"stateMachineVersionArn\":" + quoted(kSmV3) +
-                                   ",\"weight\":100}]"},
+      {"routingConfiguration",
+       "[{\"stateMachineVersionArn\":" + quoted(kSmV3) + ",\"weight\":100}]"},
       {"roleArn", quoted("arn:aws:iam::123456789012:role/sfn")},
       {"definition", quoted("{\\\"StartAt\\\":\\\"A\\\",\\\"States\\\":{}}")},
   };
-  if (auto it = kByName.find(name); it != kByName.end()) return it->second;
+  if (auto it = kByName.find(name); it != kByName.end())
+    return it->second;
   const JsonValue* s = shapes.find(shape);
   const JsonValue* type = s != nullptr ? s->find("type") : nullptr;
   const std::string t = type != nullptr && type->isString() ? type->asString() : "string";
-  if (t == "integer" || t == "long") return "1";
-  if (t == "boolean") return "false";
-  if (t == "list") return "[]";
-  if (t == "structure" || t == "map") return "{}";
+  if (t == "integer" || t == "long")
+    return "1";
+  if (t == "boolean")
+    return "false";
+  if (t == "list")
+    return "[]";
+  if (t == "structure" || t == "map")
+    return "{}";
   return quoted("x");
 }
 
@@ -237,14 +250,17 @@ TEST(StepFunctionsCoverage, EveryModelOperationIsListedAndClassified) {
       ASSERT_NE(shape, nullptr);
       std::set<std::string> required;
       if (const JsonValue* req = shape->find("required"); req != nullptr) {
-        for (const JsonValue& r : req->asArray()) required.insert(r.asString());
+        for (const JsonValue& r : req->asArray())
+          required.insert(r.asString());
       }
       for (const JsonMember& m : shape->find("members")->asObject()) {
         const bool target = m.name.ends_with("Arn") && m.name != "roleArn";
-        if (required.count(m.name) == 0 && !target) continue;
-        if (body.size() > 1) body += ",";
-        body += quoted(m.name) + ":" +
-                sampleValue(*shapes, m.name, m.value.find("shape")->asString());
+        if (required.count(m.name) == 0 && !target)
+          continue;
+        if (body.size() > 1)
+          body += ",";
+        body +=
+            quoted(m.name) + ":" + sampleValue(*shapes, m.name, m.value.find("shape")->asString());
       }
     }
     body += "}";
@@ -345,8 +361,8 @@ TEST(StepFunctionsArn, ExecutionExpressMapRunActivity) {
 TEST(StepFunctionsArn, OtherPartitions) {
   sfn::Arn a;
   std::string_view why;
-  EXPECT_TRUE(sfn::parseArn("arn:aws-us-gov:states:us-gov-west-1:123456789012:stateMachine:x",
-                            a, why));
+  EXPECT_TRUE(
+      sfn::parseArn("arn:aws-us-gov:states:us-gov-west-1:123456789012:stateMachine:x", a, why));
   EXPECT_EQ(a.partition, "aws-us-gov");
   EXPECT_TRUE(sfn::parseArn("arn:aws-cn:states:cn-north-1:123456789012:activity:x", a, why));
   // Partition and region must agree.
@@ -360,7 +376,7 @@ TEST(StepFunctionsArn, RejectsMalformed) {
       "",
       "orders",
       "arn:aws:lambda:us-east-1:123456789012:function:orders",
-      "arn:aws:states:us-east-1:12345678901:stateMachine:orders",     // 11-digit account
+      "arn:aws:states:us-east-1:12345678901:stateMachine:orders",  // 11-digit account
       "arn:aws:states:us-east-1:12345678901a:stateMachine:orders",
       "arn:aws:states:US-EAST-1:123456789012:stateMachine:orders",
       "arn:aws:states:us-east-1:123456789012:stateMachine:",
@@ -416,9 +432,8 @@ TEST(StepFunctionsProfile, OnlyPostSlashWithOneKnownTarget) {
   form.headers[1].second = "application/x-www-form-urlencoded";
   Call two_types = c;
   two_types.headers.push_back({"content-type", "application/x-amz-json-1.0"});
-  for (const Call* bad :
-       {&get, &other_path, &query, &unknown, &foreign, &lower, &missing, &twice, &form,
-        &two_types}) {
+  for (const Call* bad : {&get, &other_path, &query, &unknown, &foreign, &lower, &missing, &twice,
+                          &form, &two_types}) {
     const Conversation conv = converse(profile(), *bad);
     ASSERT_EQ(conv.outcomes.size(), 1u) << "denied before the body is read";
     EXPECT_EQ(conv.result.outcome, Outcome::kUnclassified);
@@ -443,12 +458,11 @@ TEST(StepFunctionsProfile, BodyMustBeAJsonObjectWithTheTarget) {
   EXPECT_FALSE(classifyBody("StartExecution", "[]").classified());
   EXPECT_FALSE(classifyBody("StartExecution", "{}").classified());
   EXPECT_FALSE(classifyBody("StartExecution", "{\"stateMachineArn\":null}").classified());
-  EXPECT_FALSE(classifyBody("StartExecution", "{\"stateMachineArn\":[" + quoted(kSm) + "]}")
-                   .classified());
+  EXPECT_FALSE(
+      classifyBody("StartExecution", "{\"stateMachineArn\":[" + quoted(kSm) + "]}").classified());
   // Duplicate members are rejected by the parser (json == null).
   EXPECT_FALSE(classifyBody("StartExecution", "{\"stateMachineArn\":" + quoted(kSm) +
-                                                  ",\"stateMachineArn\":" +
-                                                  quoted(kSm + "x") + "}")
+                                                  ",\"stateMachineArn\":" + quoted(kSm + "x") + "}")
                    .classified());
   // A twin differing only in case could be what a case-insensitive reader takes.
   const Classification twin =
@@ -457,10 +471,10 @@ TEST(StepFunctionsProfile, BodyMustBeAJsonObjectWithTheTarget) {
   EXPECT_FALSE(twin.classified());
   EXPECT_FALSE(twin.why.empty());
   // Wrong ARN kind for the operation.
-  EXPECT_FALSE(classifyBody("StartExecution", "{\"stateMachineArn\":" + quoted(kExec) + "}")
-                   .classified());
-  EXPECT_FALSE(classifyBody("StopExecution", "{\"executionArn\":" + quoted(kSm) + "}")
-                   .classified());
+  EXPECT_FALSE(
+      classifyBody("StartExecution", "{\"stateMachineArn\":" + quoted(kExec) + "}").classified());
+  EXPECT_FALSE(
+      classifyBody("StopExecution", "{\"executionArn\":" + quoted(kSm) + "}").classified());
 }
 
 TEST(StepFunctionsProfile, JsonEscapesAreReadAsTheServerReadsThem) {
@@ -472,14 +486,16 @@ TEST(StepFunctionsProfile, JsonEscapesAreReadAsTheServerReadsThem) {
   EXPECT_EQ(r.op.workflow, "orders");
   // A '%' escape is not decoded by AWS in a JSON body: '%' is not a valid name character.
   EXPECT_FALSE(
-      classifyBody("StartExecution",
-                   R"({"stateMachineArn":"arn:aws:states:us-east-1:123456789012:stateMachine:ord%65rs"})")
+      classifyBody(
+          "StartExecution",
+          R"({"stateMachineArn":"arn:aws:states:us-east-1:123456789012:stateMachine:ord%65rs"})")
           .classified());
 }
 
 TEST(StepFunctionsProfile, ArnRegionMustBeTheUpstreamRegion) {
   const std::string other = "arn:aws:states:eu-west-1:123456789012:stateMachine:orders";
-  const Classification r = classifyBody("StartExecution", "{\"stateMachineArn\":" + quoted(other) + "}");
+  const Classification r =
+      classifyBody("StartExecution", "{\"stateMachineArn\":" + quoted(other) + "}");
   EXPECT_FALSE(r.classified());
   const ProfileConstSharedPtr eu = makeStepFunctionsProfile(upstreamConfig("eu-west-1"));
   EXPECT_TRUE(
@@ -491,10 +507,10 @@ TEST(StepFunctionsProfile, ArnRegionMustBeTheUpstreamRegion) {
 // Operations.
 
 TEST(StepFunctionsProfile, StartExecutionQualifiersAndIgnoredBodyFields) {
-  Classification r = classifyBody(
-      "StartExecution", "{\"stateMachineArn\":" + quoted(kSm) +
-                            ",\"name\":\"run-9\",\"input\":\"{\\\"amount\\\":5}\"," +
-                            "\"executionArn\":" + quoted(kExec) + "}");
+  Classification r =
+      classifyBody("StartExecution", "{\"stateMachineArn\":" + quoted(kSm) +
+                                         ",\"name\":\"run-9\",\"input\":\"{\\\"amount\\\":5}\"," +
+                                         "\"executionArn\":" + quoted(kExec) + "}");
   ASSERT_TRUE(r.classified()) << r.why;
   EXPECT_EQ(r.op.workflow, "orders");
   EXPECT_EQ(r.op.version, "");
@@ -512,15 +528,14 @@ TEST(StepFunctionsProfile, StartExecutionQualifiersAndIgnoredBodyFields) {
   EXPECT_EQ(r.op.workflow, "orders");
   EXPECT_EQ(r.op.version, "PROD");
   // A Map state label is refused by AWS for a start; refused here too.
-  EXPECT_FALSE(classifyBody("StartExecution", "{\"stateMachineArn\":" + quoted(kSm + "/ship") +
-                                                  "}")
+  EXPECT_FALSE(classifyBody("StartExecution", "{\"stateMachineArn\":" + quoted(kSm + "/ship") + "}")
                    .classified());
 }
 
 TEST(StepFunctionsProfile, ExecutionCallsNeedNoLookup) {
-  for (const char* op : {"DescribeExecution", "StopExecution", "RedriveExecution",
-                                "GetExecutionHistory", "DescribeStateMachineForExecution",
-                                "ListMapRuns"}) {
+  for (const char* op :
+       {"DescribeExecution", "StopExecution", "RedriveExecution", "GetExecutionHistory",
+        "DescribeStateMachineForExecution", "ListMapRuns"}) {
     const Conversation conv =
         converse(profile(), sfnCall(op, "{\"executionArn\":" + quoted(kExpress) + "}"));
     ASSERT_TRUE(conv.result.classified()) << op << ": " << conv.result.why;
@@ -544,8 +559,8 @@ TEST(StepFunctionsProfile, ExecutionCallsNeedNoLookup) {
 }
 
 TEST(StepFunctionsProfile, MapRunCalls) {
-  Classification r = classifyBody("UpdateMapRun", "{\"mapRunArn\":" + quoted(kMapRun) +
-                                                      ",\"maxConcurrency\":5}");
+  Classification r =
+      classifyBody("UpdateMapRun", "{\"mapRunArn\":" + quoted(kMapRun) + ",\"maxConcurrency\":5}");
   ASSERT_TRUE(r.classified()) << r.why;
   EXPECT_EQ(r.op.workflow, "orders");
   EXPECT_EQ(r.op.step, "ship-items");
@@ -582,9 +597,8 @@ TEST(StepFunctionsProfile, AliasesCheckEveryRoutedStateMachine) {
   const std::string other_v = "arn:aws:states:us-east-1:123456789012:stateMachine:payroll:7";
   Classification r = classifyBody(
       "CreateStateMachineAlias",
-      "{\"name\":\"PROD\",\"routingConfiguration\":[{\"stateMachineVersionArn\":" +
-          quoted(kSmV3) + ",\"weight\":90},{\"stateMachineVersionArn\":" + quoted(other_v) +
-          ",\"weight\":10}]}");
+      "{\"name\":\"PROD\",\"routingConfiguration\":[{\"stateMachineVersionArn\":" + quoted(kSmV3) +
+          ",\"weight\":90},{\"stateMachineVersionArn\":" + quoted(other_v) + ",\"weight\":10}]}");
   ASSERT_TRUE(r.classified()) << r.why;
   EXPECT_EQ(r.op.workflow, "orders");
   EXPECT_EQ(r.op.version, "PROD");
@@ -608,16 +622,16 @@ TEST(StepFunctionsProfile, AliasesCheckEveryRoutedStateMachine) {
 
   r = classifyBody("UpdateStateMachineAlias",
                    "{\"stateMachineAliasArn\":" + quoted(kSmProd) +
-                       ",\"routingConfiguration\":[{\"stateMachineVersionArn\":" +
-                       quoted(other_v) + ",\"weight\":100}]}");
+                       ",\"routingConfiguration\":[{\"stateMachineVersionArn\":" + quoted(other_v) +
+                       ",\"weight\":100}]}");
   ASSERT_TRUE(r.classified()) << r.why;
   EXPECT_EQ(r.op.workflow, "orders");
   ASSERT_EQ(r.also.size(), 1u);
   EXPECT_EQ(r.also[0].workflow, "payroll");
 
-  EXPECT_FALSE(classifyBody("DeleteStateMachineAlias",
-                            "{\"stateMachineAliasArn\":" + quoted(kSmV3) + "}")
-                   .classified());
+  EXPECT_FALSE(
+      classifyBody("DeleteStateMachineAlias", "{\"stateMachineAliasArn\":" + quoted(kSmV3) + "}")
+          .classified());
   EXPECT_FALSE(classifyBody("DeleteStateMachineVersion",
                             "{\"stateMachineVersionArn\":" + quoted(kSmProd) + "}")
                    .classified());
@@ -653,9 +667,8 @@ TEST(StepFunctionsProfile, DefinitionsAndActivities) {
   r = classifyBody("UntagResource", "{\"resourceArn\":" + quoted(kSm) + ",\"tagKeys\":[]}");
   ASSERT_TRUE(r.classified());
   EXPECT_EQ(r.op.workflow, "orders");
-  EXPECT_FALSE(
-      classifyBody("TagResource", "{\"resourceArn\":" + quoted(kExec) + ",\"tags\":[]}")
-          .classified());
+  EXPECT_FALSE(classifyBody("TagResource", "{\"resourceArn\":" + quoted(kExec) + ",\"tags\":[]}")
+                   .classified());
 
   r = classifyBody("TestState", "{\"definition\":\"{}\",\"roleArn\":\"arn:aws:iam::1:role/r\"}");
   ASSERT_TRUE(r.classified());
@@ -669,9 +682,8 @@ TEST(StepFunctionsProfile, DefinitionsAndActivities) {
 const std::string kToken = "AQCEAAAAKgAAAAMAAAAAAAAAAfp3rX9bG0vO+workerToken/==";
 
 TEST(StepFunctionsTokens, UnknownTokenAsksOnceThenIsUnresolved) {
-  const std::string body =
-      "{\"taskToken\":" + quoted(kToken) + ",\"output\":\"{}\",\"executionArn\":" +
-      quoted(kExec) + "}";
+  const std::string body = "{\"taskToken\":" + quoted(kToken) +
+                           ",\"output\":\"{}\",\"executionArn\":" + quoted(kExec) + "}";
   const Conversation conv = converse(profile(), sfnCall("SendTaskSuccess", body));
   ASSERT_EQ(conv.outcomes.size(), 3u);
   EXPECT_EQ(conv.outcomes[0], Outcome::kNeedsBody);
@@ -702,8 +714,8 @@ TEST(StepFunctionsTokens, LookupCallHasNoApiForTokens) {
 }
 
 Classification getActivityTask() {
-  return classifyBody("GetActivityTask", "{\"activityArn\":" + quoted(kActivity) +
-                                             ",\"workerName\":\"w1\"}");
+  return classifyBody("GetActivityTask",
+                      "{\"activityArn\":" + quoted(kActivity) + ",\"workerName\":\"w1\"}");
 }
 
 TEST(StepFunctionsTokens, GetActivityTaskTeachesTheTokenHash) {
@@ -737,11 +749,9 @@ TEST(StepFunctionsTokens, GetActivityTaskTeachesTheTokenHash) {
        std::vector<std::pair<std::string, Action>>{{"SendTaskSuccess", Action::kCompleteStep},
                                                    {"SendTaskFailure", Action::kFailStep},
                                                    {"SendTaskHeartbeat", Action::kWork}}) {
-    const Classification r =
-        classifyBody(op, "{\"taskToken\":" + quoted(kToken) + ",\"output\":\"{}\"}",
-                     [&](const LookupKey& k) {
-                       return k == learned[0].key ? known : LookupResult{};
-                     });
+    const Classification r = classifyBody(
+        op, "{\"taskToken\":" + quoted(kToken) + ",\"output\":\"{}\"}",
+        [&](const LookupKey& k) { return k == learned[0].key ? known : LookupResult{}; });
     ASSERT_TRUE(r.classified()) << op;
     EXPECT_EQ(r.op.step, "approve-order");
     EXPECT_EQ(r.op.workflow, "");
@@ -791,8 +801,8 @@ TEST(StepFunctionsTokens, BadTokensAreUnclassified) {
   EXPECT_FALSE(
       classifyBody("SendTaskSuccess", "{\"taskToken\":" + quoted(std::string(2049, 'a')) + "}")
           .classified());
-  EXPECT_FALSE(classifyBody("SendTaskHeartbeat", "{\"taskToken\":\"a\",\"TaskToken\":\"b\"}")
-                   .classified());
+  EXPECT_FALSE(
+      classifyBody("SendTaskHeartbeat", "{\"taskToken\":\"a\",\"TaskToken\":\"b\"}").classified());
 }
 
 }  // namespace
