@@ -98,12 +98,12 @@ const Row kRows[] = {
      "query uid: also the archived Workflow with that uid (each found one must be allowed); "
      "@latest: unclassified",
      Kind::kWfGet},
-    {"GET", "/api/v1/workflows/{namespace}", "WorkflowService_ListWorkflows", "list", "\"\"",
-     "-", "-", "namespace-wide; labelSelector is caller data", Kind::kSimple},
-    {"GET", "/api/v1/workflow-events/{namespace}", "WorkflowService_WatchWorkflows", "list",
-     "\"\"", "-", "-", "SSE stream over the namespace", Kind::kSimple},
-    {"GET", "/api/v1/stream/events/{namespace}", "WorkflowService_WatchEvents", "list", "\"\"",
-     "-", "-", "SSE stream of the namespace's Kubernetes events", Kind::kSimple},
+    {"GET", "/api/v1/workflows/{namespace}", "WorkflowService_ListWorkflows", "list", "\"\"", "-",
+     "-", "namespace-wide; labelSelector is caller data", Kind::kSimple},
+    {"GET", "/api/v1/workflow-events/{namespace}", "WorkflowService_WatchWorkflows", "list", "\"\"",
+     "-", "-", "SSE stream over the namespace", Kind::kSimple},
+    {"GET", "/api/v1/stream/events/{namespace}", "WorkflowService_WatchEvents", "list", "\"\"", "-",
+     "-", "SSE stream of the namespace's Kubernetes events", Kind::kSimple},
     {"DELETE", "/api/v1/workflows/{namespace}/{name}", "WorkflowService_DeleteWorkflow",
      "stop,admin", kWfLookup, "-", kWfExec,
      "kills running pods (stop) and removes the record (admin)", Kind::kWfDelete},
@@ -122,9 +122,8 @@ const Row kRows[] = {
      Kind::kWfResume},
     {"PUT", "/api/v1/workflows/{namespace}/{name}/suspend", "WorkflowService_SuspendWorkflow",
      "pause", kWfLookup, "-", kWfExec, "", Kind::kWfSuspend},
-    {"PUT", "/api/v1/workflows/{namespace}/{name}/terminate",
-     "WorkflowService_TerminateWorkflow", "stop", kWfLookup, "-", kWfExec, "no exit handlers",
-     Kind::kWfTerminate},
+    {"PUT", "/api/v1/workflows/{namespace}/{name}/terminate", "WorkflowService_TerminateWorkflow",
+     "stop", kWfLookup, "-", kWfExec, "no exit handlers", Kind::kWfTerminate},
     {"PUT", "/api/v1/workflows/{namespace}/{name}/stop", "WorkflowService_StopWorkflow",
      "stop,fail-step", kWfLookup, kSelectorStep, kWfExec,
      "no selector: stop; with a selector: fail-step per selected step (suspend nodes fail)",
@@ -137,12 +136,10 @@ const Row kRows[] = {
     {"POST", "/api/v1/workflows/{namespace}/lint", "WorkflowService_LintWorkflow", "read",
      "body workflow.spec.workflowTemplateRef (inline: \"\")", "-", "-", "validation only",
      Kind::kWfLint},
-    {"GET", "/api/v1/workflows/{namespace}/{name}/{podName}/log", "WorkflowService_PodLogs",
-     "read", kWfLookup, "\"\" (pods are not mapped to nodes)", kWfExec, "stream",
-     Kind::kWfLogs},
+    {"GET", "/api/v1/workflows/{namespace}/{name}/{podName}/log", "WorkflowService_PodLogs", "read",
+     kWfLookup, "\"\" (pods are not mapped to nodes)", kWfExec, "stream", Kind::kWfLogs},
     {"GET", "/api/v1/workflows/{namespace}/{name}/log", "WorkflowService_WorkflowLogs", "read",
-     kWfLookup, "\"\" (query podName is not mapped to a node)", kWfExec, "stream",
-     Kind::kWfLogs},
+     kWfLookup, "\"\" (query podName is not mapped to a node)", kWfExec, "stream", Kind::kWfLogs},
     {"POST", "/api/v1/workflows/{namespace}/submit", "WorkflowService_SubmitWorkflow", "start",
      "body resourceName (WorkflowTemplate / ClusterWorkflowTemplate kinds); CronWorkflow: "
      "lookup of the cron's workflowTemplateRef",
@@ -152,14 +149,13 @@ const Row kRows[] = {
      Kind::kWfSubmit},
     // workflowtemplate.WorkflowTemplateService
     {"POST", "/api/v1/workflow-templates/{namespace}",
-     "WorkflowTemplateService_CreateWorkflowTemplate", "define", "body template.metadata.name",
-     "-", "-", "", Kind::kTmplCreate},
+     "WorkflowTemplateService_CreateWorkflowTemplate", "define", "body template.metadata.name", "-",
+     "-", "", Kind::kTmplCreate},
     {"GET", "/api/v1/workflow-templates/{namespace}/{name}",
      "WorkflowTemplateService_GetWorkflowTemplate", "read", "path {name}", "-", "-", "",
      Kind::kTmplByPath},
     {"GET", "/api/v1/workflow-templates/{namespace}",
-     "WorkflowTemplateService_ListWorkflowTemplates", "list", "\"\"", "-", "-", "",
-     Kind::kSimple},
+     "WorkflowTemplateService_ListWorkflowTemplates", "list", "\"\"", "-", "-", "", Kind::kSimple},
     {"PUT", "/api/v1/workflow-templates/{namespace}/{name}",
      "WorkflowTemplateService_UpdateWorkflowTemplate", "define",
      "body template.metadata.name (the server ignores {name}; must equal it)", "-", "-", "",
@@ -168,19 +164,18 @@ const Row kRows[] = {
      "WorkflowTemplateService_DeleteWorkflowTemplate", "undefine", "path {name}", "-", "-", "",
      Kind::kTmplByPath},
     {"POST", "/api/v1/workflow-templates/{namespace}/lint",
-     "WorkflowTemplateService_LintWorkflowTemplate", "read", "body template.metadata.name",
-     "-", "-", "validation only", Kind::kTmplLint},
+     "WorkflowTemplateService_LintWorkflowTemplate", "read", "body template.metadata.name", "-",
+     "-", "validation only", Kind::kTmplLint},
     // clusterworkflowtemplate.ClusterWorkflowTemplateService
     {"POST", "/api/v1/cluster-workflow-templates",
      "ClusterWorkflowTemplateService_CreateClusterWorkflowTemplate", "define",
-     "\"cluster/\" + body template.metadata.name", "-", "-", "cluster-scoped",
-     Kind::kCtmplCreate},
+     "\"cluster/\" + body template.metadata.name", "-", "-", "cluster-scoped", Kind::kCtmplCreate},
     {"GET", "/api/v1/cluster-workflow-templates/{name}",
      "ClusterWorkflowTemplateService_GetClusterWorkflowTemplate", "read",
      "\"cluster/\" + path {name}", "-", "-", "", Kind::kCtmplByPath},
     {"GET", "/api/v1/cluster-workflow-templates",
-     "ClusterWorkflowTemplateService_ListClusterWorkflowTemplates", "list", "\"\"", "-", "-",
-     "", Kind::kSimple},
+     "ClusterWorkflowTemplateService_ListClusterWorkflowTemplates", "list", "\"\"", "-", "-", "",
+     Kind::kSimple},
     {"PUT", "/api/v1/cluster-workflow-templates/{name}",
      "ClusterWorkflowTemplateService_UpdateClusterWorkflowTemplate", "define",
      "\"cluster/\" + body template.metadata.name (must equal {name})", "-", "-", "",
@@ -190,43 +185,40 @@ const Row kRows[] = {
      "\"cluster/\" + path {name}", "-", "-", "", Kind::kCtmplByPath},
     {"POST", "/api/v1/cluster-workflow-templates/lint",
      "ClusterWorkflowTemplateService_LintClusterWorkflowTemplate", "read",
-     "\"cluster/\" + body template.metadata.name", "-", "-", "validation only",
-     Kind::kCtmplLint},
+     "\"cluster/\" + body template.metadata.name", "-", "-", "validation only", Kind::kCtmplLint},
     // cronworkflow.CronWorkflowService
     {"POST", "/api/v1/cron-workflows/{namespace}/lint", "CronWorkflowService_LintCronWorkflow",
      "read", "body cronWorkflow.spec.workflowSpec.workflowTemplateRef (inline: \"\")", "-", "-",
      "validation only", Kind::kCronLint},
     {"POST", "/api/v1/cron-workflows/{namespace}", "CronWorkflowService_CreateCronWorkflow",
-     "start,define", "body cronWorkflow.spec.workflowSpec.workflowTemplateRef (inline: \"\")",
-     "-", "-", "a standing start grant: define + start", Kind::kCronCreate},
-    {"GET", "/api/v1/cron-workflows/{namespace}", "CronWorkflowService_ListCronWorkflows",
-     "list", "\"\"", "-", "-", "", Kind::kSimple},
+     "start,define", "body cronWorkflow.spec.workflowSpec.workflowTemplateRef (inline: \"\")", "-",
+     "-", "a standing start grant: define + start", Kind::kCronCreate},
+    {"GET", "/api/v1/cron-workflows/{namespace}", "CronWorkflowService_ListCronWorkflows", "list",
+     "\"\"", "-", "-", "", Kind::kSimple},
     {"GET", "/api/v1/cron-workflows/{namespace}/{name}", "CronWorkflowService_GetCronWorkflow",
      "read", "lookup: the cron's workflowTemplateRef", "-", "-", "", Kind::kCronByName},
-    {"PUT", "/api/v1/cron-workflows/{namespace}/{name}",
-     "CronWorkflowService_UpdateCronWorkflow", "start,define",
+    {"PUT", "/api/v1/cron-workflows/{namespace}/{name}", "CronWorkflowService_UpdateCronWorkflow",
+     "start,define",
      "body cronWorkflow.spec.workflowSpec.workflowTemplateRef (must name {name}); also define "
      "on the template the cron ran before (lookup)",
      "-", "-", "", Kind::kCronUpdate},
     {"DELETE", "/api/v1/cron-workflows/{namespace}/{name}",
-     "CronWorkflowService_DeleteCronWorkflow", "undefine",
-     "lookup: the cron's workflowTemplateRef", "-", "-", "", Kind::kCronByName},
+     "CronWorkflowService_DeleteCronWorkflow", "undefine", "lookup: the cron's workflowTemplateRef",
+     "-", "-", "", Kind::kCronByName},
     {"PUT", "/api/v1/cron-workflows/{namespace}/{name}/resume",
-     "CronWorkflowService_ResumeCronWorkflow", "resume",
-     "lookup: the cron's workflowTemplateRef", "-", "-", "resumes the schedule",
-     Kind::kCronByName},
+     "CronWorkflowService_ResumeCronWorkflow", "resume", "lookup: the cron's workflowTemplateRef",
+     "-", "-", "resumes the schedule", Kind::kCronByName},
     {"PUT", "/api/v1/cron-workflows/{namespace}/{name}/suspend",
      "CronWorkflowService_SuspendCronWorkflow", "pause", "lookup: the cron's workflowTemplateRef",
      "-", "-", "suspends the schedule", Kind::kCronByName},
     // workflowarchive.ArchivedWorkflowService
-    {"GET", "/api/v1/archived-workflows", "ArchivedWorkflowService_ListArchivedWorkflows",
-     "list", "\"\"", "-", "-", "across namespaces", Kind::kSimple},
+    {"GET", "/api/v1/archived-workflows", "ArchivedWorkflowService_ListArchivedWorkflows", "list",
+     "\"\"", "-", "-", "across namespaces", Kind::kSimple},
     {"GET", "/api/v1/archived-workflows/{uid}", "ArchivedWorkflowService_GetArchivedWorkflow",
      "read", "lookup by uid (immutable)", "-", "path {uid}", "", Kind::kArchGet},
-    {"DELETE", "/api/v1/archived-workflows/{uid}",
-     "ArchivedWorkflowService_DeleteArchivedWorkflow", "admin", "lookup by uid", "-",
-     "path {uid}", "query name set: unclassified (the server then ignores the uid)",
-     Kind::kArchDelete},
+    {"DELETE", "/api/v1/archived-workflows/{uid}", "ArchivedWorkflowService_DeleteArchivedWorkflow",
+     "admin", "lookup by uid", "-", "path {uid}",
+     "query name set: unclassified (the server then ignores the uid)", Kind::kArchDelete},
     {"GET", "/api/v1/archived-workflows-label-keys",
      "ArchivedWorkflowService_ListArchivedWorkflowLabelKeys", "list", "\"\"", "-", "-", "",
      Kind::kSimple},
@@ -249,45 +241,45 @@ const Row kRows[] = {
     {"POST", "/api/v1/events/{namespace}/{discriminator}", "EventService_ReceiveEvent", "start",
      "\"\" (widened: any WorkflowEventBinding may start any template)", "-", "-",
      "needs a workflow \"*\" start rule", Kind::kSimple},
-    {"GET", "/api/v1/workflow-event-bindings/{namespace}",
-     "EventService_ListWorkflowEventBindings", "list", "\"\"", "-", "-", "", Kind::kSimple},
+    {"GET", "/api/v1/workflow-event-bindings/{namespace}", "EventService_ListWorkflowEventBindings",
+     "list", "\"\"", "-", "-", "", Kind::kSimple},
     // eventsource.EventSourceService (Argo Events: standing start grants)
-    {"POST", "/api/v1/event-sources/{namespace}", "EventSourceService_CreateEventSource",
-     "admin", "\"\"", "-", "-", "Argo Events object", Kind::kSimple},
-    {"GET", "/api/v1/event-sources/{namespace}/{name}", "EventSourceService_GetEventSource",
-     "read", "\"\"", "-", "-", "", Kind::kSimple},
-    {"DELETE", "/api/v1/event-sources/{namespace}/{name}",
-     "EventSourceService_DeleteEventSource", "admin", "\"\"", "-", "-", "", Kind::kSimple},
+    {"POST", "/api/v1/event-sources/{namespace}", "EventSourceService_CreateEventSource", "admin",
+     "\"\"", "-", "-", "Argo Events object", Kind::kSimple},
+    {"GET", "/api/v1/event-sources/{namespace}/{name}", "EventSourceService_GetEventSource", "read",
+     "\"\"", "-", "-", "", Kind::kSimple},
+    {"DELETE", "/api/v1/event-sources/{namespace}/{name}", "EventSourceService_DeleteEventSource",
+     "admin", "\"\"", "-", "-", "", Kind::kSimple},
     {"PUT", "/api/v1/event-sources/{namespace}/{name}", "EventSourceService_UpdateEventSource",
      "admin", "\"\"", "-", "-", "", Kind::kSimple},
     {"GET", "/api/v1/event-sources/{namespace}", "EventSourceService_ListEventSources", "list",
      "\"\"", "-", "-", "", Kind::kSimple},
-    {"GET", "/api/v1/stream/event-sources/{namespace}/logs",
-     "EventSourceService_EventSourcesLogs", "read", "\"\"", "-", "-", "stream", Kind::kSimple},
+    {"GET", "/api/v1/stream/event-sources/{namespace}/logs", "EventSourceService_EventSourcesLogs",
+     "read", "\"\"", "-", "-", "stream", Kind::kSimple},
     {"GET", "/api/v1/stream/event-sources/{namespace}", "EventSourceService_WatchEventSources",
      "list", "\"\"", "-", "-", "stream", Kind::kSimple},
     // sensor.SensorService
-    {"GET", "/api/v1/sensors/{namespace}", "SensorService_ListSensors", "list", "\"\"", "-",
-     "-", "", Kind::kSimple},
-    {"GET", "/api/v1/stream/sensors/{namespace}/logs", "SensorService_SensorsLogs", "read",
-     "\"\"", "-", "-", "stream", Kind::kSimple},
-    {"GET", "/api/v1/stream/sensors/{namespace}", "SensorService_WatchSensors", "list", "\"\"",
+    {"GET", "/api/v1/sensors/{namespace}", "SensorService_ListSensors", "list", "\"\"", "-", "-",
+     "", Kind::kSimple},
+    {"GET", "/api/v1/stream/sensors/{namespace}/logs", "SensorService_SensorsLogs", "read", "\"\"",
      "-", "-", "stream", Kind::kSimple},
-    {"POST", "/api/v1/sensors/{namespace}", "SensorService_CreateSensor", "admin", "\"\"", "-",
-     "-", "a Sensor can create Workflows of any template", Kind::kSimple},
+    {"GET", "/api/v1/stream/sensors/{namespace}", "SensorService_WatchSensors", "list", "\"\"", "-",
+     "-", "stream", Kind::kSimple},
+    {"POST", "/api/v1/sensors/{namespace}", "SensorService_CreateSensor", "admin", "\"\"", "-", "-",
+     "a Sensor can create Workflows of any template", Kind::kSimple},
     {"PUT", "/api/v1/sensors/{namespace}/{name}", "SensorService_UpdateSensor", "admin", "\"\"",
      "-", "-", "", Kind::kSimple},
-    {"DELETE", "/api/v1/sensors/{namespace}/{name}", "SensorService_DeleteSensor", "admin",
-     "\"\"", "-", "-", "", Kind::kSimple},
+    {"DELETE", "/api/v1/sensors/{namespace}/{name}", "SensorService_DeleteSensor", "admin", "\"\"",
+     "-", "-", "", Kind::kSimple},
     {"GET", "/api/v1/sensors/{namespace}/{name}", "SensorService_GetSensor", "read", "\"\"", "-",
      "-", "", Kind::kSimple},
     // sync.SyncService
-    {"POST", "/api/v1/sync/{namespace}", "SyncService_CreateSyncLimit", "admin", "\"\"", "-",
-     "-", "semaphores limit every workflow using them", Kind::kSimple},
-    {"GET", "/api/v1/sync/{namespace}/{key}", "SyncService_GetSyncLimit", "read", "\"\"", "-",
+    {"POST", "/api/v1/sync/{namespace}", "SyncService_CreateSyncLimit", "admin", "\"\"", "-", "-",
+     "semaphores limit every workflow using them", Kind::kSimple},
+    {"GET", "/api/v1/sync/{namespace}/{key}", "SyncService_GetSyncLimit", "read", "\"\"", "-", "-",
+     "", Kind::kSimple},
+    {"PUT", "/api/v1/sync/{namespace}/{key}", "SyncService_UpdateSyncLimit", "admin", "\"\"", "-",
      "-", "", Kind::kSimple},
-    {"PUT", "/api/v1/sync/{namespace}/{key}", "SyncService_UpdateSyncLimit", "admin", "\"\"",
-     "-", "-", "", Kind::kSimple},
     {"DELETE", "/api/v1/sync/{namespace}/{key}", "SyncService_DeleteSyncLimit", "admin", "\"\"",
      "-", "-", "", Kind::kSimple},
     // info.InfoService
@@ -321,8 +313,7 @@ const Row kRows[] = {
      "ArtifactService_GetArtifactFile", "read",
      "lookup: workflows -> by name, archived-workflows -> by uid",
      "path {nodeId} -> status.nodes displayName (unknown node: \"\")", "path {id}",
-     "{artifactDiscriminator} inputs or outputs; anything else: unclassified",
-     Kind::kArtifactFile},
+     "{artifactDiscriminator} inputs or outputs; anything else: unclassified", Kind::kArtifactFile},
     {"GET",
      "/artifact-files/{namespace}/{idDiscriminator}/{id}/{nodeId}/{artifactDiscriminator}/"
      "{artifactName}/{file...}",
@@ -344,19 +335,16 @@ const Row kRows[] = {
      "paths under /api/ and the artifact prefixes that match no row above: unclassified",
      Kind::kUi},
     // artifact.ArtifactService: the artifact-driver plugin interface, not served by argo-server
-    {"POST", "/api/v1/artifacts/load", "ArtifactService/Load (plugin)", "unclassified", "-",
+    {"POST", "/api/v1/artifacts/load", "ArtifactService/Load (plugin)", "unclassified", "-", "-",
+     "-", "artifact-driver plugin interface; argo-server does not serve it", Kind::kDeny},
+    {"POST", "/api/v1/artifacts/stream", "ArtifactService/OpenStream (plugin)", "unclassified", "-",
      "-", "-", "artifact-driver plugin interface; argo-server does not serve it", Kind::kDeny},
-    {"POST", "/api/v1/artifacts/stream", "ArtifactService/OpenStream (plugin)", "unclassified",
-     "-", "-", "-", "artifact-driver plugin interface; argo-server does not serve it",
-     Kind::kDeny},
-    {"POST", "/api/v1/artifacts/save", "ArtifactService/Save (plugin)", "unclassified", "-",
+    {"POST", "/api/v1/artifacts/save", "ArtifactService/Save (plugin)", "unclassified", "-", "-",
+     "-", "artifact-driver plugin interface; argo-server does not serve it", Kind::kDeny},
+    {"POST", "/api/v1/artifacts/delete", "ArtifactService/Delete (plugin)", "unclassified", "-",
      "-", "-", "artifact-driver plugin interface; argo-server does not serve it", Kind::kDeny},
-    {"POST", "/api/v1/artifacts/delete", "ArtifactService/Delete (plugin)", "unclassified",
-     "-", "-", "-", "artifact-driver plugin interface; argo-server does not serve it",
-     Kind::kDeny},
-    {"POST", "/api/v1/artifacts/list", "ArtifactService/ListObjects (plugin)", "unclassified",
-     "-", "-", "-", "artifact-driver plugin interface; argo-server does not serve it",
-     Kind::kDeny},
+    {"POST", "/api/v1/artifacts/list", "ArtifactService/ListObjects (plugin)", "unclassified", "-",
+     "-", "-", "artifact-driver plugin interface; argo-server does not serve it", Kind::kDeny},
     {"POST", "/api/v1/artifacts/is-directory", "ArtifactService/IsDirectory (plugin)",
      "unclassified", "-", "-", "-",
      "artifact-driver plugin interface; argo-server does not serve it", Kind::kDeny},
@@ -373,8 +361,10 @@ ActionSet parseActions(std::string_view text) {
   while (!text.empty()) {
     const size_t comma = text.find(',');
     const std::string_view one = text.substr(0, comma);
-    if (auto a = policy::parseAction(one)) s.add(*a);
-    if (comma == std::string_view::npos) break;
+    if (auto a = policy::parseAction(one))
+      s.add(*a);
+    if (comma == std::string_view::npos)
+      break;
     text.remove_prefix(comma + 1);
   }
   return s;
@@ -382,7 +372,9 @@ ActionSet parseActions(std::string_view text) {
 
 // ---- Body members as Go's encoding/json finds them ----------------------------------------
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 // Whether encoding/json would decode the member `key` into the field `name` (ASCII): equal
 // ignoring case, where U+212A KELVIN SIGN folds to k and U+017F LATIN SMALL LETTER LONG S to s.
@@ -399,7 +391,8 @@ bool foldEquals(std::string_view key, std::string_view name) {
     } else {
       ++i;
     }
-    if (lower(k) != lower(name[j])) return false;
+    if (lower(k) != lower(name[j]))
+      return false;
     ++j;
   }
   return i == key.size() && j == name.size();
@@ -408,7 +401,8 @@ bool foldEquals(std::string_view key, std::string_view name) {
 // The member of `obj` that decodes into field `name`; nullptr when absent or null. `bad` is
 // set when several members would decode into it (the server takes the last).
 const JsonValue* member(const JsonValue& obj, std::string_view name, bool& bad) {
-  if (!obj.isObject()) return nullptr;
+  if (!obj.isObject())
+    return nullptr;
   const JsonValue* found = nullptr;
   int n = 0;
   for (const JsonMember& m : obj.asObject()) {
@@ -421,13 +415,15 @@ const JsonValue* member(const JsonValue& obj, std::string_view name, bool& bad) 
     bad = true;
     return nullptr;
   }
-  if (found != nullptr && found->isNull()) return nullptr;
+  if (found != nullptr && found->isNull())
+    return nullptr;
   return found;
 }
 
 // An object member (nullptr when absent); `bad` when it is something else.
 const JsonValue* objectMember(const JsonValue* obj, std::string_view name, bool& bad) {
-  if (obj == nullptr) return nullptr;
+  if (obj == nullptr)
+    return nullptr;
   const JsonValue* v = member(*obj, name, bad);
   if (v != nullptr && !v->isObject()) {
     bad = true;
@@ -438,9 +434,11 @@ const JsonValue* objectMember(const JsonValue* obj, std::string_view name, bool&
 
 // A string member ("" when absent); `bad` when it is something else.
 std::string_view stringMember(const JsonValue* obj, std::string_view name, bool& bad) {
-  if (obj == nullptr) return {};
+  if (obj == nullptr)
+    return {};
   const JsonValue* v = member(*obj, name, bad);
-  if (v == nullptr) return {};
+  if (v == nullptr)
+    return {};
   if (!v->isString()) {
     bad = true;
     return {};
@@ -450,9 +448,11 @@ std::string_view stringMember(const JsonValue* obj, std::string_view name, bool&
 
 // A bool member (false when absent); `bad` when it is something else.
 bool boolMember(const JsonValue* obj, std::string_view name, bool& bad) {
-  if (obj == nullptr) return false;
+  if (obj == nullptr)
+    return false;
   const JsonValue* v = member(*obj, name, bad);
-  if (v == nullptr) return false;
+  if (v == nullptr)
+    return false;
   if (!v->isBool()) {
     bad = true;
     return false;
@@ -462,16 +462,17 @@ bool boolMember(const JsonValue* obj, std::string_view name, bool& bad) {
 
 std::string templateWorkflow(std::string_view name, bool cluster) {
   std::string w;
-  if (cluster) w.assign(argo::kClusterPrefix);
+  if (cluster)
+    w.assign(argo::kClusterPrefix);
   w.append(name);
   return w;
 }
 
 // What a Workflow spec (or a CronWorkflow's workflowSpec) runs.
 struct SpecInfo {
-  std::string workflow;       // the template's workflow name; "" for an inline spec
-  bool inline_spec = false;   // no workflowTemplateRef: the spec itself is a definition
-  bool overrides = false;     // a templateRef with more than arguments / entrypoint
+  std::string workflow;      // the template's workflow name; "" for an inline spec
+  bool inline_spec = false;  // no workflowTemplateRef: the spec itself is a definition
+  bool overrides = false;    // a templateRef with more than arguments / entrypoint
 };
 
 bool specInfo(const JsonValue* spec, SpecInfo& out) {
@@ -479,14 +480,16 @@ bool specInfo(const JsonValue* spec, SpecInfo& out) {
   const JsonValue* ref = objectMember(spec, "workflowTemplateRef", bad);
   const std::string_view name = stringMember(ref, "name", bad);
   const bool cluster = boolMember(ref, "clusterScope", bad);
-  if (bad) return false;
+  if (bad)
+    return false;
   if (name.empty()) {
     out.inline_spec = true;
     return true;
   }
   out.workflow = templateWorkflow(name, cluster);
   for (const JsonMember& m : spec->asObject()) {
-    if (m.value.isNull()) continue;
+    if (m.value.isNull())
+      continue;
     if (foldEquals(m.name, "workflowTemplateRef") || foldEquals(m.name, "arguments") ||
         foldEquals(m.name, "entrypoint")) {
       continue;
@@ -509,7 +512,8 @@ bool unescapeValue(std::string_view s, std::string& out) {
   bool slash = false;
   for (char c : s) {
     if (slash) {
-      if (c != '\\' && c != ',' && c != '=') return false;
+      if (c != '\\' && c != ',' && c != '=')
+        return false;
       out.push_back(c);
       slash = false;
       continue;
@@ -543,7 +547,8 @@ bool parseSelector(std::string_view s, std::vector<Term>& out) {
   }
   parts.push_back(s.substr(start));
   for (std::string_view part : parts) {
-    if (part.empty()) continue;
+    if (part.empty())
+      continue;
     size_t at = std::string_view::npos;
     size_t len = 0;
     bool equal = true;
@@ -557,11 +562,13 @@ bool parseSelector(std::string_view s, std::vector<Term>& out) {
         at = i, len = 1;
       }
     }
-    if (at == std::string_view::npos) return false;
+    if (at == std::string_view::npos)
+      return false;
     Term t;
     t.key.assign(part.substr(0, at));
     t.equal = equal;
-    if (!unescapeValue(part.substr(at + len), t.value)) return false;
+    if (!unescapeValue(part.substr(at + len), t.value))
+      return false;
     out.push_back(std::move(t));
   }
   return true;
@@ -572,7 +579,8 @@ constexpr size_t kNodeFields = 3;
 
 std::string_view nodeDisplayName(const LookupResult& r, std::string_view id) {
   for (size_t i = 0; i + kNodeFields <= r.steps.size(); i += kNodeFields) {
-    if (r.steps[i] == id) return r.steps[i + 2];
+    if (r.steps[i] == id)
+      return r.steps[i + 2];
   }
   return {};
 }
@@ -585,29 +593,40 @@ std::vector<std::string> selectedSteps(const std::vector<Term>& terms, const Loo
   for (const Term& t : terms) {
     if (t.equal && t.key == "displayName") {
       bool seen = false;
-      for (const std::string& s : steps) seen = seen || s == t.value;
-      if (!seen) steps.push_back(t.value);
+      for (const std::string& s : steps)
+        seen = seen || s == t.value;
+      if (!seen)
+        steps.push_back(t.value);
     }
   }
-  if (!steps.empty()) return steps;
+  if (!steps.empty())
+    return steps;
   bool pinned = false;
-  for (const Term& t : terms) pinned = pinned || (t.equal && (t.key == "id" || t.key == "name"));
+  for (const Term& t : terms)
+    pinned = pinned || (t.equal && (t.key == "id" || t.key == "name"));
   if (pinned) {
     for (size_t i = 0; i + kNodeFields <= r.steps.size(); i += kNodeFields) {
       bool ok = true;
       for (const Term& t : terms) {
-        if (!t.equal) continue;
-        if (t.key == "id" && r.steps[i] != t.value) ok = false;
-        if (t.key == "name" && r.steps[i + 1] != t.value) ok = false;
+        if (!t.equal)
+          continue;
+        if (t.key == "id" && r.steps[i] != t.value)
+          ok = false;
+        if (t.key == "name" && r.steps[i + 1] != t.value)
+          ok = false;
       }
-      if (!ok) continue;
+      if (!ok)
+        continue;
       const std::string& d = r.steps[i + 2];
       bool seen = false;
-      for (const std::string& s : steps) seen = seen || s == d;
-      if (!seen) steps.push_back(d);
+      for (const std::string& s : steps)
+        seen = seen || s == d;
+      if (!seen)
+        steps.push_back(d);
     }
   }
-  if (steps.empty()) steps.emplace_back();
+  if (steps.empty())
+    steps.emplace_back();
   return steps;
 }
 
@@ -618,8 +637,7 @@ std::string_view percentEncodeInto(std::string_view in, std::string& out) {
   for (char ch : in) {
     const auto c = static_cast<unsigned char>(ch);
     const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-                            c == '~';
+                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
     if (unreserved) {
       out.push_back(ch);
     } else {
@@ -634,11 +652,14 @@ std::string_view percentEncodeInto(std::string_view in, std::string& out) {
 // The template a Workflow or a CronWorkflow's workflowSpec object runs ("" inline), as the
 // server's own answer spells it (exact member names).
 std::string refWorkflow(const JsonValue* spec) {
-  if (spec == nullptr) return {};
+  if (spec == nullptr)
+    return {};
   const JsonValue* ref = spec->find("workflowTemplateRef");
-  if (ref == nullptr) return {};
+  if (ref == nullptr)
+    return {};
   const JsonValue* name = ref->find("name");
-  if (name == nullptr || !name->isString() || name->asString().empty()) return {};
+  if (name == nullptr || !name->isString() || name->asString().empty())
+    return {};
   const JsonValue* cluster = ref->find("clusterScope");
   return templateWorkflow(name->asString(),
                           cluster != nullptr && cluster->isBool() && cluster->asBool());
@@ -655,11 +676,14 @@ void workflowAnswer(const JsonValue& wf, LookupResult& out) {
   out.workflow = refWorkflow(wf.find("spec"));
   out.execution = stringAt(wf, "/metadata/namespace") + "/" + stringAt(wf, "/metadata/name");
   const JsonValue* nodes = wf.at("/status/nodes");
-  if (nodes == nullptr || !nodes->isObject()) return;
+  if (nodes == nullptr || !nodes->isObject())
+    return;
   for (const JsonMember& m : nodes->asObject()) {
-    if (!m.value.isObject()) continue;
+    if (!m.value.isObject())
+      continue;
     std::string id = stringAt(m.value, "/id");
-    if (id.empty()) id = m.name;
+    if (id.empty())
+      id = m.name;
     out.steps.push_back(std::move(id));
     out.steps.push_back(stringAt(m.value, "/name"));
     out.steps.push_back(stringAt(m.value, "/displayName"));
@@ -679,10 +703,12 @@ class ArgoProfile final : public Profile {
       std::string_view p = kRows[i].path;
       while (true) {
         const size_t open = p.find('{');
-        if (open == std::string_view::npos) break;
+        if (open == std::string_view::npos)
+          break;
         const size_t close = p.find('}', open);
         std::string_view name = p.substr(open + 1, close - open - 1);
-        if (name.ends_with("...")) name.remove_suffix(3);
+        if (name.ends_with("..."))
+          name.remove_suffix(3);
         vars_[i].emplace_back(name);
         p.remove_prefix(close + 1);
       }
@@ -715,7 +741,8 @@ struct Ctx {
 
   std::string_view var(std::string_view name) const {
     for (size_t i = 0; i < names.size(); ++i) {
-      if (names[i] == name) return values[i];
+      if (names[i] == name)
+        return values[i];
     }
     return {};
   }
@@ -739,7 +766,8 @@ struct Ctx {
   // The answer for `key`, or nullptr after adding it to the lookups to make.
   const LookupResult* lookup(uint8_t kind, std::string_view scope, std::string_view id) {
     LookupKey key{kind, std::string(scope), std::string(id), {}};
-    if (const LookupResult* r = req.lookup(key)) return r;
+    if (const LookupResult* r = req.lookup(key))
+      return r;
     out.lookups.push_back(std::move(key));
     out.outcome = Outcome::kNeedsLookup;
     return nullptr;
@@ -788,7 +816,8 @@ bool dryRun(const JsonValue* request, const JsonValue* options, bool& bad) {
 
 void classifyCreate(Ctx& c) {
   const JsonValue* b = c.body();
-  if (b == nullptr) return;
+  if (b == nullptr)
+    return;
   bool bad = false;
   const JsonValue* wf = objectMember(b, "workflow", bad);
   const JsonValue* spec = objectMember(wf, "spec", bad);
@@ -797,13 +826,17 @@ void classifyCreate(Ctx& c) {
   const JsonValue* list = create != nullptr ? member(*create, "dryRun", bad) : nullptr;
   const bool dry = boolMember(b, "serverDryRun", bad) ||
                    (list != nullptr && list->isArray() && !list->asArray().empty());
-  if (bad) return c.deny(kBadMember);
-  if (wf == nullptr) return c.deny("CreateWorkflow without a workflow");
+  if (bad)
+    return c.deny(kBadMember);
+  if (wf == nullptr)
+    return c.deny("CreateWorkflow without a workflow");
   SpecInfo info;
-  if (!specInfo(spec, info)) return c.deny(kBadMember);
+  if (!specInfo(spec, info))
+    return c.deny(kBadMember);
   c.op().workflow = info.workflow;
   c.op().actions.add(Action::kStart);
-  if (info.inline_spec || info.overrides) c.op().actions.add(Action::kDefine);
+  if (info.inline_spec || info.overrides)
+    c.op().actions.add(Action::kDefine);
   c.out.learn_response = !dry;
   c.done();
 }
@@ -828,26 +861,32 @@ SubmitKind submitKind(std::string_view k) {
 
 void classifySubmit(Ctx& c) {
   const JsonValue* b = c.body();
-  if (b == nullptr) return;
+  if (b == nullptr)
+    return;
   bool bad = false;
   const std::string_view kind = stringMember(b, "resourceKind", bad);
   const std::string_view name = stringMember(b, "resourceName", bad);
   const JsonValue* opts = objectMember(b, "submitOptions", bad);
   const bool other_identity = !stringMember(opts, "serviceAccount", bad).empty();
   const bool dry = dryRun(nullptr, opts, bad);
-  if (bad) return c.deny(kBadMember);
+  if (bad)
+    return c.deny(kBadMember);
   const SubmitKind k = submitKind(kind);
-  if (k == SubmitKind::kNone) return c.deny("SubmitWorkflow with an unsupported resourceKind");
-  if (name.empty()) return c.deny("SubmitWorkflow without a resourceName");
+  if (k == SubmitKind::kNone)
+    return c.deny("SubmitWorkflow with an unsupported resourceKind");
+  if (name.empty())
+    return c.deny("SubmitWorkflow without a resourceName");
   if (k == SubmitKind::kCron) {
     const LookupResult* r = c.lookup(argo::kLookupCron, c.var("namespace"), name);
-    if (r == nullptr) return;
+    if (r == nullptr)
+      return;
     applyWorkflow(c.op(), *r, name);
   } else {
     c.op().workflow = templateWorkflow(name, k == SubmitKind::kClusterTemplate);
   }
   c.op().actions.add(Action::kStart);
-  if (other_identity) c.op().actions.add(Action::kDefine);
+  if (other_identity)
+    c.op().actions.add(Action::kDefine);
   c.out.learn_response = !dry;
   c.done();
 }
@@ -856,14 +895,18 @@ void classifySubmit(Ctx& c) {
 // spec.workflowSpec): read, on the template it names.
 void classifyLint(Ctx& c, std::string_view outer, bool cron) {
   const JsonValue* b = c.body();
-  if (b == nullptr) return;
+  if (b == nullptr)
+    return;
   bool bad = false;
   const JsonValue* obj = objectMember(b, outer, bad);
   const JsonValue* spec = objectMember(obj, "spec", bad);
-  if (cron) spec = objectMember(spec, "workflowSpec", bad);
-  if (bad) return c.deny(kBadMember);
+  if (cron)
+    spec = objectMember(spec, "workflowSpec", bad);
+  if (bad)
+    return c.deny(kBadMember);
   SpecInfo info;
-  if (!specInfo(spec, info)) return c.deny(kBadMember);
+  if (!specInfo(spec, info))
+    return c.deny(kBadMember);
   c.op().workflow = info.workflow;
   c.op().actions = c.actions;
   c.done();
@@ -883,16 +926,20 @@ void classifyWorkflow(Ctx& c) {
   if (kind == Kind::kWfRetry || kind == Kind::kWfResume || kind == Kind::kWfStop ||
       kind == Kind::kWfSet) {
     const JsonValue* b = c.body();
-    if (b == nullptr) return;
+    if (b == nullptr)
+      return;
     bool bad = false;
     selector = stringMember(b, "nodeFieldSelector", bad);
     restart_successful = boolMember(b, "restartSuccessful", bad);
     phase = stringMember(b, "phase", bad);
-    if (bad) return c.deny(kBadMember);
-    if (!parseSelector(selector, terms)) return c.deny("nodeFieldSelector does not parse");
+    if (bad)
+      return c.deny(kBadMember);
+    if (!parseSelector(selector, terms))
+      return c.deny("nodeFieldSelector does not parse");
   }
   if (kind == Kind::kWfSet) {
-    if (selector.empty()) return c.deny("set without a nodeFieldSelector");
+    if (selector.empty())
+      return c.deny("set without a nodeFieldSelector");
     if (phase != "" && phase != "Succeeded" && phase != "Failed" && phase != "Error") {
       return c.deny("set with a phase the server rejects");
     }
@@ -901,15 +948,18 @@ void classifyWorkflow(Ctx& c) {
   std::string uid;
   if (kind == Kind::kWfGet && !c.req.query.empty()) {
     QueryParams q;
-    if (!q.parse(c.req.query)) return c.deny("malformed query string");
-    if (q.count("uid") > 1) return c.deny("more than one uid");
-    if (const std::string* u = q.get("uid")) uid = *u;
+    if (!q.parse(c.req.query))
+      return c.deny("malformed query string");
+    if (q.count("uid") > 1)
+      return c.deny("more than one uid");
+    if (const std::string* u = q.get("uid"))
+      uid = *u;
   }
   const std::string_view ns = c.var("namespace");
   const LookupResult* live = c.lookup(argo::kLookupWorkflow, ns, name);
-  const LookupResult* archived =
-      uid.empty() ? nullptr : c.lookup(argo::kLookupArchived, {}, uid);
-  if (c.out.outcome == Outcome::kNeedsLookup) return;
+  const LookupResult* archived = uid.empty() ? nullptr : c.lookup(argo::kLookupArchived, {}, uid);
+  if (c.out.outcome == Outcome::kNeedsLookup)
+    return;
 
   Operation& op = c.op();
   applyWorkflow(op, *live, name);
@@ -917,7 +967,8 @@ void classifyWorkflow(Ctx& c) {
   switch (kind) {
     case Kind::kWfRetry:
       op.actions.add(Action::kRetry);
-      if (restart_successful) op.actions.add(Action::kRerun);
+      if (restart_successful)
+        op.actions.add(Action::kRerun);
       break;
     case Kind::kWfResume:
       if (selector.empty()) {
@@ -965,13 +1016,16 @@ void classifyWorkflow(Ctx& c) {
 // A WorkflowTemplate or ClusterWorkflowTemplate named in the body: create, update, lint.
 void classifyTemplateBody(Ctx& c, bool cluster, bool must_match_path) {
   const JsonValue* b = c.body();
-  if (b == nullptr) return;
+  if (b == nullptr)
+    return;
   bool bad = false;
   const JsonValue* t = objectMember(b, "template", bad);
   const JsonValue* meta = objectMember(t, "metadata", bad);
   const std::string_view name = stringMember(meta, "name", bad);
-  if (bad) return c.deny(kBadMember);
-  if (name.empty()) return c.deny("a template without metadata.name");
+  if (bad)
+    return c.deny(kBadMember);
+  if (name.empty())
+    return c.deny("a template without metadata.name");
   if (must_match_path && name != c.var("name")) {
     return c.deny("the body names another template than the path (the server uses the body)");
   }
@@ -982,23 +1036,28 @@ void classifyTemplateBody(Ctx& c, bool cluster, bool must_match_path) {
 
 void classifyCronBody(Ctx& c, bool update) {
   const JsonValue* b = c.body();
-  if (b == nullptr) return;
+  if (b == nullptr)
+    return;
   bool bad = false;
   const JsonValue* cron = objectMember(b, "cronWorkflow", bad);
   const JsonValue* meta = objectMember(cron, "metadata", bad);
   const std::string_view name = stringMember(meta, "name", bad);
   const JsonValue* spec = objectMember(objectMember(cron, "spec", bad), "workflowSpec", bad);
-  if (bad) return c.deny(kBadMember);
-  if (cron == nullptr) return c.deny("no cronWorkflow in the body");
+  if (bad)
+    return c.deny(kBadMember);
+  if (cron == nullptr)
+    return c.deny("no cronWorkflow in the body");
   if (update && name != c.var("name")) {
     return c.deny("the body names another CronWorkflow than the path (the server uses the body)");
   }
   SpecInfo info;
-  if (!specInfo(spec, info)) return c.deny(kBadMember);
+  if (!specInfo(spec, info))
+    return c.deny(kBadMember);
   const LookupResult* before = nullptr;
   if (update) {
     before = c.lookup(argo::kLookupCron, c.var("namespace"), name);
-    if (before == nullptr) return;
+    if (before == nullptr)
+      return;
   }
   c.op().workflow = info.workflow;
   c.op().actions = {Action::kStart, Action::kDefine};
@@ -1014,16 +1073,19 @@ void classifyCronBody(Ctx& c, bool update) {
 void classifyCronByName(Ctx& c) {
   const std::string_view name = c.var("name");
   const LookupResult* r = c.lookup(argo::kLookupCron, c.var("namespace"), name);
-  if (r == nullptr) return;
+  if (r == nullptr)
+    return;
   applyWorkflow(c.op(), *r, name);
-  if (r->found) c.op().execution.clear();  // a CronWorkflow is not an execution
+  if (r->found)
+    c.op().execution.clear();  // a CronWorkflow is not an execution
   c.op().actions = c.actions;
   c.done();
 }
 
 void applyArchived(Operation& op, const LookupResult& r, std::string_view uid) {
   applyWorkflow(op, r, uid);
-  if (op.namespace_name.empty()) op.namespace_name.assign(answerNamespace(r));
+  if (op.namespace_name.empty())
+    op.namespace_name.assign(answerNamespace(r));
 }
 
 void classifyArchived(Ctx& c) {
@@ -1032,34 +1094,40 @@ void classifyArchived(Ctx& c) {
   bool restart_successful = false;
   if (kind == Kind::kArchDelete && !c.req.query.empty()) {
     QueryParams q;
-    if (!q.parse(c.req.query)) return c.deny("malformed query string");
+    if (!q.parse(c.req.query))
+      return c.deny("malformed query string");
     if (const std::string* n = q.get("name"); n != nullptr && !n->empty()) {
       return c.deny("archived workflow named by name: the server then ignores the uid");
     }
   }
   if (kind == Kind::kArchRetry || kind == Kind::kArchResubmit) {
     const JsonValue* b = c.body();
-    if (b == nullptr) return;
+    if (b == nullptr)
+      return;
     bool bad = false;
     const std::string_view name = stringMember(b, "name", bad);
     const std::string_view ns = stringMember(b, "namespace", bad);
     const std::string_view selector = stringMember(b, "nodeFieldSelector", bad);
     restart_successful = boolMember(b, "restartSuccessful", bad);
-    if (bad) return c.deny(kBadMember);
+    if (bad)
+      return c.deny(kBadMember);
     if (!name.empty()) {
       return c.deny("archived workflow named by name: the server then ignores the uid");
     }
     std::vector<Term> terms;
-    if (!parseSelector(selector, terms)) return c.deny("nodeFieldSelector does not parse");
+    if (!parseSelector(selector, terms))
+      return c.deny("nodeFieldSelector does not parse");
     c.op().namespace_name.assign(ns);  // where the new Workflow is created
   }
   const LookupResult* r = c.lookup(argo::kLookupArchived, {}, uid);
-  if (r == nullptr) return;
+  if (r == nullptr)
+    return;
   applyArchived(c.op(), *r, uid);
   c.op().actions = c.actions;
   if (kind == Kind::kArchRetry) {
     c.op().actions = {Action::kRetry};
-    if (restart_successful) c.op().actions.add(Action::kRerun);
+    if (restart_successful)
+      c.op().actions.add(Action::kRerun);
   }
   c.out.learn_response = kind == Kind::kArchRetry || kind == Kind::kArchResubmit;
   c.done();
@@ -1092,7 +1160,8 @@ void classifyArtifact(Ctx& c) {
       return c.deny("artifact-files: neither workflows nor archived-workflows");
     }
   }
-  if (r == nullptr) return;
+  if (r == nullptr)
+    return;
   if (archived) {
     applyArchived(c.op(), *r, execution);
   } else {
@@ -1134,7 +1203,8 @@ void ArgoProfile::classify(const RequestView& req, Classification& out) const {
     case Kind::kUi: {
       std::string_view first = req.path.substr(1);
       first = first.substr(0, first.find('/'));
-      if (isOtherHandler(first)) return c.deny("no Argo Workflows operation matches");
+      if (isOtherHandler(first))
+        return c.deny("no Argo Workflows operation matches");
       out.op.actions = c.actions;
       return c.done();
     }
@@ -1197,10 +1267,12 @@ void ArgoProfile::classify(const RequestView& req, Classification& out) const {
 
 bool ArgoProfile::lookupCall(const LookupKey& key, LookupCall& out) const {
   out = LookupCall{};
-  if (key.id.empty()) return false;
+  if (key.id.empty())
+    return false;
   switch (key.kind) {
     case argo::kLookupWorkflow:
-      if (key.scope.empty()) return false;
+      if (key.scope.empty())
+        return false;
       out.target = "/api/v1/workflows/";
       percentEncodeInto(key.scope, out.target);
       out.target.push_back('/');
@@ -1213,7 +1285,8 @@ bool ArgoProfile::lookupCall(const LookupKey& key, LookupCall& out) const {
       percentEncodeInto(key.id, out.target);
       return true;
     case argo::kLookupCron:
-      if (key.scope.empty()) return false;
+      if (key.scope.empty())
+        return false;
       out.target = "/api/v1/cron-workflows/";
       percentEncodeInto(key.scope, out.target);
       out.target.push_back('/');
@@ -1231,13 +1304,16 @@ bool ArgoProfile::parseLookup(const LookupKey& key, int status, std::string_view
       key.kind != argo::kLookupCron) {
     return false;
   }
-  if (status == 404) return true;  // found = false
-  if (status != 200) return false;
+  if (status == 404)
+    return true;  // found = false
+  if (status != 200)
+    return false;
   JsonLimits limits;
   limits.max_bytes = 64u << 20;
   limits.max_depth = 128;
   StatusOr<JsonValue> doc = parseJson(body, limits);
-  if (!doc.isOk() || !doc->isObject()) return false;
+  if (!doc.isOk() || !doc->isObject())
+    return false;
   if (key.kind == argo::kLookupCron) {
     const JsonValue* spec = doc->at("/spec/workflowSpec");
     out.found = true;
@@ -1251,12 +1327,15 @@ bool ArgoProfile::parseLookup(const LookupKey& key, int status, std::string_view
 
 void ArgoProfile::learn(const RequestView&, const Classification& c, int status,
                         std::string_view body, std::vector<Learned>& out) const {
-  if (!c.learn_response || status != 200) return;
+  if (!c.learn_response || status != 200)
+    return;
   StatusOr<JsonValue> doc = parseJson(body);
-  if (!doc.isOk() || !doc->isObject()) return;
+  if (!doc.isOk() || !doc->isObject())
+    return;
   const std::string ns = stringAt(*doc, "/metadata/namespace");
   const std::string name = stringAt(*doc, "/metadata/name");
-  if (ns.empty() || name.empty()) return;
+  if (ns.empty() || name.empty())
+    return;
   Learned l;
   l.key = LookupKey{argo::kLookupWorkflow, ns, name, {}};
   workflowAnswer(*doc, l.result);

@@ -40,7 +40,7 @@ using Answers = std::function<LookupResult(const LookupKey&)>;
 // Classifies `target` ("path?query"), reading `body` when asked and answering lookups with
 // `answers`; stops at the first ask it cannot satisfy.
 Talk run(const Profile& p, std::string_view method, std::string_view target,
-        std::optional<std::string> body = std::nullopt, Answers answers = nullptr) {
+         std::optional<std::string> body = std::nullopt, Answers answers = nullptr) {
   Talk r;
   std::string path(target), query;
   if (const size_t q = path.find('?'); q != std::string::npos) {
@@ -58,18 +58,22 @@ Talk run(const Profile& p, std::string_view method, std::string_view target,
   for (int round = 0; round < 5; ++round) {
     r.c = p.classify(v);
     if (r.c.outcome == Outcome::kNeedsBody) {
-      if (r.asked_body) ADD_FAILURE() << "asked for the body twice";
-      if (r.asked_body || !body) return r;
+      if (r.asked_body)
+        ADD_FAILURE() << "asked for the body twice";
+      if (r.asked_body || !body)
+        return r;
       r.asked_body = true;
       v.body_read = true;
       v.body = *body;
       StatusOr<JsonValue> parsed = parseJson(*body);
-      if (parsed.isOk()) json.emplace(std::move(parsed.value()));
+      if (parsed.isOk())
+        json.emplace(std::move(parsed.value()));
       v.json = json ? &*json : nullptr;
       continue;
     }
     if (r.c.outcome == Outcome::kNeedsLookup) {
-      if (!answers) return r;
+      if (!answers)
+        return r;
       for (const LookupKey& k : r.c.lookups) {
         for (const LookupKey& seen : keys) {
           if (seen == k) {
@@ -82,7 +86,8 @@ Talk run(const Profile& p, std::string_view method, std::string_view target,
         r.keys.push_back(k);
       }
       resolved.clear();
-      for (size_t i = 0; i < keys.size(); ++i) resolved.push_back({&keys[i], &results[i]});
+      for (size_t i = 0; i < keys.size(); ++i)
+        resolved.push_back({&keys[i], &results[i]});
       v.lookups = resolved;
       continue;
     }
@@ -94,10 +99,14 @@ Talk run(const Profile& p, std::string_view method, std::string_view target,
 
 // The nodes of the sample workflow: (id, name, displayName) triples.
 const std::vector<std::string> kNodes = {
-    "nightly",         "nightly",                "nightly",            //
-    "nightly-123",     "nightly.approve",        "approve",            //
-    "nightly-456",     "nightly.build(0:linux)", "build(0:linux)",     //
-    "nightly-789",     "nightly.deploy",         "deploy-prod",        //
+    "nightly",        "nightly",
+    "nightly",  //
+    "nightly-123",    "nightly.approve",
+    "approve",  //
+    "nightly-456",    "nightly.build(0:linux)",
+    "build(0:linux)",  //
+    "nightly-789",    "nightly.deploy",
+    "deploy-prod",  //
 };
 
 LookupResult found(std::string workflow, std::vector<std::string> nodes = kNodes) {
@@ -117,7 +126,8 @@ ActionSet actionsOf(const Classification& c) {
   ActionSet s = c.op.actions;
   for (const policy::Operation& o : c.also) {
     for (unsigned a = 0; a < policy::kActionCount; ++a) {
-      if (o.actions.has(static_cast<Action>(a))) s.add(static_cast<Action>(a));
+      if (o.actions.has(static_cast<Action>(a)))
+        s.add(static_cast<Action>(a));
     }
   }
   return s;
@@ -129,8 +139,10 @@ ActionSet parseActions(std::string_view text) {
     const size_t comma = text.find(',');
     const auto a = policy::parseAction(text.substr(0, comma));
     EXPECT_TRUE(a.has_value()) << text;
-    if (a) s.add(*a);
-    if (comma == std::string_view::npos) break;
+    if (a)
+      s.add(*a);
+    if (comma == std::string_view::npos)
+      break;
     text.remove_prefix(comma + 1);
   }
   return s;
@@ -255,15 +267,19 @@ std::vector<SpecOp> swaggerOperations() {
   StatusOr<JsonValue> doc = parseJson(text.str(), limits);
   EXPECT_TRUE(doc.isOk());
   std::vector<SpecOp> ops;
-  if (!doc.isOk()) return ops;
+  if (!doc.isOk())
+    return ops;
   const JsonValue* paths = doc->find("paths");
   EXPECT_NE(paths, nullptr);
-  if (paths == nullptr) return ops;
+  if (paths == nullptr)
+    return ops;
   for (const JsonMember& p : paths->asObject()) {
     for (const JsonMember& m : p.value.asObject()) {
-      if (m.name == "parameters") continue;
+      if (m.name == "parameters")
+        continue;
       std::string method;
-      for (char ch : m.name) method += static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
+      for (char ch : m.name)
+        method += static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
       const JsonValue* id = m.value.find("operationId");
       ops.push_back({method, p.name, id != nullptr && id->isString() ? id->asString() : m.name});
     }
@@ -286,7 +302,8 @@ void checkCovered(const Profile& p, const std::vector<OperationInfo>& rows, cons
   SCOPED_TRACE(op.method + " " + op.path + " (" + op.id + ")");
   const OperationInfo* row = nullptr;
   for (const OperationInfo& r : rows) {
-    if (r.method == op.method && placeholders(r.path) == placeholders(op.path)) row = &r;
+    if (r.method == op.method && placeholders(r.path) == placeholders(op.path))
+      row = &r;
   }
   ASSERT_NE(row, nullptr) << "no row in operations()";
   const std::string target = concrete(op.path);
@@ -295,7 +312,8 @@ void checkCovered(const Profile& p, const std::vector<OperationInfo>& rows, cons
   if (it == kBodies.end()) {
     bodies.emplace_back(std::nullopt);
   } else {
-    for (const std::string& b : it->second) bodies.emplace_back(b);
+    for (const std::string& b : it->second)
+      bodies.emplace_back(b);
   }
   ActionSet all;
   for (const std::optional<std::string>& body : bodies) {
@@ -321,13 +339,15 @@ TEST(ArgoProfileCoverage, EverySwaggerOperationHasARowAndClassifiesToIt) {
   const std::vector<OperationInfo> rows = p->operations();
   const std::vector<SpecOp> ops = swaggerOperations();
   EXPECT_EQ(ops.size(), 73u);  // 68 /api/v1 operations and 5 artifact GETs at f016ad8
-  for (const SpecOp& op : ops) checkCovered(*p, rows, op);
+  for (const SpecOp& op : ops)
+    checkCovered(*p, rows, op);
 }
 
 TEST(ArgoProfileCoverage, EveryHttpOnlyHandlerHasARowAndClassifiesToIt) {
   const ProfileConstSharedPtr p = profile();
   const std::vector<OperationInfo> rows = p->operations();
-  for (const SpecOp& op : kHttpOnly) checkCovered(*p, rows, op);
+  for (const SpecOp& op : kHttpOnly)
+    checkCovered(*p, rows, op);
 }
 
 TEST(ArgoProfileCoverage, RowsAreUniqueAndDeniedRowsAreUnclassified) {
@@ -356,7 +376,7 @@ TEST(ArgoProfileRouting, LiteralSegmentsBeatVariables) {
   const ProfileConstSharedPtr p = profile();
   // "lint" and "submit" are not namespaces' workflows.
   Talk r = run(*p, "POST", "/api/v1/workflows/team-a/lint",
-              R"({"workflow":{"spec":{"workflowTemplateRef":{"name":"deploy"}}}})");
+               R"({"workflow":{"spec":{"workflowTemplateRef":{"name":"deploy"}}}})");
   ASSERT_TRUE(r.c.classified());
   EXPECT_EQ(r.c.op.actions, ActionSet({Action::kRead}));
   r = run(*p, "POST", "/api/v1/workflows/team-a/submit",
@@ -394,18 +414,15 @@ TEST(ArgoProfileRouting, UnknownApiPathsAreNotTheUi) {
 
 TEST(ArgoProfileRouting, PathVariablesArePercentDecodedStrictly) {
   const ProfileConstSharedPtr p = profile();
-  Talk r = run(*p, "GET", "/api/v1/workflows/team-a/night%6Cy", std::nullopt,
-              always(found("deploy")));
+  Talk r =
+      run(*p, "GET", "/api/v1/workflows/team-a/night%6Cy", std::nullopt, always(found("deploy")));
   ASSERT_TRUE(r.c.classified());
   ASSERT_EQ(r.keys.size(), 1u);
   EXPECT_EQ(r.keys[0].id, "nightly");
   EXPECT_EQ(r.c.op.execution, "nightly");
-  EXPECT_EQ(run(*p, "GET", "/api/v1/workflows/team-a/bad%ZZ").c.outcome,
-            Outcome::kUnclassified);
-  EXPECT_EQ(run(*p, "GET", "/api/v1/workflows/team-a/nul%00").c.outcome,
-            Outcome::kUnclassified);
-  EXPECT_EQ(run(*p, "GET", "/api/v1/workflows/team-a/bad%C3").c.outcome,
-            Outcome::kUnclassified);
+  EXPECT_EQ(run(*p, "GET", "/api/v1/workflows/team-a/bad%ZZ").c.outcome, Outcome::kUnclassified);
+  EXPECT_EQ(run(*p, "GET", "/api/v1/workflows/team-a/nul%00").c.outcome, Outcome::kUnclassified);
+  EXPECT_EQ(run(*p, "GET", "/api/v1/workflows/team-a/bad%C3").c.outcome, Outcome::kUnclassified);
   r = run(*p, "GET", "/api/v1/workflow-templates/team-a/de%20ploy");
   ASSERT_TRUE(r.c.classified());
   EXPECT_EQ(r.c.op.workflow, "de ploy");
@@ -416,7 +433,7 @@ TEST(ArgoProfileRouting, PathVariablesArePercentDecodedStrictly) {
 TEST(ArgoProfileCreate, TemplateRefIsTheWorkflowAndLabelsAreIgnored) {
   const ProfileConstSharedPtr p = profile();
   Talk r = run(*p, "POST", "/api/v1/workflows/team-a",
-              R"({"workflow":{"metadata":{"generateName":"deploy-",
+               R"({"workflow":{"metadata":{"generateName":"deploy-",
                   "labels":{"workflows.argoproj.io/workflow-template":"harmless"}},
                   "spec":{"workflowTemplateRef":{"name":"deploy"},
                           "arguments":{"parameters":[{"name":"env","value":"prod"}]}}}})");
@@ -437,7 +454,7 @@ TEST(ArgoProfileCreate, TemplateRefIsTheWorkflowAndLabelsAreIgnored) {
 TEST(ArgoProfileCreate, InlineSpecIsStartAndDefineWhateverTheLabelsSay) {
   const ProfileConstSharedPtr p = profile();
   const Talk r = run(*p, "POST", "/api/v1/workflows/team-a",
-                    R"({"workflow":{"metadata":{"name":"x","labels":
+                     R"({"workflow":{"metadata":{"name":"x","labels":
                         {"workflows.argoproj.io/workflow-template":"harmless"}},
                         "spec":{"entrypoint":"main","templates":[{"name":"main",
                         "container":{"image":"evil"}}]}}})");
@@ -450,7 +467,7 @@ TEST(ArgoProfileCreate, InlineSpecIsStartAndDefineWhateverTheLabelsSay) {
 TEST(ArgoProfileCreate, SpecOverridesBesideATemplateRefNeedDefine) {
   const ProfileConstSharedPtr p = profile();
   const Talk r = run(*p, "POST", "/api/v1/workflows/team-a",
-                    R"({"workflow":{"spec":{"workflowTemplateRef":{"name":"deploy"},
+                     R"({"workflow":{"spec":{"workflowTemplateRef":{"name":"deploy"},
                         "podSpecPatch":"{\"containers\":[{\"name\":\"main\",\"image\":\"x\"}]}"}}})");
   ASSERT_TRUE(r.c.classified());
   EXPECT_EQ(r.c.op.workflow, "deploy");
@@ -461,7 +478,7 @@ TEST(ArgoProfileCreate, MembersDifferingOnlyInCaseAreRejected) {
   const ProfileConstSharedPtr p = profile();
   // Go's encoding/json would take the last one: an inline spec disguised as a template run.
   Talk r = run(*p, "POST", "/api/v1/workflows/team-a",
-              R"({"workflow":{"spec":{"workflowTemplateRef":{"name":"deploy"},
+               R"({"workflow":{"spec":{"workflowTemplateRef":{"name":"deploy"},
                   "WorkflowTemplateRef":null,"templates":[]}}})");
   EXPECT_EQ(r.c.outcome, Outcome::kUnclassified);
   EXPECT_FALSE(r.c.why.empty());
@@ -483,10 +500,8 @@ TEST(ArgoProfileCreate, BadBodiesAreUnclassified) {
   const ProfileConstSharedPtr p = profile();
   EXPECT_EQ(run(*p, "POST", "/api/v1/workflows/team-a", "not json").c.outcome,
             Outcome::kUnclassified);
-  EXPECT_EQ(run(*p, "POST", "/api/v1/workflows/team-a", "[]").c.outcome,
-            Outcome::kUnclassified);
-  EXPECT_EQ(run(*p, "POST", "/api/v1/workflows/team-a", "{}").c.outcome,
-            Outcome::kUnclassified);
+  EXPECT_EQ(run(*p, "POST", "/api/v1/workflows/team-a", "[]").c.outcome, Outcome::kUnclassified);
+  EXPECT_EQ(run(*p, "POST", "/api/v1/workflows/team-a", "{}").c.outcome, Outcome::kUnclassified);
   EXPECT_EQ(run(*p, "POST", "/api/v1/workflows/team-a",
                 R"({"workflow":{"spec":{"workflowTemplateRef":{"name":7}}}})")
                 .c.outcome,
@@ -496,7 +511,7 @@ TEST(ArgoProfileCreate, BadBodiesAreUnclassified) {
 TEST(ArgoProfileCreate, DryRunsTeachNothing) {
   const ProfileConstSharedPtr p = profile();
   Talk r = run(*p, "POST", "/api/v1/workflows/team-a",
-              R"({"serverDryRun":true,"workflow":{"spec":{"workflowTemplateRef":{"name":"d"}}}})");
+               R"({"serverDryRun":true,"workflow":{"spec":{"workflowTemplateRef":{"name":"d"}}}})");
   ASSERT_TRUE(r.c.classified());
   EXPECT_FALSE(r.c.learn_response);
   r = run(*p, "POST", "/api/v1/workflows/team-a",
@@ -508,20 +523,19 @@ TEST(ArgoProfileCreate, DryRunsTeachNothing) {
 
 TEST(ArgoProfileSubmit, ResourceKindAliasesNameTheTemplate) {
   const ProfileConstSharedPtr p = profile();
-  for (const char* kind : {"WorkflowTemplate", "workflowtemplate", "workflowtemplates",
-                           "wftmpl"}) {
-    const Talk r = run(*p, "POST", "/api/v1/workflows/team-a/submit",
-                      std::string(R"({"resourceKind":")") + kind +
-                          R"(","resourceName":"deploy"})");
+  for (const char* kind : {"WorkflowTemplate", "workflowtemplate", "workflowtemplates", "wftmpl"}) {
+    const Talk r =
+        run(*p, "POST", "/api/v1/workflows/team-a/submit",
+            std::string(R"({"resourceKind":")") + kind + R"(","resourceName":"deploy"})");
     ASSERT_TRUE(r.c.classified()) << kind;
     EXPECT_EQ(r.c.op.workflow, "deploy");
     EXPECT_TRUE(r.c.learn_response);
   }
   for (const char* kind : {"ClusterWorkflowTemplate", "clusterworkflowtemplate",
                            "clusterworkflowtemplates", "cwftmpl"}) {
-    const Talk r = run(*p, "POST", "/api/v1/workflows/team-a/submit",
-                      std::string(R"({"resourceKind":")") + kind +
-                          R"(","resourceName":"deploy"})");
+    const Talk r =
+        run(*p, "POST", "/api/v1/workflows/team-a/submit",
+            std::string(R"({"resourceKind":")") + kind + R"(","resourceName":"deploy"})");
     ASSERT_TRUE(r.c.classified()) << kind;
     EXPECT_EQ(r.c.op.workflow, "cluster/deploy");
   }
@@ -534,9 +548,9 @@ TEST(ArgoProfileSubmit, ResourceKindAliasesNameTheTemplate) {
                 R"({"resourceKind":"Workflow","resourceName":"deploy"})")
                 .c.outcome,
             Outcome::kUnclassified);
-  EXPECT_EQ(run(*p, "POST", "/api/v1/workflows/team-a/submit", R"({"resourceKind":"wftmpl"})")
-                .c.outcome,
-            Outcome::kUnclassified);
+  EXPECT_EQ(
+      run(*p, "POST", "/api/v1/workflows/team-a/submit", R"({"resourceKind":"wftmpl"})").c.outcome,
+      Outcome::kUnclassified);
 }
 
 TEST(ArgoProfileSubmit, CronWorkflowIsResolvedToItsTemplate) {
@@ -561,7 +575,7 @@ TEST(ArgoProfileSubmit, CronWorkflowIsResolvedToItsTemplate) {
 TEST(ArgoProfileSubmit, AnotherServiceAccountAlsoNeedsDefine) {
   const ProfileConstSharedPtr p = profile();
   const Talk r = run(*p, "POST", "/api/v1/workflows/team-a/submit",
-                    R"({"resourceKind":"WorkflowTemplate","resourceName":"deploy",
+                     R"({"resourceKind":"WorkflowTemplate","resourceName":"deploy",
                         "submitOptions":{"serviceAccount":"cluster-admin"}})");
   ASSERT_TRUE(r.c.classified());
   EXPECT_EQ(r.c.op.actions, ActionSet({Action::kStart, Action::kDefine}));
@@ -589,8 +603,8 @@ TEST(ArgoProfileWorkflow, LookupGivesTheTemplate) {
 
 TEST(ArgoProfileWorkflow, NotFoundIsTheUnresolvedShape) {
   const ProfileConstSharedPtr p = profile();
-  const Talk r = run(*p, "DELETE", "/api/v1/workflows/team-a/nightly", std::nullopt,
-                    always(LookupResult{}));
+  const Talk r =
+      run(*p, "DELETE", "/api/v1/workflows/team-a/nightly", std::nullopt, always(LookupResult{}));
   ASSERT_TRUE(r.c.classified());
   EXPECT_EQ(r.c.op.workflow, "");
   EXPECT_EQ(r.c.op.execution, "nightly");
@@ -599,8 +613,8 @@ TEST(ArgoProfileWorkflow, NotFoundIsTheUnresolvedShape) {
 
 TEST(ArgoProfileWorkflow, InlineWorkflowHasNoWorkflowAndNoExecution) {
   const ProfileConstSharedPtr p = profile();
-  const Talk r = run(*p, "GET", "/api/v1/workflows/team-a/nightly", std::nullopt,
-                    always(found("")));
+  const Talk r =
+      run(*p, "GET", "/api/v1/workflows/team-a/nightly", std::nullopt, always(found("")));
   ASSERT_TRUE(r.c.classified());
   EXPECT_EQ(r.c.op.workflow, "");
   EXPECT_EQ(r.c.op.execution, "");  // only a workflow "*" rule can allow it
@@ -609,7 +623,7 @@ TEST(ArgoProfileWorkflow, InlineWorkflowHasNoWorkflowAndNoExecution) {
 TEST(ArgoProfileWorkflow, LatestAliasIsUnclassified) {
   const ProfileConstSharedPtr p = profile();
   const Talk r = run(*p, "PUT", "/api/v1/workflows/team-a/@latest/terminate", std::nullopt,
-                    always(found("deploy")));
+                     always(found("deploy")));
   EXPECT_EQ(r.c.outcome, Outcome::kUnclassified);
   EXPECT_TRUE(r.keys.empty());
 }
@@ -699,9 +713,8 @@ TEST(ArgoProfileSelector, IdAndNameTermsResolveThroughStatusNodes) {
 
 TEST(ArgoProfileSelector, SelectorsOnOtherFieldsWidenToAnyStep) {
   const ProfileConstSharedPtr p = profile();
-  for (const char* sel : {"templateName=approval-gate", "phase=Running",
-                          "displayName!=approve", "inputs.parameters.env.value=prod",
-                          "displayName =approve"}) {
+  for (const char* sel : {"templateName=approval-gate", "phase=Running", "displayName!=approve",
+                          "inputs.parameters.env.value=prod", "displayName =approve"}) {
     const Talk r = resume(*p, std::string(R"({"nodeFieldSelector":")") + sel + R"("})");
     ASSERT_TRUE(r.c.classified()) << sel;
     EXPECT_EQ(r.c.op.step, "") << sel;
@@ -712,8 +725,8 @@ TEST(ArgoProfileSelector, SelectorsOnOtherFieldsWidenToAnyStep) {
 TEST(ArgoProfileSelector, SeveralDisplayNamesAreSeveralOperations) {
   const ProfileConstSharedPtr p = profile();
   const Talk r = run(*p, "PUT", "/api/v1/workflows/team-a/nightly/stop",
-                    R"({"nodeFieldSelector":"displayName=approve,displayName=deploy-prod"})",
-                    always(found("deploy")));
+                     R"({"nodeFieldSelector":"displayName=approve,displayName=deploy-prod"})",
+                     always(found("deploy")));
   ASSERT_TRUE(r.c.classified());
   EXPECT_EQ(r.c.op.step, "approve");
   EXPECT_EQ(r.c.op.actions, ActionSet({Action::kFailStep}));
@@ -729,11 +742,12 @@ TEST(ArgoProfileSelector, EscapesAreUnescapedAndBadSelectorsUnclassified) {
   Talk r = resume(*p, R"({"nodeFieldSelector":"displayName=a\\,b\\=c\\\\"})");
   ASSERT_TRUE(r.c.classified());
   EXPECT_EQ(r.c.op.step, "a,b=c\\");
-  for (const char* sel : {"displayName", "displayName=a=b", "displayName=a\\x",
-                          "displayName=a\\"}) {
+  for (const char* sel :
+       {"displayName", "displayName=a=b", "displayName=a\\x", "displayName=a\\"}) {
     std::string escaped;
     for (const char* s = sel; *s != '\0'; ++s) {
-      if (*s == '\\') escaped += '\\';
+      if (*s == '\\')
+        escaped += '\\';
       escaped += *s;
     }
     r = resume(*p, R"({"nodeFieldSelector":")" + escaped + R"("})");
@@ -775,7 +789,7 @@ TEST(ArgoProfileSelector, RetryIsWholeWorkflowAndRestartSuccessfulIsRerun) {
   const ProfileConstSharedPtr p = profile();
   const std::string path = "/api/v1/workflows/team-a/nightly/retry";
   Talk r = run(*p, "PUT", path, R"({"nodeFieldSelector":"displayName=approve"})",
-              always(found("deploy")));
+               always(found("deploy")));
   ASSERT_TRUE(r.c.classified());
   EXPECT_EQ(r.c.op.step, "");
   EXPECT_EQ(r.c.op.actions, ActionSet({Action::kRetry}));
@@ -792,7 +806,7 @@ TEST(ArgoProfileSelector, RetryIsWholeWorkflowAndRestartSuccessfulIsRerun) {
 TEST(ArgoProfileTemplates, UpdateMustNameThePathsTemplate) {
   const ProfileConstSharedPtr p = profile();
   Talk r = run(*p, "PUT", "/api/v1/workflow-templates/team-a/deploy",
-              R"({"template":{"metadata":{"name":"deploy"}}})");
+               R"({"template":{"metadata":{"name":"deploy"}}})");
   ASSERT_TRUE(r.c.classified());
   EXPECT_EQ(r.c.op.workflow, "deploy");
   EXPECT_EQ(r.c.op.actions, ActionSet({Action::kDefine}));
@@ -823,7 +837,7 @@ TEST(ArgoProfileTemplates, ClusterTemplatesArePrefixed) {
 TEST(ArgoProfileCron, ByNameOperationsActOnTheCronsTemplate) {
   const ProfileConstSharedPtr p = profile();
   Talk r = run(*p, "PUT", "/api/v1/cron-workflows/team-a/nightly/suspend", std::nullopt,
-              always(found("deploy")));
+               always(found("deploy")));
   ASSERT_TRUE(r.c.classified());
   ASSERT_EQ(r.keys.size(), 1u);
   EXPECT_EQ(r.keys[0], (LookupKey{argo::kLookupCron, "team-a", "nightly", {}}));
@@ -841,8 +855,7 @@ TEST(ArgoProfileCron, UpdateAlsoNeedsDefineOnTheTemplateItRanBefore) {
   const ProfileConstSharedPtr p = profile();
   const std::string body = R"({"cronWorkflow":{"metadata":{"name":"nightly"},
       "spec":{"workflowSpec":{"workflowTemplateRef":{"name":"deploy","clusterScope":true}}}}})";
-  Talk r = run(*p, "PUT", "/api/v1/cron-workflows/team-a/nightly", body,
-              always(found("backup")));
+  Talk r = run(*p, "PUT", "/api/v1/cron-workflows/team-a/nightly", body, always(found("backup")));
   ASSERT_TRUE(r.c.classified());
   EXPECT_EQ(r.c.op.workflow, "cluster/deploy");
   EXPECT_EQ(r.c.op.actions, ActionSet({Action::kStart, Action::kDefine}));
@@ -863,7 +876,7 @@ TEST(ArgoProfileCron, UpdateAlsoNeedsDefineOnTheTemplateItRanBefore) {
 TEST(ArgoProfileCron, InlineCronIsStartAndDefineOnNoWorkflow) {
   const ProfileConstSharedPtr p = profile();
   const Talk r = run(*p, "POST", "/api/v1/cron-workflows/team-a",
-                    R"({"cronWorkflow":{"metadata":{"name":"n"},"spec":{"workflowSpec":
+                     R"({"cronWorkflow":{"metadata":{"name":"n"},"spec":{"workflowSpec":
                         {"templates":[{"name":"main","container":{"image":"x"}}]}}}})");
   ASSERT_TRUE(r.c.classified());
   EXPECT_EQ(r.c.op.workflow, "");
@@ -874,8 +887,7 @@ TEST(ArgoProfileCron, InlineCronIsStartAndDefineOnNoWorkflow) {
 
 TEST(ArgoProfileArchived, LookedUpByUid) {
   const ProfileConstSharedPtr p = profile();
-  Talk r = run(*p, "GET", "/api/v1/archived-workflows/u-1", std::nullopt,
-              always(found("deploy")));
+  Talk r = run(*p, "GET", "/api/v1/archived-workflows/u-1", std::nullopt, always(found("deploy")));
   ASSERT_TRUE(r.c.classified());
   ASSERT_EQ(r.keys.size(), 1u);
   EXPECT_EQ(r.keys[0], (LookupKey{argo::kLookupArchived, "", "u-1", {}}));
@@ -908,8 +920,7 @@ TEST(ArgoProfileArchived, NamesThatMakeTheServerIgnoreTheUidAreUnclassified) {
 TEST(ArgoProfileArchived, RetryCreatesInTheBodysNamespaceAndIsLearnt) {
   const ProfileConstSharedPtr p = profile();
   const Talk r = run(*p, "PUT", "/api/v1/archived-workflows/u-1/retry",
-                    R"({"namespace":"team-b","restartSuccessful":true})",
-                    always(found("deploy")));
+                     R"({"namespace":"team-b","restartSuccessful":true})", always(found("deploy")));
   ASSERT_TRUE(r.c.classified());
   EXPECT_EQ(r.c.op.namespace_name, "team-b");
   EXPECT_EQ(r.c.op.actions, ActionSet({Action::kRetry, Action::kRerun}));
@@ -921,7 +932,7 @@ TEST(ArgoProfileArchived, RetryCreatesInTheBodysNamespaceAndIsLearnt) {
 TEST(ArgoProfileArtifacts, NodeIdIsTheNodesDisplayName) {
   const ProfileConstSharedPtr p = profile();
   Talk r = run(*p, "GET", "/artifacts/team-a/nightly/nightly-789/main-logs", std::nullopt,
-              always(found("deploy")));
+               always(found("deploy")));
   ASSERT_TRUE(r.c.classified());
   EXPECT_EQ(r.c.op.step, "deploy-prod");
   EXPECT_EQ(r.c.op.workflow, "deploy");
@@ -1008,8 +1019,8 @@ TEST(ArgoProfileLookup, ParsesWorkflowAnswers) {
   EXPECT_TRUE(r.found);
   EXPECT_EQ(r.workflow, "cluster/deploy");
   EXPECT_EQ(r.execution, "team-a/nightly");
-  const std::vector<std::string> nodes = {"nightly",     "nightly",            "nightly",
-                                          "nightly-123", "nightly[0].approve", "approve"};
+  const std::vector<std::string> nodes = {
+      "nightly", "nightly", "nightly", "nightly-123", "nightly[0].approve", "approve"};
   EXPECT_EQ(r.steps, nodes);
 
   // Labels are caller data: without a workflowTemplateRef the workflow is inline.
@@ -1049,7 +1060,7 @@ TEST(ArgoProfileLookup, ParsesArchivedAndCronAnswers) {
 TEST(ArgoProfileLearn, StartResponsesTeachTheNewWorkflow) {
   const ProfileConstSharedPtr p = profile();
   const Talk r = run(*p, "POST", "/api/v1/workflows/team-a/submit",
-                    R"({"resourceKind":"WorkflowTemplate","resourceName":"deploy"})");
+                     R"({"resourceKind":"WorkflowTemplate","resourceName":"deploy"})");
   ASSERT_TRUE(r.c.learn_response);
   RequestView v;
   std::vector<Learned> learned;
