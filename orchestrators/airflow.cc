@@ -47,21 +47,28 @@ constexpr size_t kMaxTargets = 256;
 // At most this many input fields extracted from a body.
 constexpr size_t kMaxInputs = 32;
 
-bool isWildcard(std::string_view id) { return id == "~"; }
+bool isWildcard(std::string_view id) {
+  return id == "~";
+}
 
 bool isInteger(std::string_view s) {
-  if (!s.empty() && s.front() == '-') s.remove_prefix(1);
-  if (s.empty() || s.size() > 18) return false;
+  if (!s.empty() && s.front() == '-')
+    s.remove_prefix(1);
+  if (s.empty() || s.size() > 18)
+    return false;
   for (char c : s) {
-    if (c < '0' || c > '9') return false;
+    if (c < '0' || c > '9')
+      return false;
   }
   return true;
 }
 
 bool isDigits(std::string_view s) {
-  if (s.empty() || s.size() > 18) return false;
+  if (s.empty() || s.size() > 18)
+    return false;
   for (char c : s) {
-    if (c < '0' || c > '9') return false;
+    if (c < '0' || c > '9')
+      return false;
   }
   return true;
 }
@@ -73,8 +80,7 @@ std::string percentEncode(std::string_view in) {
   for (char ch : in) {
     const auto c = static_cast<unsigned char>(ch);
     const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-                            c == '~';
+                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
     if (unreserved) {
       out.push_back(ch);
     } else {
@@ -101,9 +107,11 @@ void appendPointerToken(std::string& out, std::string_view name) {
 
 // The string and number members of `obj` as input fields under `prefix`.
 void addScalars(const JsonValue& obj, std::string_view prefix, std::vector<InputField>& out) {
-  if (!obj.isObject()) return;
+  if (!obj.isObject())
+    return;
   for (const JsonMember& m : obj.asObject()) {
-    if (out.size() >= kMaxInputs) return;
+    if (out.size() >= kMaxInputs)
+      return;
     std::string path(prefix);
     path.push_back('/');
     appendPointerToken(path, m.name);
@@ -125,7 +133,8 @@ bool readFlag(const JsonValue& body, std::string_view name, bool dflt, bool& val
     value = dflt;
     return true;
   }
-  if (!v->isBool()) return false;
+  if (!v->isBool())
+    return false;
   value = v->asBool();
   return true;
 }
@@ -140,8 +149,10 @@ bool readDryRun(const JsonValue& body, bool& dry_run) {
 bool readOptionalString(const JsonValue& body, std::string_view name, std::string& out) {
   out.clear();
   const JsonValue* v = body.find(name);
-  if (v == nullptr || v->isNull()) return true;
-  if (!v->isString()) return false;
+  if (v == nullptr || v->isNull())
+    return true;
+  if (!v->isString())
+    return false;
   out = v->asString();
   return true;
 }
@@ -184,8 +195,10 @@ bool readExpansion(const JsonValue& body, Expansion& e) {
 }
 
 void widen(Operation& op, const Expansion& e) {
-  if (e.other_steps) op.step.clear();
-  if (e.other_runs) op.execution.clear();
+  if (e.other_steps)
+    op.step.clear();
+  if (e.other_runs)
+    op.execution.clear();
   if (e.other_dags) {
     op.workflow.clear();
     op.step.clear();
@@ -235,8 +248,7 @@ class AirflowProfile final : public Profile {
                      const RequestView& req, Classification& out) const;
   void classifyClearTasks(const JsonValue& b, Classification& out) const;
   void classifyBulkTasks(const Ids& ids, const JsonValue& b, Classification& out) const;
-  void classifyBatch(const Route& r, const Ids& ids, const JsonValue& b,
-                     Classification& out) const;
+  void classifyBatch(const Route& r, const Ids& ids, const JsonValue& b, Classification& out) const;
 
   std::string upstream_;
   RouteTable table_;
@@ -332,16 +344,15 @@ AirflowProfile::AirflowProfile(std::string upstream) : upstream_(std::move(upstr
   add("GET", v1 + mti + "/tries", "get_mapped_task_instance_tries", H::kFixed, "list");
   add("GET", v1 + mti + "/tries/{task_try_number}", "get_mapped_task_instance_try_details",
       H::kFixed, "read");
-  add("GET", v1 + run + "/upstreamDatasetEvents", "get_upstream_dataset_events", H::kFixed,
-      "list");
-  add("DELETE", v1 + dag + "/datasets/queuedEvent", "delete_dag_dataset_queued_events",
-      H::kFixed, "admin");
+  add("GET", v1 + run + "/upstreamDatasetEvents", "get_upstream_dataset_events", H::kFixed, "list");
+  add("DELETE", v1 + dag + "/datasets/queuedEvent", "delete_dag_dataset_queued_events", H::kFixed,
+      "admin");
   add("GET", v1 + dag + "/datasets/queuedEvent", "get_dag_dataset_queued_events", H::kFixed,
       "list");
   add("DELETE", v1 + dag + "/datasets/queuedEvent/{uri}", "delete_dag_dataset_queued_event",
       H::kFixed, "admin");
-  add("GET", v1 + dag + "/datasets/queuedEvent/{uri}", "get_dag_dataset_queued_event",
-      H::kFixed, "read");
+  add("GET", v1 + dag + "/datasets/queuedEvent/{uri}", "get_dag_dataset_queued_event", H::kFixed,
+      "read");
   add("GET", v1 + dag + "/details", "get_dag_details", H::kFixed, "read");
   add("GET", v1 + dag + "/tasks", "get_tasks", H::kFixed, "list");
   add("GET", v1 + dag + "/tasks/{task_id}", "get_task", H::kFixed, "read");
@@ -376,8 +387,8 @@ AirflowProfile::AirflowProfile(std::string upstream) : upstream_(std::move(upstr
   add("GET", v1 + "/importErrors", "get_import_errors", H::kFixed, "list", kAcross);
   add("GET", v1 + "/importErrors/{import_error_id}", "get_import_error", H::kFixed, "read",
       kAcross);
-  add("PUT", v1 + "/parseDagFile/{file_token}", "reparse_dag_file", H::kFixed, "define",
-      kFileToken, "- (file_token)");
+  add("PUT", v1 + "/parseDagFile/{file_token}", "reparse_dag_file", H::kFixed, "define", kFileToken,
+      "- (file_token)");
   add("GET", v1 + "/permissions", "get_permissions", H::kFixed, "admin");
   add("GET", v1 + "/plugins", "get_plugins", H::kFixed, "admin");
   add("GET", v1 + "/pools", "get_pools", H::kFixed, "admin");
@@ -417,8 +428,8 @@ AirflowProfile::AirflowProfile(std::string upstream) : upstream_(std::move(upstr
       "runs the DAG producing the asset: widened to workflow \"\"", "- (the producing DAG)");
   add("DELETE", v2 + "/assets/{asset_id}/queuedEvents", "delete_asset_queued_events", H::kFixed,
       "admin");
-  add("GET", v2 + "/assets/{asset_id}/queuedEvents", "get_asset_queued_events", H::kFixed,
-      "list", kAcross);
+  add("GET", v2 + "/assets/{asset_id}/queuedEvents", "get_asset_queued_events", H::kFixed, "list",
+      kAcross);
   add("GET", v2 + "/auth/login", "login", H::kFixed, "admin",
       "redirects to the auth manager's login");
   add("GET", v2 + "/auth/logout", "logout", H::kFixed, "admin");
@@ -429,14 +440,14 @@ AirflowProfile::AirflowProfile(std::string upstream) : upstream_(std::move(upstr
       "creates runs for a date range: start, plus rerun unless body reprocess_behavior is "
       "\"none\"; the response's id is learnt",
       kBodyDag);
-  add("POST", v2 + "/backfills/dry_run", "create_backfill_dry_run", H::kBackfillDryRun, "read",
-      {}, kBodyDag);
+  add("POST", v2 + "/backfills/dry_run", "create_backfill_dry_run", H::kBackfillDryRun, "read", {},
+      kBodyDag);
   add("GET", v2 + "/backfills/{backfill_id}", "get_backfill", H::kBackfillById, "read", {},
       kBackfillLookup);
   add("PUT", v2 + "/backfills/{backfill_id}/cancel", "cancel_backfill", H::kBackfillById, "stop",
       {}, kBackfillLookup);
-  add("PUT", v2 + "/backfills/{backfill_id}/pause", "pause_backfill", H::kBackfillById, "pause",
-      {}, kBackfillLookup);
+  add("PUT", v2 + "/backfills/{backfill_id}/pause", "pause_backfill", H::kBackfillById, "pause", {},
+      kBackfillLookup);
   add("PUT", v2 + "/backfills/{backfill_id}/unpause", "unpause_backfill", H::kBackfillById,
       "resume", {}, kBackfillLookup);
   add("GET", v2 + "/config", "get_config", H::kFixed, "admin");
@@ -467,12 +478,11 @@ AirflowProfile::AirflowProfile(std::string upstream) : upstream_(std::move(upstr
       "body is_paused true → pause, false → resume");
   add("DELETE", v2 + dag + "/assets/queuedEvents", "delete_dag_asset_queued_events", H::kFixed,
       "admin");
-  add("GET", v2 + dag + "/assets/queuedEvents", "get_dag_asset_queued_events", H::kFixed,
-      "list");
+  add("GET", v2 + dag + "/assets/queuedEvents", "get_dag_asset_queued_events", H::kFixed, "list");
   add("DELETE", v2 + dag + "/assets/{asset_id}/queuedEvents", "delete_dag_asset_queued_event",
       H::kFixed, "admin");
-  add("GET", v2 + dag + "/assets/{asset_id}/queuedEvents", "get_dag_asset_queued_event",
-      H::kFixed, "read");
+  add("GET", v2 + dag + "/assets/{asset_id}/queuedEvents", "get_dag_asset_queued_event", H::kFixed,
+      "read");
   add("POST", v2 + dag + "/clearTaskInstances", "post_clear_task_instances", H::kClearTasks,
       "rerun,read",
       "one target per body task_ids entry (a name or [name, map_index]; none: step \"\"); "
@@ -502,10 +512,8 @@ AirflowProfile::AirflowProfile(std::string upstream) : upstream_(std::move(upstr
       "one target per entity of every action: update as patch_task_instance, delete → admin, "
       "create denied; an entity's dag_id/dag_run_id is used under a `~` path and must match "
       "a concrete one",
-      "path {dag_id} or entity dag_id", "path {dag_run_id} or entity dag_run_id",
-      "entity task_id");
-  add("POST", v2 + run + "/taskInstances/list", "get_task_instances_batch", H::kTasksBatch,
-      "list",
+      "path {dag_id} or entity dag_id", "path {dag_run_id} or entity dag_run_id", "entity task_id");
+  add("POST", v2 + run + "/taskInstances/list", "get_task_instances_batch", H::kTasksBatch, "list",
       "{dag_id} and {dag_run_id} must be `~`; one target per body dag_ids entry (none: "
       "workflow \"\"); execution and step only when dag_run_ids / task_ids name exactly one",
       "body dag_ids[]", "body dag_run_ids[]", "body task_ids[]");
@@ -516,11 +524,9 @@ AirflowProfile::AirflowProfile(std::string upstream) : upstream_(std::move(upstr
   add("GET", v2 + ti + "/dependencies", "get_task_instance_dependencies", H::kFixed, "read");
   add("PATCH", v2 + ti + "/dry_run", "patch_task_instance_dry_run", H::kFixed, "read",
       "reports the task instances a PATCH would change");
-  add("GET", v2 + ti + "/externalLogUrl/{try_number}", "get_external_log_url", H::kFixed,
-      "read");
+  add("GET", v2 + ti + "/externalLogUrl/{try_number}", "get_external_log_url", H::kFixed, "read");
   add("GET", v2 + ti + "/links", "get_extra_links", H::kFixed, "read");
-  add("GET", v2 + ti + "/listMapped", "get_mapped_task_instances", H::kFixed, "list",
-      kPatterns);
+  add("GET", v2 + ti + "/listMapped", "get_mapped_task_instances", H::kFixed, "list", kPatterns);
   add("GET", v2 + ti + "/logs/{try_number}", "get_log", H::kFixed, "read");
   add("GET", v2 + ti + "/tries", "get_task_instance_tries", H::kFixed, "list");
   add("GET", v2 + ti + "/tries/{task_try_number}", "get_task_instance_try_details", H::kFixed,
@@ -538,29 +544,27 @@ AirflowProfile::AirflowProfile(std::string upstream) : upstream_(std::move(upstr
       "{map_index} must be an integer");
   add("PATCH", v2 + mti, "patch_task_instance_by_map_index", H::kPatchTask,
       "complete-step,fail-step,skip-step,signal", kTiState);
-  add("GET", v2 + mti + "/dependencies", "get_task_instance_dependencies_by_map_index",
-      H::kFixed, "read");
-  add("PATCH", v2 + mti + "/dry_run", "patch_task_instance_dry_run_by_map_index", H::kFixed,
-      "read", "reports the task instances a PATCH would change");
+  add("GET", v2 + mti + "/dependencies", "get_task_instance_dependencies_by_map_index", H::kFixed,
+      "read");
+  add("PATCH", v2 + mti + "/dry_run", "patch_task_instance_dry_run_by_map_index", H::kFixed, "read",
+      "reports the task instances a PATCH would change");
   add("GET", v2 + mti + "/hitlDetails", "get_hitl_detail", H::kFixed, "read");
   add("PATCH", v2 + mti + "/hitlDetails", "update_hitl_detail", H::kFixed,
       "complete-step,fail-step", "a human-in-the-loop answer completes the waiting task");
-  add("GET", v2 + mti + "/hitlDetails/tries/{try_number}", "get_hitl_detail_try_detail",
-      H::kFixed, "read");
+  add("GET", v2 + mti + "/hitlDetails/tries/{try_number}", "get_hitl_detail_try_detail", H::kFixed,
+      "read");
   add("GET", v2 + mti + "/tries", "get_mapped_task_instance_tries", H::kFixed, "list");
   add("GET", v2 + mti + "/tries/{task_try_number}", "get_mapped_task_instance_try_details",
       H::kFixed, "read");
   add("GET", v2 + run + "/upstreamAssetEvents", "get_upstream_asset_events", H::kFixed, "list");
-  add("GET", v2 + run + "/wait", "wait_dag_run_until_finished", H::kFixed, "read",
-      "long poll");
+  add("GET", v2 + run + "/wait", "wait_dag_run_until_finished", H::kFixed, "read", "long poll");
   add("GET", v2 + dag + "/dagVersions", "get_dag_versions", H::kFixed, "list", kTilde);
   add("GET", v2 + dag + "/dagVersions/{version_number}", "get_dag_version", H::kFixed, "read");
   add("GET", v2 + dag + "/details", "get_dag_details", H::kFixed, "read");
   add("POST", v2 + dag + "/favorite", "favorite_dag", H::kFixed, "admin", "per-user UI flag");
   add("GET", v2 + dag + "/tasks", "get_tasks", H::kFixed, "list");
   add("GET", v2 + dag + "/tasks/{task_id}", "get_task", H::kFixed, "read");
-  add("POST", v2 + dag + "/unfavorite", "unfavorite_dag", H::kFixed, "admin",
-      "per-user UI flag");
+  add("POST", v2 + dag + "/unfavorite", "unfavorite_dag", H::kFixed, "admin", "per-user UI flag");
   add("GET", v2 + "/eventLogs", "get_event_logs", H::kQueryDag, "list",
       "workflow from query dag_id when given exactly once (and no dag_id_pattern), else \"\"",
       "query dag_id");
@@ -571,8 +575,8 @@ AirflowProfile::AirflowProfile(std::string upstream) : upstream_(std::move(upstr
       kAcross);
   add("GET", v2 + "/jobs", "get_jobs", H::kFixed, "admin");
   add("GET", v2 + "/monitor/health", "get_health", H::kFixed, "read");
-  add("PUT", v2 + "/parseDagFile/{file_token}", "reparse_dag_file", H::kFixed, "define",
-      kFileToken, "- (file_token)");
+  add("PUT", v2 + "/parseDagFile/{file_token}", "reparse_dag_file", H::kFixed, "define", kFileToken,
+      "- (file_token)");
   add("GET", v2 + "/plugins", "get_plugins", H::kFixed, "admin");
   add("GET", v2 + "/plugins/importErrors", "import_errors", H::kFixed, "admin");
   add("GET", v2 + "/pools", "get_pools", H::kFixed, "admin");
@@ -594,8 +598,7 @@ AirflowProfile::AirflowProfile(std::string upstream) : upstream_(std::move(upstr
   add("POST", "/auth/token", "create_token", H::kFixed, "admin", "auth manager login → JWT");
   add("GET", "/auth/token", "create_token_all_admins", H::kFixed, "admin",
       "simple auth manager with simple_auth_manager_all_admins");
-  add("GET", "/auth/token/login", "login_all_admins", H::kFixed, "admin",
-      "simple auth manager");
+  add("GET", "/auth/token/login", "login_all_admins", H::kFixed, "admin", "simple auth manager");
   add("POST", "/auth/token/cli", "create_token_cli", H::kFixed, "admin");
   add("GET", "/auth/logout", "logout", H::kFixed, "admin");
   add("*", "/auth/fab/v1/{path...}", "fab_*", H::kFixed, "admin",
@@ -621,11 +624,16 @@ void AirflowProfile::add(std::string_view method, std::string path, std::string_
   for (size_t open = path.find('{'); open != std::string::npos; open = path.find('{', open)) {
     const size_t close = path.find('}', open);
     const std::string_view var = std::string_view(path).substr(open + 1, close - open - 1);
-    if (var == "dag_id") r.dag = index;
-    if (var == "dag_run_id") r.run = index;
-    if (var == "task_id") r.task = index;
-    if (var == "map_index") r.map_index = index;
-    if (var == "backfill_id") r.backfill = index;
+    if (var == "dag_id")
+      r.dag = index;
+    if (var == "dag_run_id")
+      r.run = index;
+    if (var == "task_id")
+      r.task = index;
+    if (var == "map_index")
+      r.map_index = index;
+    if (var == "backfill_id")
+      r.backfill = index;
     ++index;
     open = close;
   }
@@ -633,19 +641,17 @@ void AirflowProfile::add(std::string_view method, std::string path, std::string_
   std::string_view a = actions;
   while (!a.empty() && handler != Handler::kDenied) {
     const size_t comma = std::min(a.find(','), a.size());
-    if (const auto act = policy::parseAction(a.substr(0, comma))) r.actions.add(*act);
+    if (const auto act = policy::parseAction(a.substr(0, comma)))
+      r.actions.add(*act);
     a.remove_prefix(comma == a.size() ? comma : comma + 1);
   }
-  const bool read_only =
-      (r.actions.bits() & ~ActionSet{Action::kRead, Action::kList}.bits()) == 0;
+  const bool read_only = (r.actions.bits() & ~ActionSet{Action::kRead, Action::kList}.bits()) == 0;
   OperationInfo& o = r.info;
   o.method = method;
   o.path = std::move(path);
   o.name = name;
   o.actions = actions;
-  o.workflow = !workflow.empty() ? std::string(workflow)
-               : r.dag >= 0      ? "path {dag_id}"
-                                 : "-";
+  o.workflow = !workflow.empty() ? std::string(workflow) : r.dag >= 0 ? "path {dag_id}" : "-";
   o.execution = !execution.empty() ? std::string(execution)
                 : r.run >= 0       ? "path {dag_run_id}"
                                    : "-";
@@ -655,7 +661,8 @@ void AirflowProfile::add(std::string_view method, std::string path, std::string_
     o.notes = "`~` in a path id → that id \"\"";
   }
   const int id = table_.add(method, o.path);
-  if (id != static_cast<int>(routes_.size())) std::abort();
+  if (id != static_cast<int>(routes_.size()))
+    std::abort();
   routes_.push_back(std::move(r));
 }
 
@@ -704,7 +711,8 @@ void AirflowProfile::classify(const RequestView& req, Classification& out) const
       return;
     }
   }
-  if (r.backfill >= 0) ids.backfill = m.vars[static_cast<size_t>(r.backfill)];
+  if (r.backfill >= 0)
+    ids.backfill = m.vars[static_cast<size_t>(r.backfill)];
   QueryParams query;
   if (!req.query.empty() && !query.parse(req.query)) {
     out.unclassified("the query string is malformed");
@@ -720,7 +728,8 @@ void AirflowProfile::classifyRoute(const Route& r, const Ids& ids, const QueryPa
   // Pattern filters on reads reach beyond the ids in the path.
   if (query.get("dag_id_pattern") != nullptr || query.get("dag_display_name_pattern") != nullptr)
     op.workflow.clear();
-  if (query.get("run_id_pattern") != nullptr) op.execution.clear();
+  if (query.get("run_id_pattern") != nullptr)
+    op.execution.clear();
   if (query.get("task_id_pattern") != nullptr || query.get("task_display_name_pattern") != nullptr)
     op.step.clear();
 
@@ -749,29 +758,34 @@ void AirflowProfile::classifyRoute(const Route& r, const Ids& ids, const QueryPa
     case Handler::kPatchDag:
     case Handler::kPatchDags: {
       const JsonValue* b = body(req, out);
-      if (b == nullptr) return;
+      if (b == nullptr)
+        return;
       const JsonValue* paused = b->find("is_paused");
       if (paused == nullptr || !paused->isBool()) {
         out.unclassified("the body has no boolean is_paused");
         return;
       }
-      if (r.handler == Handler::kPatchDags) op.workflow.clear();
+      if (r.handler == Handler::kPatchDags)
+        op.workflow.clear();
       classified({paused->asBool() ? Action::kPause : Action::kResume});
       return;
     }
 
     case Handler::kTrigger: {
       const JsonValue* b = body(req, out);
-      if (b == nullptr) return;
+      if (b == nullptr)
+        return;
       addScalars(*b, "", op.input);
-      if (const JsonValue* conf = b->find("conf")) addScalars(*conf, "/conf", op.input);
+      if (const JsonValue* conf = b->find("conf"))
+        addScalars(*conf, "/conf", op.input);
       classified({Action::kStart});
       return;
     }
 
     case Handler::kRunState: {
       const JsonValue* b = body(req, out);
-      if (b == nullptr) return;
+      if (b == nullptr)
+        return;
       ActionSet actions;
       const JsonValue* state = b->find("state");
       if (state != nullptr && !state->isNull()) {
@@ -787,7 +801,8 @@ void AirflowProfile::classifyRoute(const Route& r, const Ids& ids, const QueryPa
           return;
         }
       }
-      if (b->find("note") != nullptr) actions.add(Action::kSignal);
+      if (b->find("note") != nullptr)
+        actions.add(Action::kSignal);
       if (actions.empty()) {
         out.unclassified("the body sets neither state nor note");
         return;
@@ -799,7 +814,8 @@ void AirflowProfile::classifyRoute(const Route& r, const Ids& ids, const QueryPa
 
     case Handler::kClearRun: {
       const JsonValue* b = body(req, out);
-      if (b == nullptr) return;
+      if (b == nullptr)
+        return;
       bool dry_run = false;
       if (!readDryRun(*b, dry_run)) {
         out.unclassified("dry_run is not a boolean");
@@ -811,14 +827,16 @@ void AirflowProfile::classifyRoute(const Route& r, const Ids& ids, const QueryPa
 
     case Handler::kClearTasks: {
       const JsonValue* b = body(req, out);
-      if (b == nullptr) return;
+      if (b == nullptr)
+        return;
       classifyClearTasks(*b, out);
       return;
     }
 
     case Handler::kSetTasksState: {
       const JsonValue* b = body(req, out);
-      if (b == nullptr) return;
+      if (b == nullptr)
+        return;
       bool dry_run = false;
       Expansion e;
       if (!readDryRun(*b, dry_run) || !readExpansion(*b, e)) {
@@ -854,7 +872,8 @@ void AirflowProfile::classifyRoute(const Route& r, const Ids& ids, const QueryPa
 
     case Handler::kPatchTask: {
       const JsonValue* b = body(req, out);
-      if (b == nullptr) return;
+      if (b == nullptr)
+        return;
       bool dry_run = false;
       Expansion e;
       if (!readDryRun(*b, dry_run) || !readExpansion(*b, e)) {
@@ -874,7 +893,8 @@ void AirflowProfile::classifyRoute(const Route& r, const Ids& ids, const QueryPa
           }
           actions.add(a);
         }
-        if (b->find("note") != nullptr) actions.add(Action::kSignal);
+        if (b->find("note") != nullptr)
+          actions.add(Action::kSignal);
       }
       if (actions.empty()) {
         out.unclassified("the body sets neither new_state nor note");
@@ -887,7 +907,8 @@ void AirflowProfile::classifyRoute(const Route& r, const Ids& ids, const QueryPa
 
     case Handler::kBulkTasks: {
       const JsonValue* b = body(req, out);
-      if (b == nullptr) return;
+      if (b == nullptr)
+        return;
       classifyBulkTasks(ids, *b, out);
       return;
     }
@@ -895,7 +916,8 @@ void AirflowProfile::classifyRoute(const Route& r, const Ids& ids, const QueryPa
     case Handler::kRunsBatch:
     case Handler::kTasksBatch: {
       const JsonValue* b = body(req, out);
-      if (b == nullptr) return;
+      if (b == nullptr)
+        return;
       classifyBatch(r, ids, *b, out);
       return;
     }
@@ -903,7 +925,8 @@ void AirflowProfile::classifyRoute(const Route& r, const Ids& ids, const QueryPa
     case Handler::kBackfillCreate:
     case Handler::kBackfillDryRun: {
       const JsonValue* b = body(req, out);
-      if (b == nullptr) return;
+      if (b == nullptr)
+        return;
       const JsonValue* dag = b->find("dag_id");
       if (dag == nullptr || !dag->isString() || dag->asString().empty()) {
         out.unclassified("the body has no dag_id");
@@ -992,7 +1015,8 @@ void AirflowProfile::classifyClearTasks(const JsonValue& b, Classification& out)
   }
   out.outcome = Outcome::kClassified;
   // No task ids, or an expansion to other tasks: every task of the DAG.
-  if (steps.empty() || e.other_steps || e.other_dags) return;
+  if (steps.empty() || e.other_steps || e.other_dags)
+    return;
   op.step = steps[0];
   for (size_t i = 1; i < steps.size(); ++i) {
     out.also.push_back(op);
@@ -1074,7 +1098,8 @@ void AirflowProfile::classifyBulkTasks(const Ids& ids, const JsonValue& b,
           }
           op.actions.add(a);
         }
-        if (entity.find("note") != nullptr) op.actions.add(Action::kSignal);
+        if (entity.find("note") != nullptr)
+          op.actions.add(Action::kSignal);
         if (op.actions.empty()) {
           out.unclassified("a bulk entity sets neither new_state nor note");
           return;
@@ -1089,7 +1114,8 @@ void AirflowProfile::classifyBulkTasks(const Ids& ids, const JsonValue& b,
     return;
   }
   out.op = std::move(ops[0]);
-  for (size_t i = 1; i < ops.size(); ++i) out.also.push_back(std::move(ops[i]));
+  for (size_t i = 1; i < ops.size(); ++i)
+    out.also.push_back(std::move(ops[i]));
   out.outcome = Outcome::kClassified;
 }
 
@@ -1104,10 +1130,13 @@ void AirflowProfile::classifyBatch(const Route& r, const Ids& ids, const JsonVal
   // One list per value, or none when the list is absent or empty (everything).
   auto values = [&](std::string_view name, std::vector<std::string>& v) {
     const JsonValue* list = b.find(name);
-    if (list == nullptr || list->isNull()) return true;
-    if (!list->isArray() || list->asArray().size() > kMaxTargets) return false;
+    if (list == nullptr || list->isNull())
+      return true;
+    if (!list->isArray() || list->asArray().size() > kMaxTargets)
+      return false;
     for (const JsonValue& x : list->asArray()) {
-      if (!x.isString() || x.asString().empty()) return false;
+      if (!x.isString() || x.asString().empty())
+        return false;
       v.push_back(x.asString());
     }
     return true;
@@ -1121,8 +1150,10 @@ void AirflowProfile::classifyBatch(const Route& r, const Ids& ids, const JsonVal
   op.execution.clear();
   op.step.clear();
   if (r.handler == Handler::kTasksBatch) {
-    if (runs.size() == 1 && !isWildcard(runs[0])) op.execution = runs[0];
-    if (tasks.size() == 1 && !isWildcard(tasks[0])) op.step = tasks[0];
+    if (runs.size() == 1 && !isWildcard(runs[0]))
+      op.execution = runs[0];
+    if (tasks.size() == 1 && !isWildcard(tasks[0]))
+      op.step = tasks[0];
   }
   op.actions = {Action::kList};
   out.outcome = Outcome::kClassified;
@@ -1133,7 +1164,8 @@ void AirflowProfile::classifyBatch(const Route& r, const Ids& ids, const JsonVal
       return;
     }
   }
-  if (dags.empty()) return;
+  if (dags.empty())
+    return;
   op.workflow = dags[0];
   for (size_t i = 1; i < dags.size(); ++i) {
     out.also.push_back(op);
@@ -1142,7 +1174,8 @@ void AirflowProfile::classifyBatch(const Route& r, const Ids& ids, const JsonVal
 }
 
 bool AirflowProfile::lookupCall(const LookupKey& key, LookupCall& out) const {
-  if (key.kind != kAirflowLookupBackfill || key.id.empty()) return false;
+  if (key.kind != kAirflowLookupBackfill || key.id.empty())
+    return false;
   out = LookupCall{};
   out.method = "GET";
   out.target = "/api/v2/backfills/" + percentEncode(key.id);
@@ -1151,19 +1184,25 @@ bool AirflowProfile::lookupCall(const LookupKey& key, LookupCall& out) const {
 
 bool AirflowProfile::parseLookup(const LookupKey& key, int status, std::string_view body,
                                  LookupResult& out) const {
-  if (key.kind != kAirflowLookupBackfill) return false;
+  if (key.kind != kAirflowLookupBackfill)
+    return false;
   out = LookupResult{};
-  if (status == 404) return true;  // no such backfill
-  if (status != 200) return false;
+  if (status == 404)
+    return true;  // no such backfill
+  if (status != 200)
+    return false;
   JsonLimits limits;
   limits.max_bytes = Profile::kMaxLearnBytes;
   StatusOr<JsonValue> json = parseJson(body, limits);
-  if (!json.isOk() || !json->isObject()) return false;
+  if (!json.isOk() || !json->isObject())
+    return false;
   const JsonValue* dag = json->find("dag_id");
   const JsonValue* id = json->find("id");
-  if (dag == nullptr || !dag->isString() || dag->asString().empty()) return false;
+  if (dag == nullptr || !dag->isString() || dag->asString().empty())
+    return false;
   // The answer must be about the backfill asked for.
-  if (id != nullptr && (!id->isInt() || std::to_string(id->asInt()) != key.id)) return false;
+  if (id != nullptr && (!id->isInt() || std::to_string(id->asInt()) != key.id))
+    return false;
   out.found = true;
   out.workflow = dag->asString();
   return true;
@@ -1171,13 +1210,16 @@ bool AirflowProfile::parseLookup(const LookupKey& key, int status, std::string_v
 
 void AirflowProfile::learn(const RequestView& req, const Classification& c, int status,
                            std::string_view body, std::vector<Learned>& out) const {
-  if (!c.learn_response || status < 200 || status > 299) return;
+  if (!c.learn_response || status < 200 || status > 299)
+    return;
   const RouteTable::Match m = table_.match(req.method, req.path);
-  if (!m || routes_[static_cast<size_t>(m.route)].handler != Handler::kBackfillCreate) return;
+  if (!m || routes_[static_cast<size_t>(m.route)].handler != Handler::kBackfillCreate)
+    return;
   JsonLimits limits;
   limits.max_bytes = Profile::kMaxLearnBytes;
   StatusOr<JsonValue> json = parseJson(body, limits);
-  if (!json.isOk() || !json->isObject()) return;
+  if (!json.isOk() || !json->isObject())
+    return;
   const JsonValue* id = json->find("id");
   const JsonValue* dag = json->find("dag_id");
   if (id == nullptr || !id->isInt() || id->asInt() < 0 || dag == nullptr || !dag->isString() ||
@@ -1195,7 +1237,8 @@ void AirflowProfile::learn(const RequestView& req, const Classification& c, int 
 std::vector<OperationInfo> AirflowProfile::operations() const {
   std::vector<OperationInfo> ops;
   ops.reserve(routes_.size());
-  for (const Route& r : routes_) ops.push_back(r.info);
+  for (const Route& r : routes_)
+    ops.push_back(r.info);
   return ops;
 }
 

@@ -33,7 +33,8 @@ ActionSet parseActions(std::string_view text) {
     const size_t comma = std::min(text.find(','), text.size());
     const auto a = policy::parseAction(text.substr(0, comma));
     EXPECT_TRUE(a.has_value()) << text;
-    if (a) s.add(*a);
+    if (a)
+      s.add(*a);
     text.remove_prefix(comma == text.size() ? comma : comma + 1);
   }
   return s;
@@ -64,8 +65,10 @@ class Call {
     for (int round = 0; round < 3; ++round) {
       p.classify(v, c);
       if (c.outcome == Outcome::kNeedsBody) {
-        if (asked) asked->push_back(c.outcome);
-        if (v.body_read || !body_) return c;
+        if (asked)
+          asked->push_back(c.outcome);
+        if (v.body_read || !body_)
+          return c;
         v.body_read = true;
         v.body = *body_;
         StatusOr<JsonValue> j = parseJson(*body_);
@@ -74,11 +77,14 @@ class Call {
         continue;
       }
       if (c.outcome == Outcome::kNeedsLookup) {
-        if (asked) asked->push_back(c.outcome);
-        if (!v.lookups.empty() || !answer_) return c;
+        if (asked)
+          asked->push_back(c.outcome);
+        if (!v.lookups.empty() || !answer_)
+          return c;
         keys_ = c.lookups;
         resolved_.clear();
-        for (const LookupKey& k : keys_) resolved_.push_back({&k, &*answer_});
+        for (const LookupKey& k : keys_)
+          resolved_.push_back({&k, &*answer_});
         v.lookups = resolved_;
         continue;
       }
@@ -130,16 +136,21 @@ std::string shape(std::string_view t) {
 
 // A plausible value for a path parameter.
 std::string sample(std::string_view name) {
-  if (name == "dag_id") return "etl";
-  if (name == "dag_run_id") return "run_1";
-  if (name == "task_id") return "extract";
-  if (name == "map_index") return "2";
+  if (name == "dag_id")
+    return "etl";
+  if (name == "dag_run_id")
+    return "run_1";
+  if (name == "task_id")
+    return "extract";
+  if (name == "map_index")
+    return "2";
   if (name == "backfill_id" || name == "asset_id" || name == "event_log_id" ||
       name == "import_error_id" || name == "asset_alias_id" || name == "version_number" ||
       name == "try_number" || name == "task_try_number") {
     return "7";
   }
-  if (name.size() > 3 && name.substr(name.size() - 3) == "...") return "a/b";
+  if (name.size() > 3 && name.substr(name.size() - 3) == "...")
+    return "a/b";
   return "x1";
 }
 
@@ -204,8 +215,8 @@ const std::map<std::string, BodyCase>& bodyCases() {
        {R"({"actions": [{"action": "update", "entities": [{"task_id": "extract", "new_state": "success"}]}]})",
         "complete-step"}},
       {"POST /api/v2/dags/{}/dagRuns/{}/taskInstances/list", {R"({"dag_ids": ["etl"]})", "list"}},
-      {"PATCH /api/v2/dags/{}/dagRuns/{}/taskInstances/{}", {R"({"new_state": "failed"})",
-                                                             "fail-step"}},
+      {"PATCH /api/v2/dags/{}/dagRuns/{}/taskInstances/{}",
+       {R"({"new_state": "failed"})", "fail-step"}},
       {"PATCH /api/v2/dags/{}/dagRuns/{}/taskInstances/{}/{}",
        {R"({"new_state": "success", "note": "checked by hand"})", "complete-step,signal"}},
   };
@@ -220,7 +231,8 @@ void expectRowClassifies(const Profile& p, const OperationInfo& row,
   const std::string method = row.method == "*" ? "POST" : row.method;
   Call call(method, concrete(row.path, fixed));
   const auto bc = bodyCases().find(key);
-  if (bc != bodyCases().end()) call.body(bc->second.body);
+  if (bc != bodyCases().end())
+    call.body(bc->second.body);
   call.answer(found("etl"));
   const Classification c = call.run(p);
   if (row.actions == "unclassified") {
@@ -251,7 +263,8 @@ std::vector<SpecOp> loadSpec(const std::string& file) {
     prefix = doc["servers"][0]["url"].as<std::string>();
   }
   auto pinned = [](const YAML::Node& params, std::map<std::string, std::string>& fixed) {
-    if (!params) return;
+    if (!params)
+      return;
     for (const YAML::Node& prm : params) {
       if (prm["in"] && prm["in"].as<std::string>() == "path" && prm["schema"] &&
           prm["schema"]["const"]) {
@@ -265,10 +278,12 @@ std::vector<SpecOp> loadSpec(const std::string& file) {
     pinned(path.second["parameters"], common);
     for (const auto& m : path.second) {
       std::string method = m.first.as<std::string>();
-      static const std::set<std::string> kMethods = {"get",  "put",     "post", "patch",
+      static const std::set<std::string> kMethods = {"get",    "put",  "post",    "patch",
                                                      "delete", "head", "options", "trace"};
-      if (!kMethods.count(method)) continue;
-      for (char& ch : method) ch = static_cast<char>(ch - 'a' + 'A');
+      if (!kMethods.count(method))
+        continue;
+      for (char& ch : method)
+        ch = static_cast<char>(ch - 'a' + 'A');
       SpecOp op{method, prefix + path.first.as<std::string>(),
                 m.second["operationId"].as<std::string>(""), common};
       pinned(m.second["parameters"], op.fixed);
@@ -287,7 +302,8 @@ void checkSpec(const std::string& file, size_t expected_ops) {
   for (const SpecOp& op : ops) {
     const OperationInfo* row = nullptr;
     for (const OperationInfo& r : rows) {
-      if (r.method == op.method && shape(r.path) == shape(op.path)) row = &r;
+      if (r.method == op.method && shape(r.path) == shape(op.path))
+        row = &r;
     }
     ASSERT_NE(row, nullptr) << "no row for " << op.method << " " << op.path << " (" << op.name
                             << ")";
@@ -356,7 +372,8 @@ TEST(AirflowProfile, KeyOperationsHaveTheirActions) {
   size_t checked = 0;
   for (const OperationInfo& row : p->operations()) {
     const auto w = want.find(row.method + " " + shape(row.path));
-    if (w == want.end()) continue;
+    if (w == want.end())
+      continue;
     ++checked;
     EXPECT_EQ(row.actions, w->second) << w->first;
     const std::string method = row.method == "*" ? "PUT" : row.method;
@@ -462,10 +479,9 @@ TEST(AirflowProfile, TildeOnReadsListsAcrossEverything) {
 
 TEST(AirflowProfile, TildeOnStateChangesWidensToEveryWorkflow) {
   const ProfileConstSharedPtr p = airflow();
-  Classification c =
-      Call("PATCH", "/api/v2/dags/~/dagRuns/~/taskInstances/extract")
-          .body(R"({"new_state":"success"})")
-          .run(*p);
+  Classification c = Call("PATCH", "/api/v2/dags/~/dagRuns/~/taskInstances/extract")
+                         .body(R"({"new_state":"success"})")
+                         .run(*p);
   ASSERT_TRUE(c.classified()) << c.why;
   EXPECT_EQ(c.op.actions, ActionSet({Action::kCompleteStep}));
   EXPECT_EQ(c.op.workflow, "");
@@ -497,12 +513,10 @@ TEST(AirflowProfile, PatternQueryParametersWiden) {
 TEST(AirflowProfile, QueryDagIdNamesTheWorkflowOnlyWhenUnambiguous) {
   const ProfileConstSharedPtr p = airflow();
   EXPECT_EQ(Call("GET", "/api/v2/eventLogs", "dag_id=etl").run(*p).op.workflow, "etl");
-  EXPECT_EQ(Call("GET", "/api/v1/dagWarnings", "dag_id=etl&limit=3").run(*p).op.workflow,
-            "etl");
+  EXPECT_EQ(Call("GET", "/api/v1/dagWarnings", "dag_id=etl&limit=3").run(*p).op.workflow, "etl");
   EXPECT_EQ(Call("GET", "/api/v2/backfills", "dag_id=etl").run(*p).op.workflow, "etl");
   // Repeated: the servers disagree on which one wins.
-  EXPECT_EQ(Call("GET", "/api/v2/eventLogs", "dag_id=etl&dag_id=payroll").run(*p).op.workflow,
-            "");
+  EXPECT_EQ(Call("GET", "/api/v2/eventLogs", "dag_id=etl&dag_id=payroll").run(*p).op.workflow, "");
   EXPECT_EQ(Call("GET", "/api/v2/eventLogs").run(*p).op.workflow, "");
   EXPECT_EQ(Call("GET", "/api/v2/eventLogs", "dag_id=etl&dag_id_pattern=p").run(*p).op.workflow,
             "");
@@ -612,7 +626,8 @@ TEST(AirflowProfile, ClearTaskInstancesTargetsEveryListedTask) {
   const std::string path = "/api/v2/dags/etl/clearTaskInstances";
   Classification c =
       Call("POST", path)
-          .body(R"({"dry_run":false,"dag_run_id":"run_1","task_ids":["extract",["load",2],"report"]})")
+          .body(
+              R"({"dry_run":false,"dag_run_id":"run_1","task_ids":["extract",["load",2],"report"]})")
           .run(*p);
   ASSERT_TRUE(c.classified()) << c.why;
   EXPECT_EQ(c.op.actions, ActionSet({Action::kRerun}));
@@ -634,8 +649,8 @@ TEST(AirflowProfile, ClearTaskInstancesExpansionsWiden) {
   const ProfileConstSharedPtr p = airflow();
   const std::string path = "/api/v1/dags/etl/clearTaskInstances";
   auto run = [&](const std::string& body) { return Call("POST", path).body(body).run(*p); };
-  Classification c =
-      run(R"({"dry_run":false,"dag_run_id":"run_1","task_ids":["a","b"],"include_downstream":true})");
+  Classification c = run(
+      R"({"dry_run":false,"dag_run_id":"run_1","task_ids":["a","b"],"include_downstream":true})");
   ASSERT_TRUE(c.classified());
   EXPECT_EQ(c.op.step, "");
   EXPECT_TRUE(c.also.empty());
@@ -675,10 +690,8 @@ TEST(AirflowProfile, TaskInstanceStateChanges) {
   EXPECT_EQ(c.op.workflow, "etl");
   EXPECT_EQ(c.op.execution, "run_1");
   EXPECT_EQ(c.op.step, "extract");
-  EXPECT_EQ(classify(v2, R"({"new_state":"failed"})").op.actions,
-            ActionSet({Action::kFailStep}));
-  EXPECT_EQ(classify(v2, R"({"new_state":"skipped"})").op.actions,
-            ActionSet({Action::kSkipStep}));
+  EXPECT_EQ(classify(v2, R"({"new_state":"failed"})").op.actions, ActionSet({Action::kFailStep}));
+  EXPECT_EQ(classify(v2, R"({"new_state":"skipped"})").op.actions, ActionSet({Action::kSkipStep}));
   EXPECT_EQ(classify(v2, R"({"note":"x"})").op.actions, ActionSet({Action::kSignal}));
   EXPECT_EQ(classify(v2, R"({"new_state":"running"})").outcome, Outcome::kUnclassified);
   EXPECT_EQ(classify(v2, R"({"new_state":"success","include_future":"1"})").outcome,
@@ -691,8 +704,7 @@ TEST(AirflowProfile, TaskInstanceStateChanges) {
   const std::string v1 = "/api/v1/dags/etl/dagRuns/run_1/taskInstances/extract";
   EXPECT_EQ(classify(v1, R"({"dry_run":true,"new_state":"failed"})").op.actions,
             ActionSet({Action::kRead}));
-  EXPECT_EQ(classify(v1, R"({"new_state":"failed"})").op.actions,
-            ActionSet({Action::kFailStep}));
+  EXPECT_EQ(classify(v1, R"({"new_state":"failed"})").op.actions, ActionSet({Action::kFailStep}));
 }
 
 TEST(AirflowProfile, V1SetTaskInstancesState) {
@@ -723,13 +735,14 @@ TEST(AirflowProfile, V1SetTaskInstancesState) {
 TEST(AirflowProfile, BulkTaskInstancesAuthoriseEveryEntity) {
   const ProfileConstSharedPtr p = airflow();
   const std::string path = "/api/v2/dags/etl/dagRuns/run_1/taskInstances";
-  Classification c = Call("PATCH", path)
-                         .body(R"({"actions":[)"
-                               R"({"action":"update","entities":[)"
-                               R"({"task_id":"a","new_state":"success"},)"
-                               R"({"task_id":"b","map_index":1,"new_state":"skipped","note":"n"}]},)"
-                               R"({"action":"delete","entities":[{"task_id":"c"}]}]})")
-                         .run(*p);
+  Classification c =
+      Call("PATCH", path)
+          .body(R"({"actions":[)"
+                R"({"action":"update","entities":[)"
+                R"({"task_id":"a","new_state":"success"},)"
+                R"({"task_id":"b","map_index":1,"new_state":"skipped","note":"n"}]},)"
+                R"({"action":"delete","entities":[{"task_id":"c"}]}]})")
+          .run(*p);
   ASSERT_TRUE(c.classified()) << c.why;
   EXPECT_EQ(c.op.step, "a");
   EXPECT_EQ(c.op.actions, ActionSet({Action::kCompleteStep}));
@@ -747,12 +760,13 @@ TEST(AirflowProfile, BulkTaskInstancesAuthoriseEveryEntity) {
 TEST(AirflowProfile, BulkTaskInstancesEntityIdsAreCheckedAgainstThePath) {
   const ProfileConstSharedPtr p = airflow();
   // Under `~` paths the entity names the DAG and run.
-  Classification c = Call("PATCH", "/api/v2/dags/~/dagRuns/~/taskInstances")
-                         .body(R"({"actions":[{"action":"update","entities":[)"
-                               R"({"task_id":"a","dag_id":"etl","dag_run_id":"r1","new_state":"failed"},)"
-                               R"({"task_id":"a","dag_id":"payroll","new_state":"failed"},)"
-                               R"({"task_id":"a","new_state":"failed"}]}]})")
-                         .run(*p);
+  Classification c =
+      Call("PATCH", "/api/v2/dags/~/dagRuns/~/taskInstances")
+          .body(R"({"actions":[{"action":"update","entities":[)"
+                R"({"task_id":"a","dag_id":"etl","dag_run_id":"r1","new_state":"failed"},)"
+                R"({"task_id":"a","dag_id":"payroll","new_state":"failed"},)"
+                R"({"task_id":"a","new_state":"failed"}]}]})")
+          .run(*p);
   ASSERT_TRUE(c.classified()) << c.why;
   EXPECT_EQ(c.op.workflow, "etl");
   EXPECT_EQ(c.op.execution, "r1");
@@ -791,7 +805,8 @@ TEST(AirflowProfile, BulkTaskInstancesEntityIdsAreCheckedAgainstThePath) {
 TEST(AirflowProfile, TooManyTargetsAreDenied) {
   const ProfileConstSharedPtr p = airflow();
   std::string ids;
-  for (int i = 0; i < 300; ++i) ids += (i ? ",\"t" : "\"t") + std::to_string(i) + "\"";
+  for (int i = 0; i < 300; ++i)
+    ids += (i ? ",\"t" : "\"t") + std::to_string(i) + "\"";
   const Classification c = Call("POST", "/api/v2/dags/etl/clearTaskInstances")
                                .body(R"({"dry_run":false,"task_ids":[)" + ids + "]}")
                                .run(*p);
@@ -830,11 +845,9 @@ TEST(AirflowProfile, BatchListsOneTargetPerDag) {
                 .run(*p)
                 .outcome,
             Outcome::kUnclassified);
-  EXPECT_EQ(Call("POST", "/api/v2/dags/~/dagRuns/run_1/taskInstances/list")
-                .body(R"({})")
-                .run(*p)
-                .outcome,
-            Outcome::kUnclassified);
+  EXPECT_EQ(
+      Call("POST", "/api/v2/dags/~/dagRuns/run_1/taskInstances/list").body(R"({})").run(*p).outcome,
+      Outcome::kUnclassified);
 }
 
 // ---- backfills: the one lookup ----
@@ -875,7 +888,8 @@ TEST(AirflowProfile, CreateBackfillIsStartAndRerunUnlessNothingIsReprocessed) {
   EXPECT_EQ(c.op.actions, ActionSet({Action::kStart}));
   EXPECT_TRUE(c.learn_response);
   c = Call("POST", "/api/v2/backfills")
-          .body(R"({"dag_id":"etl","from_date":"2026-01-01T00:00:00Z","to_date":"2026-01-02T00:00:00Z"})")
+          .body(
+              R"({"dag_id":"etl","from_date":"2026-01-01T00:00:00Z","to_date":"2026-01-02T00:00:00Z"})")
           .run(*p);
   EXPECT_EQ(c.op.actions, ActionSet({Action::kStart, Action::kRerun}));
   c = Call("POST", "/api/v2/backfills")
