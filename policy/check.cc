@@ -14,12 +14,15 @@ struct Ref {
   const Rule* rule;
 };
 
-// `wide`'s file scope (upstream, workflows) and steps include `narrow`'s.
+// `wide`'s file scope (upstream, workflows), steps and namespaces include `narrow`'s. (A call
+// without a namespace is matched by a deny naming namespaces but not by an allow naming them;
+// either way a non-empty `wide` list never covers an empty `narrow` one, so this stays sound.)
 bool scopeCovers(const Ref& wide, const Ref& narrow) {
   if (!wide.file->upstream.empty() && wide.file->upstream != narrow.file->upstream)
     return false;
   return patternsCover(wide.file->workflows, narrow.file->workflows) &&
-         patternsCover(wide.rule->steps, narrow.rule->steps);
+         patternsCover(wide.rule->steps, narrow.rule->steps) &&
+         patternsCover(wide.rule->namespaces, narrow.rule->namespaces);
 }
 
 bool unlessSame(const Rule& a, const Rule& b) {

@@ -3,7 +3,7 @@
 // loader's). A pure function from a set (and an optional catalog of known workflows) to a
 // report, plus a text renderer. Runs in the CLI, never on a worker. Warnings, in set order:
 //   - shadowed: an earlier rule of the same effect and mode that is identical or broader
-//     (scope, actions, steps, who, when) makes the later one redundant;
+//     (scope, actions, steps, namespaces, who, when) makes the later one redundant;
 //   - overridden: an allow whose actions an enforced deny of the same or wider scope, without
 //     `unless` and with no condition the allow lacks, always removes;
 //   - catalog: a rule whose workflows (or steps) match nothing in the catalog;

@@ -22,8 +22,8 @@ std::string describeList(const std::vector<std::string>& items);
 // Every name `narrow` matches, `wide` matches.
 bool patternCovers(std::string_view wide, std::string_view narrow);
 // Every name matched by some pattern of `narrow`, some pattern of `wide` matches. An empty
-// list means "any" (for steps) and covers everything; an empty `narrow` is covered only by an
-// empty `wide`.
+// list means "any" (for steps and namespaces) and covers everything; an empty `narrow` is covered
+// only by an empty `wide`.
 bool patternsCover(const std::vector<std::string>& wide, const std::vector<std::string>& narrow);
 // Every principal `narrow` admits, `wide` admits (field-wise: each field of `wide` is empty or
 // a superset of the same, non-empty, field of `narrow`).

@@ -9,7 +9,8 @@
 namespace stepgate::policy {
 namespace {
 
-using Key = std::tuple<std::string, std::string, std::string, unsigned>;
+// (upstream, workflow pattern, step pattern, action, namespace pattern); "" = any.
+using Key = std::tuple<std::string, std::string, std::string, unsigned, std::string>;
 
 struct Entries {
   std::map<std::string, std::vector<const Rule*>> allows;  // by who text
@@ -25,13 +26,18 @@ std::map<Key, Entries> index(const PolicySet& set) {
       std::vector<std::string> steps = r.steps;
       if (steps.empty())
         steps.emplace_back();
+      std::vector<std::string> namespaces = r.namespaces;
+      if (namespaces.empty())
+        namespaces.emplace_back();
       for (const std::string& w : f.workflows) {
         for (const std::string& s : steps) {
-          for (unsigned a = 0; a < kActionCount; ++a) {
-            if (!r.actions.has(static_cast<Action>(a)))
-              continue;
-            Entries& e = out[{f.upstream, w, s, a}];
-            (r.effect == Effect::kAllow ? e.allows : e.denies)[describeWho(r.who)].push_back(&r);
+          for (const std::string& n : namespaces) {
+            for (unsigned a = 0; a < kActionCount; ++a) {
+              if (!r.actions.has(static_cast<Action>(a)))
+                continue;
+              Entries& e = out[{f.upstream, w, s, a, n}];
+              (r.effect == Effect::kAllow ? e.allows : e.denies)[describeWho(r.who)].push_back(&r);
+            }
           }
         }
       }
@@ -99,7 +105,7 @@ void compareKey(const Key& key, const Entries* before, const Entries* after,
   auto change = [&](DiffChange::Kind kind, const std::string& who, std::string was, std::string now,
                     bool widens) {
     DiffChange c;
-    std::tie(c.upstream, c.workflow, c.step, std::ignore) = key;
+    std::tie(c.upstream, c.workflow, c.step, std::ignore, c.namespace_name) = key;
     c.action = static_cast<Action>(std::get<3>(key));
     c.kind = kind;
     c.who = who;
@@ -197,14 +203,22 @@ std::string renderDiff(const DiffReport& r) {
   if (r.changes.empty())
     return out + "No change in access.\n";
   out += r.widened() ? "**Access widened.**\n\n" : "Access narrowed only.\n\n";
-  out += "| | upstream | workflow | step | action | change | who | before | after |\n";
-  out += "|---|---|---|---|---|---|---|---|---|\n";
+  // The namespace column only when some change concerns rules that name namespaces.
+  bool namespaces = false;
+  for (const DiffChange& c : r.changes)
+    namespaces = namespaces || !c.namespace_name.empty();
+  out += std::string("| | upstream | workflow | step | ") + (namespaces ? "namespace | " : "") +
+         "action | change | who | before | after |\n";
+  out += std::string("|---|---|---|---|") + (namespaces ? "---|" : "") + "---|---|---|---|---|\n";
   for (const DiffChange& c : r.changes) {
     out += std::string("| ") + (c.widens ? "+" : "-") + " | " +
            (c.upstream.empty() ? "any" : "`" + c.upstream + "`") + " | `" + c.workflow + "` | " +
-           (c.step.empty() ? "any" : "`" + c.step + "`") + " | `" + actionName(c.action) + "` | " +
-           kindText(c.kind) + " | " + c.who + " | " + (c.before.empty() ? "—" : c.before) + " | " +
-           (c.after.empty() ? "—" : c.after) + " |\n";
+           (c.step.empty() ? "any" : "`" + c.step + "`") + " | " +
+           (!namespaces                ? ""
+            : c.namespace_name.empty() ? "any | "
+                                       : "`" + c.namespace_name + "` | ") +
+           "`" + actionName(c.action) + "` | " + kindText(c.kind) + " | " + c.who + " | " +
+           (c.before.empty() ? "—" : c.before) + " | " + (c.after.empty() ? "—" : c.after) + " |\n";
   }
   out += "\n`+` widens access, `-` narrows it.\n";
   return out;

@@ -1,6 +1,7 @@
 #pragma once
 // `stepgate policy diff OLD NEW`: the semantic difference of two policy sets, keyed by
-// (upstream, workflow pattern, step pattern, action) as the files write them. For each key:
+// (upstream, workflow pattern, step pattern, action, namespace pattern) as the files write
+// them. For each key:
 // allow who-conditions gained and lost, allow when-conditions changed, deny rules gained, lost
 // and changed. Shadow-mode files are left out (they enforce nothing). Rule ids, order,
 // comments and descriptions do not matter. A pure function plus a Markdown renderer; CLI only.
@@ -22,6 +23,7 @@ struct DiffChange {
   std::string workflow;  // name or glob
   std::string step;      // name or glob; "" = any step
   Action action = Action::kRead;
+  std::string namespace_name;  // name or glob; "" = any namespace
   enum class Kind : uint8_t {
     kAllowGained,
     kAllowLost,
@@ -45,7 +47,8 @@ struct DiffReport {
 
 DiffReport diffPolicies(const PolicySet& before, const PolicySet& after);
 
-// Markdown: a heading, a one-line verdict, and a table (or "No change in access.").
+// Markdown: a heading, a one-line verdict, and a table (or "No change in access."). The table
+// has a namespace column only when some change is keyed by a namespace pattern.
 std::string renderDiff(const DiffReport& report);
 
 }  // namespace stepgate::policy

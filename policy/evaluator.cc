@@ -8,8 +8,9 @@ namespace {
 
 // Three-valued result of a condition: data the condition needs may be unknown (no source
 // address, no claims, started_by_caller not looked up, an input field missing or of the wrong
-// type). An allow rule needs kTrue; a deny rule applies unless something is kFalse (fail
-// closed); an `unless` exception needs kTrue.
+// type; a call without a namespace, for a rule that names namespaces). An allow rule needs
+// kTrue; a deny rule applies unless something is kFalse (fail closed); an `unless` exception
+// needs kTrue.
 
 
 bool anyEqual(const std::vector<std::string>& want, std::string_view have) noexcept {
@@ -97,6 +98,22 @@ bool ruleMatches(const Rule& rule, const identity::Principal& p, const Operation
     if (!found) {
       return false;
     }
+  }
+  // A call without a namespace is unknown data for `namespaces`: an allow needs a match, a
+  // deny applies (fail closed).
+  if (!rule.namespaces.empty() && !op.namespace_name.empty()) {
+    bool found = false;
+    for (const std::string& n : rule.namespaces) {
+      if (globMatch(n, op.namespace_name)) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      return false;
+    }
+  } else if (!rule.namespaces.empty() && rule.effect == Effect::kAllow) {
+    return false;
   }
   if (rule.effect == Effect::kAllow) {
     // Anonymous callers match an allow only when it names the method `none`.

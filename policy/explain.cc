@@ -104,6 +104,23 @@ void explainRule(const Rule& rule, const identity::Principal& p, const Operation
       return;
     }
   }
+  // A call without a namespace: unknown, so an allow does not match and a deny still applies.
+  Tri ns = Tri::kTrue;
+  if (!rule.namespaces.empty()) {
+    bool found = false;
+    for (const std::string& n : rule.namespaces)
+      found = found || (!op.namespace_name.empty() && globMatch(n, op.namespace_name));
+    ns = op.namespace_name.empty() ? Tri::kUnknown : of(found);
+    e.conditions.push_back({"namespaces " + describeList(rule.namespaces), triName(ns)});
+    if (ns == Tri::kFalse) {
+      e.summary = "namespace '" + op.namespace_name + "' is not one of its namespaces";
+      return;
+    }
+    if (ns == Tri::kUnknown && rule.effect == Effect::kAllow) {
+      e.summary = "names namespaces; the call has none (allow needs yes)";
+      return;
+    }
+  }
   if (rule.effect == Effect::kAllow) {
     if (p.method == identity::AuthMethod::kNone &&
         !contains(rule.who.methods, identity::AuthMethod::kNone)) {
@@ -137,8 +154,9 @@ void explainRule(const Rule& rule, const identity::Principal& p, const Operation
     }
   }
   e.matched = true;
-  e.summary =
-      who == Tri::kTrue && when == Tri::kTrue ? "matches" : "matches (unknown data fails closed)";
+  e.summary = who == Tri::kTrue && when == Tri::kTrue && ns == Tri::kTrue
+                  ? "matches"
+                  : "matches (unknown data fails closed)";
 }
 
 }  // namespace
@@ -190,6 +208,7 @@ std::string renderExplanation(const CompiledPolicy& policy, const Operation& op,
   std::string out = "operation: " + op.actions.toString() + " on " +
                     (op.workflow.empty() ? "(no workflow)" : op.workflow) +
                     (op.step.empty() ? "" : " step " + op.step) +
+                    (op.namespace_name.empty() ? "" : " in namespace " + op.namespace_name) +
                     (op.upstream.empty() ? "" : " (upstream " + op.upstream + ")") + "\n";
   out += std::string("decision: ") + effectName(d.effect) + " (" + reasonName(d.reason) + ")";
   if (d.rules.count > 0) {

@@ -16,7 +16,8 @@
 namespace stepgate::policy {
 
 struct ConditionVerdict {
-  std::string what;     // "who.groups [ops]", "when.mfa", "steps [charge-card]"
+  std::string what;     // "who.groups [ops]", "when.mfa", "steps [charge-card]",
+                        // "namespaces [prod]"
   std::string verdict;  // "yes", "no", "unknown"
 };
 

@@ -398,8 +398,8 @@ class FileLoader {
   }
 
   Status loadRule(const YAML::Node& node, Rule& rule) {
-    RETURN_IF_ERROR(src_.checkMap(
-        node, {"id", "allow", "deny", "steps", "who", "unless", "when", "description"}));
+    RETURN_IF_ERROR(src_.checkMap(node, {"id", "allow", "deny", "steps", "namespaces", "who",
+                                         "unless", "when", "description"}));
     rule.position = src_.position(node);
     RETURN_IF_ERROR(src_.require(node, "id"));
     RETURN_IF_ERROR(src_.readString(node["id"], rule.id));
@@ -420,6 +420,9 @@ class FileLoader {
     RETURN_IF_ERROR(readActions(allow ? allow : deny, rule.actions));
     if (const YAML::Node n = node["steps"]) {
       RETURN_IF_ERROR(readPatterns(n, "steps", false, rule.steps));
+    }
+    if (const YAML::Node n = node["namespaces"]) {
+      RETURN_IF_ERROR(readPatterns(n, "namespaces", false, rule.namespaces));
     }
     if (const YAML::Node n = node["who"]) {
       RETURN_IF_ERROR(loadWho(n, rule.who));

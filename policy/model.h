@@ -76,6 +76,11 @@ struct Rule {
   Effect effect = Effect::kDeny;
   ActionSet actions;
   std::vector<std::string> steps;  // names or globs; empty = any step (and no step)
+  // Names or globs of the namespace the call acts in (Operation::namespace_name); empty = any
+  // namespace (and no namespace). A call without a namespace never matches an allow that names
+  // namespaces, and is matched by a deny that names namespaces (fail closed: the call may span
+  // namespaces, or the profile could not tell which one it acts in).
+  std::vector<std::string> namespaces;
   Who who;
   std::optional<Who> unless;  // deny rules only
   When when;

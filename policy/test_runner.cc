@@ -81,13 +81,14 @@ Status readPrincipal(const YamlSource& src, const YAML::Node& n, TestCase& c) {
 }
 
 Status readOperation(const YamlSource& src, const YAML::Node& n, TestCase& c) {
-  RETURN_IF_ERROR(src.checkMap(
-      n, {"upstream", "workflow", "step", "execution", "actions", "started_by_caller", "input"}));
+  RETURN_IF_ERROR(src.checkMap(n, {"upstream", "workflow", "step", "namespace", "execution",
+                                   "actions", "started_by_caller", "input"}));
   RETURN_IF_ERROR(src.require(n, "actions"));
   Operation& op = c.operation;
   RETURN_IF_ERROR(src.optString(n, "upstream", op.upstream));
   RETURN_IF_ERROR(src.optString(n, "workflow", op.workflow));
   RETURN_IF_ERROR(src.optString(n, "step", op.step));
+  RETURN_IF_ERROR(src.optString(n, "namespace", op.namespace_name));
   RETURN_IF_ERROR(src.optString(n, "execution", op.execution));
   const YAML::Node actions = n["actions"];
   if (!actions.IsSequence())

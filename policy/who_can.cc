@@ -26,6 +26,20 @@ bool stepApplies(const Rule& r, const WhoCanQuery& q) {
   return false;
 }
 
+// Mirrors the evaluator: a query without a namespace ("") is not granted by an allow naming
+// namespaces, and a deny naming namespaces applies to it.
+bool namespaceApplies(const Rule& r, const WhoCanQuery& q) {
+  if (r.namespaces.empty() || !q.namespace_name)
+    return true;
+  if (q.namespace_name->empty())
+    return r.effect == Effect::kDeny;
+  for (const std::string& n : r.namespaces) {
+    if (globMatch(n, *q.namespace_name))
+      return true;
+  }
+  return false;
+}
+
 bool unconditional(const Rule& r) {
   return r.who.empty() && whenEmpty(r.when);
 }
@@ -41,6 +55,8 @@ void renderEntry(const WhoCanEntry& e, std::string& out) {
     out += "  - when: " + when + "\n";
   if (!r.steps.empty())
     out += "  - steps: " + describeList(r.steps) + "\n";
+  if (!r.namespaces.empty())
+    out += "  - namespaces: " + describeList(r.namespaces) + "\n";
   if (r.unless)
     out += "  - unless: " + describeWho(*r.unless) + "\n";
   if (!r.description.empty())
@@ -61,7 +77,7 @@ WhoCanReport whoCan(const PolicySet& set, const WhoCanQuery& query) {
     if (f.mode != Mode::kEnforce || !fileApplies(f, query))
       continue;
     for (const Rule& r : f.rules) {
-      if (!r.actions.has(query.action) || !stepApplies(r, query))
+      if (!r.actions.has(query.action) || !stepApplies(r, query) || !namespaceApplies(r, query))
         continue;
       WhoCanEntry e{&r, &f};
       if (r.effect == Effect::kDeny) {
@@ -72,10 +88,13 @@ WhoCanReport whoCan(const PolicySet& set, const WhoCanQuery& query) {
       }
     }
   }
-  // An unconditional deny removes an allow when it covers the allow's steps.
+  // An unconditional deny removes an allow when it covers the allow's steps and namespaces
+  // (an empty allow list is covered only by an empty deny list: see patternsCover). With a
+  // namespace in the query, both already apply to that namespace.
   for (WhoCanEntry& a : report.allows) {
     for (const WhoCanEntry& d : report.denies) {
-      if (!d.always || !(d.rule->steps.empty() || patternsCover(d.rule->steps, a.rule->steps))) {
+      if (!d.always || !patternsCover(d.rule->steps, a.rule->steps) ||
+          !(query.namespace_name || patternsCover(d.rule->namespaces, a.rule->namespaces))) {
         continue;
       }
       if (d.rule->unless) {
@@ -92,6 +111,9 @@ std::string renderWhoCan(const WhoCanReport& r) {
   const WhoCanQuery& q = r.query;
   std::string out = "## Who can `" + std::string(actionName(q.action)) + "` on `" + q.workflow +
                     "`" + (q.step ? " step `" + *q.step + "`" : "") +
+                    (!q.namespace_name           ? ""
+                     : q.namespace_name->empty() ? " without a namespace"
+                                                 : " in namespace `" + *q.namespace_name + "`") +
                     (q.upstream ? " (upstream `" + *q.upstream + "`)" : "") + "\n\n";
   if (r.allows.empty()) {
     out += "Nobody: no allow rule grants it (default deny).\n";

@@ -1,5 +1,6 @@
 #pragma once
-// `stepgate policy who-can`: for one (workflow, action[, step][, upstream]) the enforced
+// `stepgate policy who-can`: for one (workflow, action[, step][, upstream][, namespace]) the
+// enforced
 // allow rules that can grant it, as who- and when-conditions, and the enforced deny rules that
 // can take it away again (with their `unless`). An allow that an unconditional deny without
 // `unless` always removes is marked as such; one that an unconditional deny with `unless`
@@ -20,6 +21,10 @@ struct WhoCanQuery {
   std::optional<std::string> step;      // nullopt: any step (rules limited to steps are shown
                                         // with their steps)
   std::optional<std::string> upstream;  // nullopt: any upstream
+  // nullopt: any namespace (rules limited to namespaces are shown with their namespaces); ""
+  // a call without a namespace (allows naming namespaces do not grant it, denies naming
+  // namespaces apply to it).
+  std::optional<std::string> namespace_name;
 };
 
 struct WhoCanEntry {

@@ -27,10 +27,11 @@ constexpr char kPolicyUsage[] =
     "  test DIR CASES.yaml                     run expected-decision cases\n"
     "  explain DIR (--principal FILE | --subject S [--groups a,b] [--provider P]\n"
     "          [--method M] [--mfa] [--claim k=v]...) --workflow W --action A[,B]\n"
-    "          [--step S] [--upstream U] [--execution ID] [--started-by-caller true|false]\n"
+    "          [--step S] [--namespace N] [--upstream U] [--execution ID]\n"
+    "          [--started-by-caller true|false]\n"
     "          [--input /path=value]... [--source-ip IP] [--time RFC3339]\n"
     "                                          the decision and every rule considered\n"
-    "  who-can DIR --workflow W --action A [--step S] [--upstream U]\n"
+    "  who-can DIR --workflow W --action A [--step S] [--namespace N] [--upstream U]\n"
     "                                          the allows that grant it, the denies that can undo "
     "it\n"
     "  diff OLD NEW                            semantic difference, as Markdown\n"
@@ -184,6 +185,8 @@ int explainCmd(int argc, char** argv) {
       c.operation.workflow = v;
     } else if (a == "--step") {
       c.operation.step = v;
+    } else if (a == "--namespace") {
+      c.operation.namespace_name = v;
     } else if (a == "--upstream") {
       c.operation.upstream = v;
     } else if (a == "--execution") {
@@ -288,6 +291,8 @@ int whoCanCmd(int argc, char** argv) {
       have_action = true;
     } else if (a == "--step") {
       q.step = v;
+    } else if (a == "--namespace") {
+      q.namespace_name = v;
     } else if (a == "--upstream") {
       q.upstream = v;
     } else {

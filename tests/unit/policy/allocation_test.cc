@@ -53,6 +53,7 @@ rules:
   - id: a
     allow: [start, read]
     steps: ["s-*"]
+    namespaces: [staging, "prod-*"]
     who: { groups: [ops], claims: [{claim: tenant, in: [acme, beta]}] }
     when:
       mfa: true
@@ -63,6 +64,9 @@ rules:
   - id: d
     deny: [define]
     unless: { subjects: [root] }
+  - id: d-ns
+    deny: [start]
+    namespaces: ["*-frozen"]
 )"},
                                   {"b.yaml",
                                    "workflow: \"*\"\nmode: shadow\nrules:\n  - id: s\n"
@@ -71,6 +75,7 @@ rules:
   auto u = testing::user("u", {"ops"});
   u.mfa = true;
   Operation o = testing::op("order-1", {Action::kStart, Action::kRead, Action::kDefine}, "s-1");
+  o.namespace_name = "prod-payments-eu-central-1-a-rather-long-name";
   o.started_by_caller_known = true;
   o.started_by_caller = true;
   o.input.push_back(InputField::ofNumber("/amount", 3));

@@ -151,6 +151,158 @@ rules:
       p->evaluate(user("bob"), op("payments-eu", {Action::kRetry}, "ship-x"), {}).allowed());
 }
 
+const char* const kTemporal = R"(workflow: "*"
+upstream: temporal
+rules:
+  - id: dev-run
+    allow: [start, read, signal]
+    namespaces: [dev, "team-*"]
+    who: { groups: [devs] }
+  - id: sre-read
+    allow: [read, list]
+    who: { groups: [sre] }
+  - id: prod-contractors
+    deny: [read, signal]
+    namespaces: [prod]
+    who: { claims: [{ claim: contractor, exists: true }] }
+  - id: frozen
+    deny: [start]
+    namespaces: ["*-frozen"]
+)";
+
+testing::MapClaims oneClaim(std::string name, std::string value) {
+  return testing::MapClaims(
+      std::vector<std::pair<std::string, std::vector<std::string>>>{{name, {value}}});
+}
+
+Operation nsOp(std::string ns, ActionSet actions, std::string workflow = "payments") {
+  Operation o = op(std::move(workflow), actions);
+  o.upstream = "temporal";
+  o.namespace_name = std::move(ns);
+  return o;
+}
+
+TEST(EvaluatorTest, NamespacesLimitAllows) {
+  auto p = compileOrDie(kTemporal);
+  const auto dev = user("d", {"devs"});
+  Decision d = p->evaluate(dev, nsOp("dev", {Action::kStart}), {});
+  EXPECT_TRUE(d.allowed());
+  EXPECT_EQ(ids(*p, d.rules), std::vector<std::string>{"dev-run"});
+  EXPECT_TRUE(p->evaluate(dev, nsOp("team-a", {Action::kSignal}), {}).allowed());  // glob
+  EXPECT_TRUE(p->evaluate(dev, nsOp("team-", {Action::kRead}), {}).allowed());     // * = none
+  d = p->evaluate(dev, nsOp("prod", {Action::kStart}), {});
+  EXPECT_FALSE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::kNoMatchingAllow);
+  EXPECT_FALSE(p->evaluate(dev, nsOp("devx", {Action::kStart}), {}).allowed());
+  EXPECT_FALSE(p->evaluate(dev, nsOp("Dev", {Action::kStart}), {}).allowed());  // exact case
+  // Known claims, so that prod-contractors (a claim condition) does not fail closed.
+  const testing::MapClaims employee = oneClaim("employee", "true");
+  Context ctx;
+  ctx.claims = &employee;
+  // A call without a namespace is never granted by an allow that names namespaces.
+  d = p->evaluate(dev, nsOp("", {Action::kRead}), ctx);
+  EXPECT_FALSE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::kNoMatchingAllow);
+  // A rule without namespaces applies in every namespace and without one.
+  const auto sre = user("s", {"sre"});
+  EXPECT_TRUE(p->evaluate(sre, nsOp("prod", {Action::kRead}), ctx).allowed());
+  EXPECT_TRUE(p->evaluate(sre, nsOp("", {Action::kList}, ""), ctx).allowed());
+  EXPECT_TRUE(p->evaluate(sre, nsOp("", {Action::kRead}, ""), ctx).allowed());
+}
+
+TEST(EvaluatorTest, DenyInANamespaceBeatsAllow) {
+  auto p = compileOrDie(kTemporal);
+  const testing::MapClaims contractor = oneClaim("contractor", "true");
+  Context ctx;
+  ctx.claims = &contractor;
+  const auto sre = user("c", {"sre", "devs"});
+  Decision d = p->evaluate(sre, nsOp("prod", {Action::kRead}), ctx);
+  EXPECT_FALSE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::kDenied);
+  EXPECT_EQ(ids(*p, d.rules), std::vector<std::string>{"prod-contractors"});
+  // Elsewhere the deny does not apply.
+  EXPECT_TRUE(p->evaluate(sre, nsOp("staging", {Action::kRead}), ctx).allowed());
+  EXPECT_TRUE(p->evaluate(sre, nsOp("team-a", {Action::kSignal}), ctx).allowed());
+  // No claims known: the claim condition is unknown, so the deny still applies; a known
+  // non-contractor is let through.
+  EXPECT_FALSE(p->evaluate(sre, nsOp("prod", {Action::kRead}), {}).allowed());
+  const testing::MapClaims employee = oneClaim("employee", "true");
+  Context ectx;
+  ectx.claims = &employee;
+  EXPECT_TRUE(p->evaluate(sre, nsOp("prod", {Action::kRead}), ectx).allowed());
+  // Glob deny.
+  d = p->evaluate(user("d", {"devs"}), nsOp("team-frozen", {Action::kStart}), {});
+  EXPECT_EQ(d.reason, Reason::kDenied);
+  EXPECT_EQ(ids(*p, d.rules), std::vector<std::string>{"frozen"});
+}
+
+TEST(EvaluatorTest, DenyNamingNamespacesAppliesToCallsWithoutOne) {
+  // A call without a namespace may span namespaces (a list across them) or come from a profile
+  // that could not tell: a deny naming namespaces fails closed, like any unknown condition.
+  auto p = compileOrDie(kTemporal);
+  const testing::MapClaims contractor = oneClaim("contractor", "true");
+  Context ctx;
+  ctx.claims = &contractor;
+  const auto sre = user("c", {"sre"});
+  Decision d = p->evaluate(sre, nsOp("", {Action::kRead}, ""), ctx);
+  EXPECT_FALSE(d.allowed());
+  EXPECT_EQ(d.reason, Reason::kDenied);
+  EXPECT_EQ(ids(*p, d.rules), std::vector<std::string>{"prod-contractors"});
+  // The same call by a non-contractor is granted by sre-read (which names no namespaces).
+  const testing::MapClaims employee = oneClaim("employee", "true");
+  Context ectx;
+  ectx.claims = &employee;
+  EXPECT_TRUE(p->evaluate(sre, nsOp("", {Action::kList}, ""), ectx).allowed());
+  EXPECT_TRUE(p->evaluate(sre, nsOp("", {Action::kRead}, ""), ectx).allowed());
+  // Orchestrators without namespaces: same rule, same result.
+  Operation o = op("payments", {Action::kRead});
+  o.upstream = "temporal";
+  EXPECT_EQ(p->evaluate(sre, o, ctx).reason, Reason::kDenied);
+}
+
+// The Temporal example of docs/policy.md ("Namespaces").
+TEST(EvaluatorTest, DocsTemporalNamespacesExample) {
+  auto p = compileOrDie(R"(workflow: "*"
+upstream: temporal
+rules:
+  - id: devs-own-namespaces
+    allow: [start, read, list, signal, stop, retry]
+    namespaces: [dev, "team-payments-*"]
+    who: { groups: [payments-devs] }
+  - id: oncall-prod
+    allow: [read, list, signal, retry]
+    namespaces: [prod]
+    who: { groups: [payments-oncall] }
+    when: { mfa: true }
+  - id: sdk-connect
+    allow: [read]
+    who: { groups: [payments-devs, payments-oncall] }
+  - id: contractors-not-in-prod
+    deny: [read, list, signal, stop, retry, start]
+    namespaces: ["prod*"]
+    who: { claims: [{ claim: contractor, equals: "true" }] }
+)");
+  ASSERT_TRUE(p);
+  const testing::MapClaims employee = oneClaim("contractor", "false");
+  const testing::MapClaims contractor = oneClaim("contractor", "true");
+  Context ectx, cctx;
+  ectx.claims = &employee;
+  cctx.claims = &contractor;
+  auto dev = user("d", {"payments-devs"});
+  auto oncall = user("o", {"payments-oncall"});
+  oncall.mfa = true;
+  EXPECT_TRUE(p->evaluate(dev, nsOp("team-payments-eu", {Action::kStop}), ectx).allowed());
+  EXPECT_FALSE(p->evaluate(dev, nsOp("prod", {Action::kSignal}), ectx).allowed());
+  EXPECT_TRUE(p->evaluate(oncall, nsOp("prod", {Action::kSignal}), ectx).allowed());
+  EXPECT_FALSE(p->evaluate(oncall, nsOp("dev", {Action::kSignal}), ectx).allowed());
+  // GetSystemInfo: read, no workflow, no namespace.
+  EXPECT_TRUE(p->evaluate(dev, nsOp("", {Action::kRead}, ""), ectx).allowed());
+  EXPECT_FALSE(p->evaluate(dev, nsOp("", {Action::kList}, ""), ectx).allowed());
+  EXPECT_EQ(p->evaluate(oncall, nsOp("prod-eu", {Action::kRead}), cctx).reason, Reason::kDenied);
+  EXPECT_EQ(p->evaluate(oncall, nsOp("", {Action::kRead}, ""), cctx).reason, Reason::kDenied);
+  EXPECT_TRUE(p->evaluate(dev, nsOp("dev", {Action::kRead}), cctx).allowed());
+}
+
 TEST(EvaluatorTest, SourceIpV4AndV6) {
   auto p = compileOrDie(R"(workflow: w
 rules:

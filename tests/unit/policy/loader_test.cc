@@ -87,6 +87,16 @@ TEST(LoaderTest, ErrorsCarryExactPositions) {
       {head + "    allow: read\n", "p.yaml:4:12: expected a list of actions, e.g. [start, read]"},
       {head + "    allow: [read]\n    steps: [\"a[b]\"]\n",
        "p.yaml:5:13: steps: unsupported glob syntax '[' (only * and ? are special)"},
+      {head + "    allow: [read]\n    namespaces: prod\n",
+       "p.yaml:5:17: namespaces must be a list of names"},
+      {head + "    allow: [read]\n    namespaces: []\n",
+       "p.yaml:5:17: namespaces must not be an empty list"},
+      {head + "    allow: [read]\n    namespaces: [{a: b}]\n",
+       "p.yaml:5:18: expected a string, got a map"},
+      {head + "    allow: [read]\n    namespaces: [\"pr{o}d\"]\n",
+       "p.yaml:5:18: namespaces: unsupported glob syntax '{' (only * and ? are special)"},
+      {head + "    allow: [read]\n    namespace: [prod]\n",
+       "p.yaml:5:5: unknown key 'namespace' (did you mean 'namespaces'?)"},
       {"workflow: \"pay **\"\nrules: []\n",
        "p.yaml:1:11: workflow: a name or glob must not contain spaces or control characters"},
       {"workflow: w\nrules: []\n", "p.yaml:2:8: rules must not be empty"},
@@ -127,6 +137,22 @@ TEST(LoaderTest, ErrorsCarryExactPositions) {
   for (const auto& [text, want] : cases) {
     EXPECT_EQ(err(text), want) << text;
   }
+}
+
+TEST(LoaderTest, NamespacesAreNamesOrGlobs) {
+  auto r = load(R"(workflow: "*"
+upstream: temporal
+rules:
+  - id: prod-read
+    allow: [read, list]
+    namespaces: [prod, "prod-*"]
+  - id: any-read
+    allow: [read]
+)");
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  const PolicyFile& f = r->files[0];
+  EXPECT_EQ(f.rules[0].namespaces, (std::vector<std::string>{"prod", "prod-*"}));
+  EXPECT_TRUE(f.rules[1].namespaces.empty());
 }
 
 TEST(LoaderTest, DuplicateIdsNameBothPositions) {

@@ -1,6 +1,7 @@
 // Property tests over randomly generated policy sets (a fixed-seed generator, so failures
-// reproduce): a deny always beats an allow, adding an allow never removes access, and
-// evaluation is deterministic.
+// reproduce): a deny always beats an allow, adding an allow never removes access, a call
+// without a namespace is allowed only if it would be in every namespace, and evaluation is
+// deterministic.
 
 #include <gtest/gtest.h>
 
@@ -38,6 +39,10 @@ struct Gen {
     std::string r = "  - id: " + id + "\n    " + (allow ? "allow: " : "deny: ") + actions() + "\n";
     if (below(3) == 0) {
       r += std::string("    steps: [") + (coin() ? "s1" : "s*") + "]\n";
+    }
+    if (below(3) == 0) {
+      static const char* const kNamespaces[] = {"[n1]", "[\"n*\"]", "[n2, n3]"};
+      r += std::string("    namespaces: ") + kNamespaces[below(3)] + "\n";
     }
     if (coin()) {
       r += "    who: { groups: [g" + std::to_string(below(4)) + "] }\n";
@@ -79,7 +84,10 @@ struct Gen {
       a.add(static_cast<Action>(below(6)));
     }
     static const char* const kSteps[] = {"", "s1", "s2"};
-    return testing::op("w" + std::to_string(below(3)), a, kSteps[below(3)]);
+    static const char* const kNamespaces[] = {"", "n1", "n2", "m"};
+    Operation o = testing::op("w" + std::to_string(below(3)), a, kSteps[below(3)]);
+    o.namespace_name = kNamespaces[below(4)];
+    return o;
   }
 };
 
@@ -129,6 +137,32 @@ TEST(PolicyPropertyTest, AddingAnAllowNeverRemovesAccess) {
       }
     }
   }
+}
+
+// A call without a namespace is never granted more than the same call in some namespace,
+// except by rules that name no namespaces (which grant both): an allow naming namespaces never
+// grants it, and a deny naming namespaces applies to it.
+TEST(PolicyPropertyTest, NoNamespaceIsNeverWiderThanSomeNamespace) {
+  Gen g(4);
+  unsigned checked = 0;
+  for (unsigned s = 0; s < kSets; ++s) {
+    auto policy = compileOrDie(g.set(1 + g.below(3), 1 + g.below(5)));
+    ASSERT_TRUE(policy);
+    for (unsigned q = 0; q < kQueries; ++q) {
+      const auto p = g.principal();
+      Operation o = g.operation();
+      o.namespace_name.clear();
+      if (!policy->evaluate(p, o, {}).allowed()) {
+        continue;
+      }
+      ++checked;
+      for (const char* ns : {"n1", "n2", "m"}) {
+        o.namespace_name = ns;
+        EXPECT_TRUE(policy->evaluate(p, o, {}).allowed()) << ns;
+      }
+    }
+  }
+  EXPECT_GT(checked, 0u);
 }
 
 TEST(PolicyPropertyTest, EvaluationIsDeterministic) {

@@ -156,5 +156,49 @@ TEST(ToolsCheck, CatalogErrorsHavePositions) {
   EXPECT_FALSE(parseCatalog("c.yaml", "[").isOk());
 }
 
+TEST(ToolsCheck, NamespacesInScope) {
+  const PolicySet set = loadOrDie({{"a.yaml",
+                                    "workflow: w\n"
+                                    "rules:\n"
+                                    "  - id: prod-only\n"
+                                    "    allow: [start]\n"
+                                    "    namespaces: [prod]\n"
+                                    "  - id: dev-only\n"
+                                    "    allow: [start]\n"
+                                    "    namespaces: [dev]\n"
+                                    "  - id: any-prod\n"
+                                    "    allow: [start]\n"
+                                    "    namespaces: [\"prod*\"]\n"
+                                    "  - id: prod-again\n"
+                                    "    allow: [start]\n"
+                                    "    namespaces: [prod-eu]\n"
+                                    "  - id: freeze-dev\n"
+                                    "    deny: [start]\n"
+                                    "    namespaces: [dev]\n"}});
+  const CheckReport r = checkPolicy(set, nullptr);
+  // prod-again is shadowed by any-prod; dev-only is always overridden by freeze-dev; prod-only
+  // is neither (any-prod comes later, dev is another namespace).
+  ASSERT_EQ((std::vector<std::string>{"overridden", "shadowed"}), kinds(r));
+  EXPECT_NE(std::string::npos, r.warnings[0].message.find("allow 'dev-only'"));
+  EXPECT_NE(std::string::npos,
+            r.warnings[1].message.find("'prod-again' is shadowed by 'any-prod'"));
+  // A deny naming namespaces does not override an allow that names none (the allow still
+  // grants elsewhere), and a rule without namespaces is not shadowed by one that names some.
+  const PolicySet wide = loadOrDie({{"a.yaml",
+                                     "workflow: w\n"
+                                     "rules:\n"
+                                     "  - id: ns\n"
+                                     "    allow: [start]\n"
+                                     "    namespaces: [\"*\"]\n"
+                                     "  - id: any\n"
+                                     "    allow: [start]\n"
+                                     "  - id: freeze\n"
+                                     "    deny: [start]\n"
+                                     "    namespaces: [\"*\"]\n"}});
+  const CheckReport w = checkPolicy(wide, nullptr);
+  ASSERT_EQ(std::vector<std::string>{"overridden"}, kinds(w));
+  EXPECT_NE(std::string::npos, w.warnings[0].message.find("allow 'ns'"));
+}
+
 }  // namespace
 }  // namespace stepgate::policy

@@ -65,5 +65,32 @@ TEST(ToolsDiff, ShadowFilesAreIgnoredAndUnlessAddedWidens) {
   EXPECT_TRUE(diffPolicies(before, shadow).widened());  // the enforced deny is gone
 }
 
+TEST(ToolsDiff, NamespacesAreKeys) {
+  const std::string head = "workflow: \"*\"\nupstream: temporal\nrules:\n";
+  const PolicySet before = loadText(head +
+                                    "  - id: a\n    allow: [signal]\n    namespaces: [dev]\n"
+                                    "    who: { groups: [devs] }\n"
+                                    "  - id: d\n    deny: [signal]\n");
+  const PolicySet after =
+      loadText(head +
+               "  - id: a\n    allow: [signal]\n    namespaces: [dev, staging]\n"
+               "    who: { groups: [devs] }\n"
+               "  - id: d\n    deny: [signal]\n    namespaces: [\"prod*\"]\n");
+  const DiffReport r = diffPolicies(before, after);
+  ASSERT_EQ(3u, r.changes.size());
+  EXPECT_TRUE(r.widened());
+  // Sorted by key: namespace "" (the deny lost), then "prod*" (deny gained), then "staging".
+  EXPECT_EQ("", r.changes[0].namespace_name);
+  EXPECT_EQ(DiffChange::Kind::kDenyLost, r.changes[0].kind);
+  EXPECT_EQ("prod*", r.changes[1].namespace_name);
+  EXPECT_EQ(DiffChange::Kind::kDenyGained, r.changes[1].kind);
+  EXPECT_EQ("staging", r.changes[2].namespace_name);
+  EXPECT_EQ(DiffChange::Kind::kAllowGained, r.changes[2].kind);
+  expectGolden("diff-namespaces.expected", renderDiff(r));
+  // Without namespaces in any change, the table keeps its usual columns.
+  EXPECT_EQ(std::string::npos,
+            renderDiff(diffPolicies(loadDir("diff-old"), loadDir("diff-new"))).find("namespace"));
+}
+
 }  // namespace
 }  // namespace stepgate::policy

@@ -56,6 +56,39 @@ TEST(ToolsExplain, UnclassifiedHasNoRules) {
   EXPECT_EQ(Reason::kUnclassified, e.decision.reason);
 }
 
+TEST(ToolsExplain, GoldenNamespaces) {
+  auto policy = testing::compileOrDie(
+      {{"temporal.yaml",
+        "workflow: \"*\"\n"
+        "upstream: temporal\n"
+        "rules:\n"
+        "  - id: dev-signal\n"
+        "    allow: [signal, read]\n"
+        "    namespaces: [dev, \"team-*\"]\n"
+        "    who: { groups: [devs] }\n"
+        "  - id: sre-read\n"
+        "    allow: [read, list]\n"
+        "    who: { groups: [sre] }\n"
+        "  - id: prod-contractors\n"
+        "    deny: [read, signal]\n"
+        "    namespaces: [prod]\n"
+        "    who: { groups: [contractors] }\n"}});
+  ASSERT_TRUE(policy);
+  const identity::Principal p = testing::user("carl", {"devs", "sre", "contractors"});
+  std::string text;
+  for (const char* ns : {"team-a", "prod", ""}) {
+    Operation op = testing::op("payments", {Action::kRead}, "");
+    op.upstream = "temporal";
+    op.namespace_name = ns;
+    const Explanation e = explain(*policy, p, op, Context{});
+    EXPECT_TRUE(e.agrees) << ns;
+    text += renderExplanation(*policy, op, e) + "\n";
+  }
+  EXPECT_NE(std::string::npos, text.find("namespaces [prod]: unknown")) << text;
+  EXPECT_NE(std::string::npos, text.find("names namespaces; the call has none")) << text;
+  expectGolden("explain-namespaces.expected", text);
+}
+
 // Property: explain's rule verdicts lead to evaluate's decision, over random cases.
 TEST(ToolsExplain, AgreesWithEvaluate) {
   auto fixture = fixturePolicy();
@@ -80,7 +113,16 @@ TEST(ToolsExplain, AgreesWithEvaluate) {
         "    unless: { groups: [g2] }\n"
         "  - id: d2\n"
         "    deny: [stop]\n"
-        "    when: { mfa: true, time: \"Mon-Fri 08:00-18:00 Europe/Berlin\" }\n"},
+        "    when: { mfa: true, time: \"Mon-Fri 08:00-18:00 Europe/Berlin\" }\n"
+        "  - id: a4\n"
+        "    allow: [read, list, signal, retry]\n"
+        "    namespaces: [dev, \"team-*\"]\n"
+        "    who: { groups: [g1] }\n"
+        "  - id: d3\n"
+        "    deny: [signal, list]\n"
+        "    namespaces: [prod]\n"
+        "    who: { groups: [g2] }\n"
+        "    unless: { claims: [{ claim: tier, equals: gold }] }\n"},
        {"b.yaml",
         "workflow: \"*\"\n"
         "mode: shadow\n"
@@ -95,6 +137,7 @@ TEST(ToolsExplain, AgreesWithEvaluate) {
       "ops", "payments", "payments-oncall", "workflow-admins", "support", "g1", "g2"};
   const std::vector<std::string> workflows = {"order-fulfillment", "order-x", "billing", ""};
   const std::vector<std::string> steps = {"", "charge-card", "refund", "ship-parcel", "s1"};
+  const std::vector<std::string> namespaces = {"", "", "dev", "prod", "team-a", "other"};
   const ListClaims claims_a(
       ListClaims::Entries{{"tier", {"gold"}}, {"contractor", {"true"}}, {"banned", {"1"}}});
   const ListClaims claims_b(ListClaims::Entries{{"tier", {"bronze"}}});
@@ -107,6 +150,7 @@ TEST(ToolsExplain, AgreesWithEvaluate) {
     p.method = rng() % 6 == 0 ? identity::AuthMethod::kNone : identity::AuthMethod::kJwt;
     p.mfa = rng() % 2 == 0;
     Operation op = testing::op(pick(workflows), {}, pick(steps));
+    op.namespace_name = pick(namespaces);
     for (unsigned a = 0; a < kActionCount; ++a) {
       if (rng() % 6 == 0)
         op.actions.add(static_cast<Action>(a));

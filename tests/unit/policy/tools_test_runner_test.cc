@@ -62,6 +62,17 @@ TEST(ToolsTestRunner, CaseErrorsHavePositions) {
   }
 }
 
+TEST(ToolsTestRunner, OperationNamespace) {
+  auto cases = parseTestCases(
+      "c.yaml",
+      "- {name: a, principal: {}, operation: {namespace: prod, actions: [read]}, "
+      "expect: {decision: deny}}\n"
+      "- {name: b, principal: {}, operation: {actions: [read]}, expect: {decision: deny}}\n");
+  ASSERT_TRUE(cases.isOk()) << cases.status().message();
+  EXPECT_EQ("prod", cases.value()[0].operation.namespace_name);
+  EXPECT_EQ("", cases.value()[1].operation.namespace_name);
+}
+
 // The cases example in docs/policy.md (the one ```yml block) parses and passes.
 TEST(ToolsTestRunner, DocsExample) {
   const std::string doc = readFixture("../../../docs/policy.md");
