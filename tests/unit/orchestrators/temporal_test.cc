@@ -1043,3 +1043,31 @@ TEST(TemporalProfile, OperationsTableIsComplete) {
 
 }  // namespace
 }  // namespace stepgate::orchestrators
+
+namespace stepgate::orchestrators {
+namespace {
+
+// The rows are the profile's own table, so the coverage test cannot catch a wrong action in
+// a row; this checks them against the HTTP method: a GET never changes state (read or list
+// only), and a POST or DELETE is never classified as a mere read, except the one POST that
+// only validates.
+TEST(TemporalCoverage, ActionsAgreeWithTheHttpMethod) {
+  const ActionSet reads{Action::kRead, Action::kList};
+  for (const OperationInfo& r : profile()->operations()) {
+    if (r.actions == "unclassified") continue;
+    ActionSet actions;
+    for (size_t i = 0, j; i < r.actions.size(); i = j + 1) {
+      j = std::min(r.actions.find(',', i), r.actions.size());
+      actions.add(*policy::parseAction(r.actions.substr(i, j - i)));
+    }
+    const bool only_reads = (actions.bits() & ~reads.bits()) == 0;
+    if (r.method == "GET") {
+      EXPECT_TRUE(only_reads) << r.method << " " << r.path << ": " << r.actions;
+    } else if (r.name != "ValidateWorkerDeploymentVersionComputeConfig") {
+      EXPECT_FALSE(only_reads) << r.method << " " << r.path << ": " << r.actions;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace stepgate::orchestrators
