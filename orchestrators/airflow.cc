@@ -637,7 +637,6 @@ void AirflowProfile::add(std::string_view method, std::string path, std::string_
     ++index;
     open = close;
   }
-  // get_task's {task_id} names a task of the DAG, not an instance: still the step.
   std::string_view a = actions;
   while (!a.empty() && handler != Handler::kDenied) {
     const size_t comma = std::min(a.find(','), a.size());
