@@ -531,11 +531,16 @@ void Connection::forwardRequest() {
 }
 
 void Connection::continueClassification() {
+  const size_t up_index = runtime_->listener_upstream[listener_index_];
   if (runtime_->policy == nullptr) {
+    // No policy: nothing to classify. Signing for the upstream still needs the body.
+    if (runtime_->aws_signers[up_index] && !body_read_) {
+      startBodyCollection();
+      return;
+    }
     sendUpstream();
     return;
   }
-  const size_t up_index = runtime_->listener_upstream[listener_index_];
   const orchestrators::Profile& profile = *runtime_->profiles[up_index];
   WorkerStats& s = worker_.stats();
   while (true) {
@@ -874,6 +879,24 @@ void Connection::sendUpstream() {
   ctx.request_id = request_id_;
   ctx.via = cfg().proxy.via;
   if (body_read_ && req_body_kind_ != http1::BodyKind::kNone) ctx.body_length = body_.size();
+  if (const auto& creds = runtime_->aws_signers[upstream_index_]) {
+    // stepgate signs what it forwards with its own credentials (the caller's signature
+    // cannot be checked here and is dropped): Content-Type and X-Amz-Target as forwarded,
+    // Host, X-Amz-Date and the body's hash.
+    header_views_.clear();
+    for (const http1::Header& h : req_.headers) {
+      if (http1::equalsIgnoreCase(h.name, "content-type") ||
+          http1::equalsIgnoreCase(h.name, "x-amz-target")) {
+        header_views_.push_back({h.name, h.value});
+      }
+    }
+    signature_.clear();
+    orchestrators::signV4(*creds, req_.method, path_, req_.has_query ? req_.query : "",
+                          up.host_header, header_views_, body_,
+                          std::chrono::system_clock::now(), signature_);
+    ctx.strip_aws_signature = true;
+    ctx.extra_headers = signature_;
+  }
   appendUpstreamRequestHead(req_, ctx, scratch_);
   evbuffer_drain(in, head_len);
   head_len_ = 0;

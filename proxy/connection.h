@@ -174,6 +174,7 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   std::string learn_body_;           // up to Profile::kMaxLearnBytes of it
   std::string learn_query_;          // what learn() sees of the request
   std::string learn_method_;
+  std::string signature_;            // SigV4 header lines for the forwarded request
   bool req_keep_alive_ = true;
   bool req_http10_ = false;
   bool req_is_head_ = false;

@@ -13,6 +13,7 @@
 #include "identity/key_store.h"
 #include "orchestrators/profile.h"
 #include "orchestrators/resolver.h"
+#include "orchestrators/sigv4.h"
 #include "policy/evaluator.h"
 #include "proxy/tls/client_context.h"
 #include "proxy/tls/server_context.h"
@@ -38,6 +39,9 @@ struct Runtime {
   // One resolver per upstream (by upstream index), for the profile's execution lookups;
   // thread-safe. Kept across reloads while the upstream's settings are unchanged.
   std::vector<orchestrators::ResolverSharedPtr> resolvers;
+  // Upstreams with `aws`: the credentials forwarded requests are signed with (SigV4); null
+  // for the others. Read from their files when the runtime is built (start, reload).
+  std::vector<std::shared_ptr<const orchestrators::SigV4Credentials>> aws_signers;
   uint64_t generation = 0;
 };
 

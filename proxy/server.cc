@@ -83,7 +83,17 @@ StatusOr<RuntimeConstSharedPtr> buildRuntime(config::ConfigConstSharedPtr config
     if (!cidr.isOk()) return cidr.status();
     rt->trusted_proxies.push_back(*cidr);
   }
-  for (const auto& u : config->upstreams) rt->profiles.push_back(orchestrators::makeProfile(u));
+  for (const auto& u : config->upstreams) {
+    rt->profiles.push_back(orchestrators::makeProfile(u));
+    if (!u.aws) {
+      rt->aws_signers.push_back(nullptr);
+      continue;
+    }
+    auto creds = orchestrators::loadSigV4Credentials(*u.aws);
+    if (!creds.isOk()) return invalidArgument("upstream " + u.name + ": " + creds.status().message());
+    rt->aws_signers.push_back(
+        std::make_shared<const orchestrators::SigV4Credentials>(std::move(creds).value()));
+  }
   auto pol = loadPolicies(*config);
   if (!pol.isOk()) return pol.status();
   rt->policy = std::move(pol).value();
