@@ -33,9 +33,12 @@ namespace temporal {
 namespace {
 
 int base64Value(char c, bool& url, bool& std_alpha) noexcept {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
   if (c == '+' || c == '/') {
     std_alpha = true;
     return c == '+' ? 62 : 63;
@@ -69,10 +72,12 @@ bool validUtf8(std::string_view s) noexcept {
     } else {
       return false;
     }
-    if (i + n >= s.size()) return false;
+    if (i + n >= s.size())
+      return false;
     for (size_t k = 1; k <= n; ++k) {
       const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
+      if ((cc & 0xC0) != 0x80)
+        return false;
       cp = (cp << 6) | (cc & 0x3F);
     }
     if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
@@ -87,10 +92,12 @@ bool validUtf8(std::string_view s) noexcept {
 bool readVarint(std::string_view b, size_t& i, uint64_t& v) noexcept {
   v = 0;
   for (unsigned shift = 0; shift < 64; shift += 7) {
-    if (i >= b.size()) return false;
+    if (i >= b.size())
+      return false;
     const auto byte = static_cast<unsigned char>(b[i++]);
     v |= static_cast<uint64_t>(byte & 0x7F) << shift;
-    if ((byte & 0x80) == 0) return true;
+    if ((byte & 0x80) == 0)
+      return true;
   }
   return false;  // more than 10 bytes
 }
@@ -104,73 +111,99 @@ bool decodeBase64(std::string_view in, size_t max_out, std::string& out) {
   unsigned bits = 0;
   size_t symbols = 0, padding = 0;
   for (const char c : in) {
-    if (c == '\r' || c == '\n') continue;
+    if (c == '\r' || c == '\n')
+      continue;
     if (c == '=') {
       ++padding;
       continue;
     }
-    if (padding > 0) return false;  // data after padding
+    if (padding > 0)
+      return false;  // data after padding
     const int v = base64Value(c, url, std_alpha);
-    if (v < 0) return false;
+    if (v < 0)
+      return false;
     ++symbols;
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      if (out.size() == max_out) return false;
+      if (out.size() == max_out)
+        return false;
       out.push_back(static_cast<char>((acc >> bits) & 0xFF));
     }
   }
-  if (url && std_alpha) return false;  // one alphabet or the other
-  if (symbols % 4 == 1) return false;
-  if (padding > 0 && (symbols + padding) % 4 != 0) return false;
+  if (url && std_alpha)
+    return false;  // one alphabet or the other
+  if (symbols % 4 == 1)
+    return false;
+  if (padding > 0 && (symbols + padding) % 4 != 0)
+    return false;
   return true;
 }
 
 bool decodeTaskToken(std::string_view b, TaskToken& out) {
   out = TaskToken{};
-  if (b.size() > kMaxTokenBytes) return false;
+  if (b.size() > kMaxTokenBytes)
+    return false;
   size_t i = 0;
   while (i < b.size()) {
     uint64_t tag = 0;
-    if (!readVarint(b, i, tag)) return false;
+    if (!readVarint(b, i, tag))
+      return false;
     const uint64_t field = tag >> 3;
     const unsigned wire = static_cast<unsigned>(tag & 7);
-    if (field == 0) return false;
+    if (field == 0)
+      return false;
     switch (wire) {
       case 0: {
         uint64_t v = 0;
-        if (!readVarint(b, i, v)) return false;
-        if (field == 4) out.scheduled_event_id = static_cast<int64_t>(v);
+        if (!readVarint(b, i, v))
+          return false;
+        if (field == 4)
+          out.scheduled_event_id = static_cast<int64_t>(v);
         break;
       }
       case 1:
-        if (b.size() - i < 8) return false;
+        if (b.size() - i < 8)
+          return false;
         i += 8;
         break;
       case 5:
-        if (b.size() - i < 4) return false;
+        if (b.size() - i < 4)
+          return false;
         i += 4;
         break;
       case 2: {
         uint64_t len = 0;
-        if (!readVarint(b, i, len) || len > b.size() - i) return false;
+        if (!readVarint(b, i, len) || len > b.size() - i)
+          return false;
         const std::string_view v = b.substr(i, static_cast<size_t>(len));
         i += static_cast<size_t>(len);
         std::string* dst = nullptr;
         switch (field) {
-          case 1: dst = &out.namespace_id; break;
-          case 2: dst = &out.workflow_id; break;
-          case 3: dst = &out.run_id; break;
-          case 6: dst = &out.activity_id; break;
+          case 1:
+            dst = &out.namespace_id;
+            break;
+          case 2:
+            dst = &out.workflow_id;
+            break;
+          case 3:
+            dst = &out.run_id;
+            break;
+          case 6:
+            dst = &out.activity_id;
+            break;
           case 7:
           case 8:
-            if (!validUtf8(v)) return false;  // string fields the server also validates
+            if (!validUtf8(v))
+              return false;  // string fields the server also validates
             break;
-          default: break;
+          default:
+            break;
         }
         if (dst != nullptr) {
-          if (!validUtf8(v)) return false;
+          if (!validUtf8(v))
+            return false;
           dst->assign(v);
         }
         break;
@@ -179,8 +212,10 @@ bool decodeTaskToken(std::string_view b, TaskToken& out) {
         return false;  // groups (3, 4) and unknown wire types
     }
     // A field of the wrong wire type is a malformed token for the server too.
-    if ((field == 1 || field == 2 || field == 3 || field == 6) && wire != 2) return false;
-    if (field == 4 && wire != 0) return false;
+    if ((field == 1 || field == 2 || field == 3 || field == 6) && wire != 2)
+      return false;
+    if (field == 4 && wire != 0)
+      return false;
   }
   return true;
 }
@@ -220,7 +255,9 @@ enum class RunFrom : uint8_t {
   kTop,                // body runId
 };
 
-constexpr ActionSet A(std::initializer_list<Action> a) { return ActionSet(a); }
+constexpr ActionSet A(std::initializer_list<Action> a) {
+  return ActionSet(a);
+}
 
 struct Row {
   const char* method;
@@ -427,7 +464,8 @@ constexpr OtherRoute kOther[] = {
     {"POST", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "ServerReflection",
      "gRPC only; exposes the schema; denied"},
     {"POST", "/namespaces/{namespace}/task-queues/{taskQueue}/nexus-services/{service}/{op...}",
-     "Nexus DispatchByNamespaceAndTaskQueue", "Nexus over HTTP (experimental): not covered; denied"},
+     "Nexus DispatchByNamespaceAndTaskQueue",
+     "Nexus over HTTP (experimental): not covered; denied"},
     {"POST", "/nexus/endpoints/{endpoint}/services/{service}/{op...}", "Nexus DispatchByEndpoint",
      "Nexus over HTTP (experimental): not covered; denied"},
     {"POST", "/namespaces/{namespace}/nexus/callback", "Nexus CompleteNexusOperation",
@@ -446,8 +484,10 @@ std::string_view varName(std::string_view tmpl, int index) {
   size_t i = 0;
   while ((i = tmpl.find('{', i)) != std::string_view::npos) {
     const size_t end = tmpl.find('}', i);
-    if (end == std::string_view::npos) break;
-    if (++n == index) return tmpl.substr(i + 1, end - i - 1);
+    if (end == std::string_view::npos)
+      break;
+    if (++n == index)
+      return tmpl.substr(i + 1, end - i - 1);
     i = end;
   }
   return {};
@@ -457,7 +497,8 @@ std::string_view varName(std::string_view tmpl, int index) {
 // as absent. Sets `bad` when `obj` is not an object or both spellings are present.
 const JsonValue* member(const JsonValue* obj, std::string_view json_name,
                         std::string_view proto_name, bool& bad) {
-  if (obj == nullptr) return nullptr;
+  if (obj == nullptr)
+    return nullptr;
   if (!obj->isObject()) {
     bad = true;
     return nullptr;
@@ -478,14 +519,16 @@ const JsonValue* walk(const JsonValue* obj,
                       bool& bad) {
   for (const auto& [json_name, proto_name] : path) {
     obj = member(obj, json_name, proto_name, bad);
-    if (obj == nullptr) return nullptr;
+    if (obj == nullptr)
+      return nullptr;
   }
   return obj;
 }
 
 // A string field: "" when absent; `bad` when it is not a string.
 std::string_view text(const JsonValue* v, bool& bad) {
-  if (v == nullptr) return {};
+  if (v == nullptr)
+    return {};
   if (!v->isString()) {
     bad = true;
     return {};
@@ -495,11 +538,14 @@ std::string_view text(const JsonValue* v, bool& bad) {
 
 // An enum field by name or number: the number, 0 when absent; `bad` for an unknown name.
 int64_t enumValue(const JsonValue* v, std::span<const std::string_view> names, bool& bad) {
-  if (v == nullptr) return 0;
-  if (v->isInt()) return v->asInt();
+  if (v == nullptr)
+    return 0;
+  if (v->isInt())
+    return v->asInt();
   if (v->isString()) {
     for (size_t i = 0; i < names.size(); ++i) {
-      if (v->asString() == names[i]) return static_cast<int64_t>(i);
+      if (v->asString() == names[i])
+        return static_cast<int64_t>(i);
     }
   }
   bad = true;
@@ -527,12 +573,10 @@ const BatchOp kBatchOps[] = {
     {"cancellationOperation", "cancellation_operation", A({Action::kStop})},
     {"deletionOperation", "deletion_operation", A({Action::kStop, Action::kAdmin})},
     {"resetOperation", "reset_operation", A({Action::kRerun})},
-    {"updateWorkflowOptionsOperation", "update_workflow_options_operation",
-     A({Action::kSignal})},
+    {"updateWorkflowOptionsOperation", "update_workflow_options_operation", A({Action::kSignal})},
     {"unpauseActivitiesOperation", "unpause_activities_operation", A({Action::kResume})},
     {"resetActivitiesOperation", "reset_activities_operation", A({Action::kRetry})},
-    {"updateActivityOptionsOperation", "update_activity_options_operation",
-     A({Action::kSignal})},
+    {"updateActivityOptionsOperation", "update_activity_options_operation", A({Action::kSignal})},
     {"cancelActivitiesOperation", "cancel_activities_operation", A({Action::kStop})},
     {"terminateActivitiesOperation", "terminate_activities_operation", A({Action::kStop})},
     {"deleteActivitiesOperation", "delete_activities_operation",
@@ -541,7 +585,8 @@ const BatchOp kBatchOps[] = {
 
 bool isBlank(std::string_view s) {
   for (const char c : s) {
-    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return false;
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
+      return false;
   }
   return true;
 }
@@ -557,8 +602,7 @@ void appendEncoded(std::string& out, std::string_view s) {
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-                            c == '~';
+                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
     if (unreserved) {
       out.push_back(ch);
     } else {
@@ -654,7 +698,8 @@ bool TemporalProfile::captures(const RouteTable::Match& m, const Binding& b, Cal
       return false;
     }
   }
-  if (b.has_namespace) c.ns = c.vars[0];
+  if (b.has_namespace)
+    c.ns = c.vars[0];
   return true;
 }
 
@@ -665,30 +710,36 @@ const JsonValue* TemporalProfile::body(Call& c) {
     c.out.outcome = Outcome::kNeedsBody;
     return nullptr;
   }
-  if (c.req.json != nullptr && c.req.json->isObject()) return c.req.json;
-  if (c.req.json == nullptr && isBlank(c.req.body)) return &emptyObject();
+  if (c.req.json != nullptr && c.req.json->isObject())
+    return c.req.json;
+  if (c.req.json == nullptr && isBlank(c.req.body))
+    return &emptyObject();
   c.out.unclassified("the body is not a JSON object");
   return nullptr;
 }
 
 // The answer for `key`, or nullptr after adding it to the lookups to make.
 const LookupResult* TemporalProfile::need(Call& c, LookupKey key) {
-  if (const LookupResult* r = c.req.lookup(key)) return r;
+  if (const LookupResult* r = c.req.lookup(key))
+    return r;
   c.out.lookups.push_back(std::move(key));
   return nullptr;
 }
 
 // True when lookups are still missing (the outcome is then kNeedsLookup).
 bool TemporalProfile::finishLookups(Call& c) {
-  if (c.out.lookups.empty()) return false;
+  if (c.out.lookups.empty())
+    return false;
   c.out.outcome = Outcome::kNeedsLookup;
   return true;
 }
 
 void TemporalProfile::addInputs(const JsonValue& body, policy::Operation& op) {
   for (const JsonMember& m : body.asObject()) {
-    if (op.input.size() == kMaxInputs) return;
-    if (!m.value.isString() && !m.value.isNumber()) continue;
+    if (op.input.size() == kMaxInputs)
+      return;
+    if (!m.value.isString() && !m.value.isNumber())
+      continue;
     std::string ptr = "/";
     for (const char ch : m.name) {
       if (ch == '~') {
@@ -711,9 +762,9 @@ void TemporalProfile::addInputs(const JsonValue& body, policy::Operation& op) {
 // Classifies a call on the execution (namespace, wid, rid) through the kExecution lookup.
 void TemporalProfile::resolveExecution(Call& c, std::string_view wid, std::string_view rid,
                                        std::string_view step, ActionSet actions) {
-  const LookupResult* r =
-      need(c, LookupKey{kExecution, c.ns, std::string(wid), std::string(rid)});
-  if (finishLookups(c)) return;
+  const LookupResult* r = need(c, LookupKey{kExecution, c.ns, std::string(wid), std::string(rid)});
+  if (finishLookups(c))
+    return;
   policy::Operation& op = c.out.op;
   op.actions = actions;
   op.step.assign(step);
@@ -743,15 +794,19 @@ void TemporalProfile::execution(Call& c) const {
       c.out.unclassified("the run id is given more than once");
       return;
     }
-    if (const std::string* v = q.get("execution.runId")) rid = *v;
-    if (const std::string* v = q.get("execution.run_id")) rid = *v;
+    if (const std::string* v = q.get("execution.runId"))
+      rid = *v;
+    if (const std::string* v = q.get("execution.run_id"))
+      rid = *v;
   } else {
     const JsonValue* b = body(c);
-    if (b == nullptr) return;
+    if (b == nullptr)
+      return;
     const JsonValue* ex = row.run == RunFrom::kWorkflowExecution
                               ? member(b, "workflowExecution", "workflow_execution", bad)
-                          : row.run == RunFrom::kExecution ? member(b, "execution", "execution", bad)
-                                                           : b;
+                          : row.run == RunFrom::kExecution
+                              ? member(b, "execution", "execution", bad)
+                              : b;
     rid = text(member(ex, "runId", "run_id", bad), bad);
     if (std::string_view(row.name) == "ResetWorkflowExecution") {
       const JsonValue* post = member(b, "postResetOperations", "post_reset_operations", bad);
@@ -770,14 +825,16 @@ void TemporalProfile::execution(Call& c) const {
 
 void TemporalProfile::start(Call& c, bool signal_with_start) const {
   const JsonValue* b = body(c);
-  if (b == nullptr) return;
+  if (b == nullptr)
+    return;
   bool bad = false;
-  const std::string_view type = text(walk(b, {{"workflowType", "workflow_type"}, {"name", "name"}}, bad), bad);
-  const int64_t conflict = enumValue(
-      member(b, "workflowIdConflictPolicy", "workflow_id_conflict_policy", bad), kConflictPolicies,
-      bad);
-  const int64_t reuse = enumValue(member(b, "workflowIdReusePolicy", "workflow_id_reuse_policy", bad),
-                                  kReusePolicies, bad);
+  const std::string_view type =
+      text(walk(b, {{"workflowType", "workflow_type"}, {"name", "name"}}, bad), bad);
+  const int64_t conflict =
+      enumValue(member(b, "workflowIdConflictPolicy", "workflow_id_conflict_policy", bad),
+                kConflictPolicies, bad);
+  const int64_t reuse = enumValue(
+      member(b, "workflowIdReusePolicy", "workflow_id_reuse_policy", bad), kReusePolicies, bad);
   const bool attach = member(b, "onConflictOptions", "on_conflict_options", bad) != nullptr;
   if (bad) {
     c.out.unclassified("ambiguous or mistyped field in the body");
@@ -792,16 +849,20 @@ void TemporalProfile::start(Call& c, bool signal_with_start) const {
   const bool reuses = conflict == kUseExisting;
   // What runs under the id now, when the call may act on it.
   ActionSet on_existing;
-  if (signal_with_start) on_existing.add(Action::kSignal);
-  if (terminates) on_existing.add(Action::kStop);
+  if (signal_with_start)
+    on_existing.add(Action::kSignal);
+  if (terminates)
+    on_existing.add(Action::kStop);
   if (reuses) {
     on_existing.add(Action::kRead);
-    if (attach) on_existing.add(Action::kSignal);
+    if (attach)
+      on_existing.add(Action::kSignal);
   }
   const LookupResult* current = nullptr;
   if (!on_existing.empty()) {
     current = need(c, LookupKey{kCurrentRun, c.ns, std::string(wid), {}});
-    if (finishLookups(c)) return;
+    if (finishLookups(c))
+      return;
   }
   policy::Operation& op = c.out.op;
   op.actions = c.row.actions;
@@ -827,7 +888,8 @@ void TemporalProfile::start(Call& c, bool signal_with_start) const {
 
 void TemporalProfile::token(Call& c) const {
   const JsonValue* b = body(c);
-  if (b == nullptr) return;
+  if (b == nullptr)
+    return;
   bool bad = false;
   const std::string_view encoded = text(member(b, "taskToken", "task_token", bad), bad);
   if (bad) {
@@ -846,7 +908,8 @@ void TemporalProfile::token(Call& c) const {
   }
   const LookupResult* ns = need(c, LookupKey{kNamespace, {}, c.ns, {}});
   const LookupResult* ex = need(c, LookupKey{kExecution, c.ns, t.workflow_id, t.run_id});
-  if (finishLookups(c)) return;
+  if (finishLookups(c))
+    return;
   policy::Operation& op = c.out.op;
   op.actions = c.row.actions;
   op.execution = t.run_id;
@@ -856,17 +919,20 @@ void TemporalProfile::token(Call& c) const {
   }
   if (ns->found && ex->found) {
     op.workflow = ex->workflow;  // empty: unresolved
-    if (t.scheduled_event_id == 0) op.step = t.activity_id;
+    if (t.scheduled_event_id == 0)
+      op.step = t.activity_id;
   }
   classified(c);
 }
 
 void TemporalProfile::activityById(Call& c) const {
   const JsonValue* b = body(c);
-  if (b == nullptr) return;
+  if (b == nullptr)
+    return;
   bool bad = false;
   std::string_view wid = c.var(c.row.id_var);
-  if (c.row.id_var < 0) wid = text(member(b, "workflowId", "workflow_id", bad), bad);
+  if (c.row.id_var < 0)
+    wid = text(member(b, "workflowId", "workflow_id", bad), bad);
   const std::string_view rid = text(member(b, "runId", "run_id", bad), bad);
   if (bad) {
     c.out.unclassified("ambiguous or mistyped field in the body");
@@ -882,7 +948,8 @@ void TemporalProfile::activityById(Call& c) const {
 
 void TemporalProfile::activityDeprecated(Call& c) const {
   const JsonValue* b = body(c);
-  if (b == nullptr) return;
+  if (b == nullptr)
+    return;
   bool bad = false;
   const JsonValue* ex = member(b, "execution", "execution", bad);
   const std::string_view wid = text(member(ex, "workflowId", "workflow_id", bad), bad);
@@ -891,9 +958,12 @@ void TemporalProfile::activityDeprecated(Call& c) const {
   const std::string_view step = text(id, bad);
   // The other members of the `activity` oneof select activities by type or all of them.
   int selectors = id != nullptr ? 1 : 0;
-  if (member(b, "type", "type", bad) != nullptr) ++selectors;
-  if (member(b, "matchAll", "match_all", bad) != nullptr) ++selectors;
-  if (member(b, "unpauseAll", "unpause_all", bad) != nullptr) ++selectors;
+  if (member(b, "type", "type", bad) != nullptr)
+    ++selectors;
+  if (member(b, "matchAll", "match_all", bad) != nullptr)
+    ++selectors;
+  if (member(b, "unpauseAll", "unpause_all", bad) != nullptr)
+    ++selectors;
   if (bad || selectors > 1) {
     c.out.unclassified("ambiguous or mistyped field in the body");
     return;
@@ -914,7 +984,8 @@ void TemporalProfile::schedule(Call& c) const {
   ActionSet actions = c.row.actions;
   if (h != Handler::kSchedule) {
     b = body(c);
-    if (b == nullptr) return;
+    if (b == nullptr)
+      return;
   }
   if (h == Handler::kScheduleCreate || h == Handler::kScheduleUpdate) {
     new_type = text(walk(b,
@@ -939,7 +1010,8 @@ void TemporalProfile::schedule(Call& c) const {
     if (backfill != nullptr && (!backfill->isArray() || !backfill->asArray().empty())) {
       actions.add(Action::kStart);
     }
-    if (!text(member(patch, "pause", "pause", bad), bad).empty()) actions.add(Action::kPause);
+    if (!text(member(patch, "pause", "pause", bad), bad).empty())
+      actions.add(Action::kPause);
     if (!text(member(patch, "unpause", "unpause", bad), bad).empty()) {
       actions.add(Action::kResume);
     }
@@ -962,7 +1034,8 @@ void TemporalProfile::schedule(Call& c) const {
     return;
   }
   const LookupResult* r = need(c, LookupKey{kSchedule, c.ns, std::string(sid), {}});
-  if (finishLookups(c)) return;
+  if (finishLookups(c))
+    return;
   op.actions = actions;
   if (!r->found || r->workflow.empty()) {
     op.execution.assign(sid);  // unresolved
@@ -985,7 +1058,8 @@ void TemporalProfile::schedule(Call& c) const {
 
 void TemporalProfile::batch(Call& c) const {
   const JsonValue* b = body(c);
-  if (b == nullptr) return;
+  if (b == nullptr)
+    return;
   bool bad = false;
   int set = 0;
   ActionSet actions;
@@ -1013,7 +1087,8 @@ void TemporalProfile::classify(const RequestView& req, Classification& out) cons
   const Binding& binding = bindings_[static_cast<size_t>(m.route)];
   const Row& row = kRows[binding.row];
   Call c{req, out, row, {}, {}};
-  if (!captures(m, binding, c)) return;
+  if (!captures(m, binding, c))
+    return;
   out.op.namespace_name = c.ns;
   switch (row.handler) {
     case Handler::kPlain:
@@ -1037,7 +1112,8 @@ void TemporalProfile::classify(const RequestView& req, Classification& out) cons
     }
     case Handler::kRegisterNamespace: {
       const JsonValue* b = body(c);
-      if (b == nullptr) return;
+      if (b == nullptr)
+        return;
       bool bad = false;
       const std::string_view ns = text(member(b, "namespace", "namespace", bad), bad);
       if (bad || ns.empty()) {
@@ -1087,8 +1163,10 @@ bool TemporalProfile::lookupCall(const LookupKey& key, LookupCall& out) const {
   switch (key.kind) {
     case kExecution:
     case kCurrentRun:
-      if (!segmentSafe(key.scope) || !segmentSafe(key.id)) return false;
-      if (key.kind == kCurrentRun && !key.id2.empty()) return false;
+      if (!segmentSafe(key.scope) || !segmentSafe(key.id))
+        return false;
+      if (key.kind == kCurrentRun && !key.id2.empty())
+        return false;
       t = "/api/v1/namespaces/";
       appendEncoded(t, key.scope);
       t += "/workflows/";
@@ -1099,14 +1177,16 @@ bool TemporalProfile::lookupCall(const LookupKey& key, LookupCall& out) const {
       }
       return true;
     case kSchedule:
-      if (!segmentSafe(key.scope) || !segmentSafe(key.id)) return false;
+      if (!segmentSafe(key.scope) || !segmentSafe(key.id))
+        return false;
       t = "/api/v1/namespaces/";
       appendEncoded(t, key.scope);
       t += "/schedules/";
       appendEncoded(t, key.id);
       return true;
     case kNamespace:
-      if (!segmentSafe(key.id)) return false;
+      if (!segmentSafe(key.id))
+        return false;
       t = "/api/v1/namespaces/";
       appendEncoded(t, key.id);
       return true;
@@ -1119,15 +1199,18 @@ bool TemporalProfile::parseLookup(const LookupKey& key, int status, std::string_
                                   LookupResult& out) const {
   out = LookupResult{};
   if (status == 404) {
-    if (key.kind == kCurrentRun) out.found = true;  // nothing runs under that id
+    if (key.kind == kCurrentRun)
+      out.found = true;  // nothing runs under that id
     return key.kind >= kExecution && key.kind <= kNamespace;
   }
-  if (status != 200) return false;
+  if (status != 200)
+    return false;
   JsonLimits limits;
   limits.max_bytes = 16u << 20;
   limits.max_depth = 64;
   auto parsed = parseJson(body, limits);
-  if (!parsed.isOk() || !parsed->isObject()) return false;
+  if (!parsed.isOk() || !parsed->isObject())
+    return false;
   const JsonValue* doc = &*parsed;
   bool bad = false;
   switch (key.kind) {
@@ -1138,16 +1221,20 @@ bool TemporalProfile::parseLookup(const LookupKey& key, int status, std::string_
           text(walk(info, {{"type", "type"}, {"name", "name"}}, bad), bad);
       const std::string_view run =
           text(walk(info, {{"execution", "execution"}, {"runId", "run_id"}}, bad), bad);
-      if (bad || type.empty() || run.empty()) return false;
-      if (!key.id2.empty() && run != key.id2) return false;
+      if (bad || type.empty() || run.empty())
+        return false;
+      if (!key.id2.empty() && run != key.id2)
+        return false;
       out.found = true;
       out.execution.assign(run);
       if (key.kind == kCurrentRun) {
         const JsonValue* st = member(info, "status", "status", bad);
-        const bool running = st != nullptr &&
-                             ((st->isString() && st->asString() == "WORKFLOW_EXECUTION_STATUS_RUNNING") ||
-                              (st->isInt() && st->asInt() == 1));
-        if (!running) return true;  // closed: nothing runs under that id
+        const bool running =
+            st != nullptr &&
+            ((st->isString() && st->asString() == "WORKFLOW_EXECUTION_STATUS_RUNNING") ||
+             (st->isInt() && st->asInt() == 1));
+        if (!running)
+          return true;  // closed: nothing runs under that id
       }
       out.workflow.assign(type);
       return true;
@@ -1161,7 +1248,8 @@ bool TemporalProfile::parseLookup(const LookupKey& key, int status, std::string_
                                                {"name", "name"}},
                                               bad),
                                          bad);
-      if (bad || type.empty()) return false;
+      if (bad || type.empty())
+        return false;
       out.found = true;
       out.workflow.assign(type);
       return true;
@@ -1170,7 +1258,8 @@ bool TemporalProfile::parseLookup(const LookupKey& key, int status, std::string_
       const JsonValue* info = member(doc, "namespaceInfo", "namespace_info", bad);
       const std::string_view id = text(member(info, "id", "id", bad), bad);
       const std::string_view name = text(member(info, "name", "name", bad), bad);
-      if (bad || id.empty() || name != key.id) return false;
+      if (bad || id.empty() || name != key.id)
+        return false;
       out.found = true;
       out.execution.assign(id);
       return true;
@@ -1182,9 +1271,11 @@ bool TemporalProfile::parseLookup(const LookupKey& key, int status, std::string_
 
 void TemporalProfile::learn(const RequestView& req, const Classification& c, int status,
                             std::string_view body, std::vector<Learned>& out) const {
-  if (status != 200 || !c.classified() || c.op.workflow.empty()) return;
+  if (status != 200 || !c.classified() || c.op.workflow.empty())
+    return;
   const RouteTable::Match m = routes_.match(req.method, req.path);
-  if (!m) return;
+  if (!m)
+    return;
   const Binding& binding = bindings_[static_cast<size_t>(m.route)];
   const Row& row = kRows[binding.row];
   std::string ns, id;
@@ -1200,9 +1291,11 @@ void TemporalProfile::learn(const RequestView& req, const Classification& c, int
     out.push_back(std::move(l));
     return;
   }
-  if (row.handler != Handler::kStart && row.handler != Handler::kSignalWithStart) return;
+  if (row.handler != Handler::kStart && row.handler != Handler::kSignalWithStart)
+    return;
   auto parsed = parseJson(body);
-  if (!parsed.isOk()) return;
+  if (!parsed.isOk())
+    return;
   bool bad = false;
   const std::string_view run = text(member(&*parsed, "runId", "run_id", bad), bad);
   const JsonValue* started = member(&*parsed, "started", "started", bad);
@@ -1246,15 +1339,16 @@ std::vector<OperationInfo> TemporalProfile::operations() const {
       case Handler::kActivityById:
       case Handler::kActivityDeprecated: {
         o.workflow = "lookup DescribeWorkflowExecution";
-        const std::string wid = r.id_var >= 0 ? var(r.id_var)
+        const std::string wid = r.id_var >= 0                         ? var(r.id_var)
                                 : r.handler == Handler::kActivityById ? "body workflowId"
-                                                                     : "body execution.workflowId";
+                                                                      : "body execution.workflowId";
         const char* run = r.run == RunFrom::kQuery               ? "query execution.runId"
                           : r.run == RunFrom::kWorkflowExecution ? "body workflowExecution.runId"
                           : r.run == RunFrom::kExecution         ? "body execution.runId"
                                                                  : "body runId";
         o.execution = "run id (" + std::string(run) + ", else the current run of " + wid + ")";
-        if (r.handler == Handler::kActivityDeprecated) o.step = "body id";
+        if (r.handler == Handler::kActivityDeprecated)
+          o.step = "body id";
         break;
       }
       case Handler::kStart:
@@ -1275,8 +1369,10 @@ std::vector<OperationInfo> TemporalProfile::operations() const {
         o.workflow = "lookup DescribeSchedule " + var(r.id_var);
         break;
       case Handler::kScheduleUpdate:
-        o.workflow = "body schedule.action.startWorkflow.workflowType.name + lookup "
-                     "DescribeSchedule " + var(r.id_var);
+        o.workflow =
+            "body schedule.action.startWorkflow.workflowType.name + lookup "
+            "DescribeSchedule " +
+            var(r.id_var);
         break;
     }
     ops.push_back(std::move(o));

@@ -36,11 +36,11 @@ enum LookupKind : uint8_t {
 // reads. workflow_type and activity_type are in the token too, but the server never checks
 // them, so they are not read at all.
 struct TaskToken {
-  std::string namespace_id;   // field 1
-  std::string workflow_id;    // field 2
-  std::string run_id;         // field 3
+  std::string namespace_id;        // field 1
+  std::string workflow_id;         // field 2
+  std::string run_id;              // field 3
   int64_t scheduled_event_id = 0;  // field 4
-  std::string activity_id;    // field 6
+  std::string activity_id;         // field 6
 };
 
 // Decodes the protobuf bytes of a task token (not its base64). A bounded reader: at most

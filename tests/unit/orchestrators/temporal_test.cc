@@ -93,19 +93,22 @@ std::string base64(std::string_view in, bool url = false, bool pad = true) {
   for (; i + 2 < in.size(); i += 3) {
     const uint32_t v = static_cast<uint8_t>(in[i]) << 16 | static_cast<uint8_t>(in[i + 1]) << 8 |
                        static_cast<uint8_t>(in[i + 2]);
-    for (int k = 3; k >= 0; --k) out.push_back(alphabet[(v >> (6 * k)) & 63]);
+    for (int k = 3; k >= 0; --k)
+      out.push_back(alphabet[(v >> (6 * k)) & 63]);
   }
   if (i + 1 == in.size()) {
     const uint32_t v = static_cast<uint8_t>(in[i]) << 16;
     out.push_back(alphabet[(v >> 18) & 63]);
     out.push_back(alphabet[(v >> 12) & 63]);
-    if (pad) out += "==";
+    if (pad)
+      out += "==";
   } else if (i + 2 == in.size()) {
     const uint32_t v = static_cast<uint8_t>(in[i]) << 16 | static_cast<uint8_t>(in[i + 1]) << 8;
     out.push_back(alphabet[(v >> 18) & 63]);
     out.push_back(alphabet[(v >> 12) & 63]);
     out.push_back(alphabet[(v >> 6) & 63]);
-    if (pad) out += "=";
+    if (pad)
+      out += "=";
   }
   return out;
 }
@@ -152,7 +155,7 @@ struct Talk {
 // Classifies, reading `body` when asked and answering lookups with `answers`, until the
 // profile gives a final answer. A repeated ask fails the test (the proxy would deny it).
 Talk drive(const Profile& p, std::string method, std::string target, std::string body = {},
-          const Answers& answers = defaultAnswer) {
+           const Answers& answers = defaultAnswer) {
   Talk run;
   const size_t q = target.find('?');
   const std::string path = target.substr(0, q);
@@ -166,7 +169,8 @@ Talk drive(const Profile& p, std::string method, std::string target, std::string
     p.classify(v, run.c);
     if (run.c.outcome == Outcome::kNeedsBody) {
       EXPECT_FALSE(run.asked_body) << "asked for the body twice: " << target;
-      if (run.asked_body) break;
+      if (run.asked_body)
+        break;
       run.asked_body = true;
       v.body_read = true;
       v.body = body;
@@ -180,13 +184,15 @@ Talk drive(const Profile& p, std::string method, std::string target, std::string
     if (run.c.outcome == Outcome::kNeedsLookup) {
       EXPECT_FALSE(run.c.lookups.empty());
       for (const LookupKey& k : run.c.lookups) {
-        for (const LookupKey& seen : keys) EXPECT_FALSE(seen == k) << "asked again: " << k.id;
+        for (const LookupKey& seen : keys)
+          EXPECT_FALSE(seen == k) << "asked again: " << k.id;
         keys.push_back(k);
         results.push_back(answers(k));
         run.keys.push_back(k);
       }
       resolved.clear();
-      for (size_t i = 0; i < keys.size(); ++i) resolved.push_back({&keys[i], &results[i]});
+      for (size_t i = 0; i < keys.size(); ++i)
+        resolved.push_back({&keys[i], &results[i]});
       v.lookups = resolved;
       continue;
     }
@@ -241,7 +247,8 @@ std::string concrete(std::string_view path) {
   return out;
 }
 
-const char* kStartBody = R"({"workflowType":{"name":"order-fulfillment"},"taskQueue":{"name":"q"}})";
+const char* kStartBody =
+    R"({"workflowType":{"name":"order-fulfillment"},"taskQueue":{"name":"q"}})";
 const char* kScheduleBody =
     R"({"schedule":{"action":{"startWorkflow":{"workflowType":{"name":"nightly-report"}}}}})";
 
@@ -249,17 +256,20 @@ const char* kScheduleBody =
 // must be the row's actions (one body for most operations, one per variant for the calls
 // whose action depends on the body).
 std::vector<std::string> bodiesFor(std::string op) {
-  while (!op.empty() && op.back() >= '0' && op.back() <= '9') op.pop_back();
-  static const std::set<std::string> kToken = {"RespondActivityTaskCompleted",
-                                               "RespondActivityTaskFailed",
-                                               "RespondActivityTaskCanceled",
-                                               "RecordActivityTaskHeartbeat"};
-  if (kToken.count(op)) return {tokenBody()};
-  if (op == "RegisterNamespace") return {R"({"namespace":"ns1"})"};
+  while (!op.empty() && op.back() >= '0' && op.back() <= '9')
+    op.pop_back();
+  static const std::set<std::string> kToken = {
+      "RespondActivityTaskCompleted", "RespondActivityTaskFailed", "RespondActivityTaskCanceled",
+      "RecordActivityTaskHeartbeat"};
+  if (kToken.count(op))
+    return {tokenBody()};
+  if (op == "RegisterNamespace")
+    return {R"({"namespace":"ns1"})"};
   if (op == "StartWorkflowExecution" || op == "SignalWithStartWorkflowExecution") {
     return {kStartBody};
   }
-  if (op == "CreateSchedule" || op == "UpdateSchedule") return {kScheduleBody};
+  if (op == "CreateSchedule" || op == "UpdateSchedule")
+    return {kScheduleBody};
   if (op == "PatchSchedule") {
     return {R"({"patch":{"triggerImmediately":{}}})", R"({"patch":{"pause":"maintenance"}})",
             R"({"patch":{"unpause":"done"}})"};
@@ -267,10 +277,9 @@ std::vector<std::string> bodiesFor(std::string op) {
   if (op == "StartBatchOperation") {
     std::vector<std::string> out;
     for (const char* o :
-         {"terminationOperation", "signalOperation", "cancellationOperation",
-          "deletionOperation", "resetOperation", "updateWorkflowOptionsOperation",
-          "unpauseActivitiesOperation", "resetActivitiesOperation",
-          "updateActivityOptionsOperation", "cancelActivitiesOperation",
+         {"terminationOperation", "signalOperation", "cancellationOperation", "deletionOperation",
+          "resetOperation", "updateWorkflowOptionsOperation", "unpauseActivitiesOperation",
+          "resetActivitiesOperation", "updateActivityOptionsOperation", "cancelActivitiesOperation",
           "terminateActivitiesOperation", "deleteActivitiesOperation"}) {
       out.push_back(std::string(R"({"visibilityQuery":"WorkflowType='x'",")") + o + R"(":{}})");
     }
@@ -300,15 +309,19 @@ std::vector<SpecOp> specOperations() {
   auto doc = parseJson(text, limits);
   EXPECT_TRUE(doc.isOk()) << "cannot parse openapiv2.json";
   std::vector<SpecOp> ops;
-  if (!doc.isOk()) return ops;
+  if (!doc.isOk())
+    return ops;
   const JsonValue* paths = doc->find("paths");
   EXPECT_NE(paths, nullptr);
-  if (paths == nullptr) return ops;
+  if (paths == nullptr)
+    return ops;
   for (const JsonMember& p : paths->asObject()) {
     for (const JsonMember& m : p.value.asObject()) {
-      if (m.name == "parameters") continue;
+      if (m.name == "parameters")
+        continue;
       std::string method = m.name;
-      for (char& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      for (char& c : method)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       const JsonValue* id = m.value.find("operationId");
       ops.push_back({method, p.name, id != nullptr && id->isString() ? id->asString() : ""});
     }
@@ -332,7 +345,8 @@ TEST(TemporalCoverage, EveryOperationOfTheSpecIsListedAndClassified) {
     }
     ASSERT_NE(row, nullptr) << "no row in operations()";
     std::string id = s.id;
-    while (!id.empty() && id.back() >= '0' && id.back() <= '9') id.pop_back();
+    while (!id.empty() && id.back() >= '0' && id.back() <= '9')
+      id.pop_back();
     EXPECT_EQ(row->name, id);
     const std::string path = concrete(s.path);
     if (row->actions == "unclassified") {
@@ -347,7 +361,8 @@ TEST(TemporalCoverage, EveryOperationOfTheSpecIsListedAndClassified) {
       ASSERT_EQ(run.c.outcome, Outcome::kClassified) << run.c.why;
       EXPECT_FALSE(run.c.op.actions.empty());
       EXPECT_EQ(run.c.op.upstream, "temporal-prod");
-      if (s.path.find("{namespace}") != std::string::npos || s.id.rfind("RegisterNamespace", 0) == 0) {
+      if (s.path.find("{namespace}") != std::string::npos ||
+          s.id.rfind("RegisterNamespace", 0) == 0) {
         EXPECT_EQ(run.c.op.namespace_name, "ns1");
       }
       if (row->workflow != "-") {
@@ -366,10 +381,12 @@ TEST(TemporalCoverage, EveryHttpRowIsInTheSpec) {
   const std::vector<SpecOp> spec = specOperations();
   size_t http_rows = 0;
   for (const OperationInfo& r : profile()->operations()) {
-    if (r.actions == "unclassified") continue;
+    if (r.actions == "unclassified")
+      continue;
     ++http_rows;
     bool in_spec = false;
-    for (const SpecOp& s : spec) in_spec |= s.method == r.method && shape(s.path) == shape(r.path);
+    for (const SpecOp& s : spec)
+      in_spec |= s.method == r.method && shape(s.path) == shape(r.path);
     EXPECT_TRUE(in_spec) << r.method << " " << r.path;
   }
   EXPECT_EQ(http_rows, spec.size());
@@ -382,11 +399,13 @@ std::vector<std::string> grpcOnly(const std::string& proto, const std::string& s
   std::string line, current;
   bool http = false;
   auto flush = [&] {
-    if (!current.empty() && !http) out.push_back("/" + service + "/" + current);
+    if (!current.empty() && !http)
+      out.push_back("/" + service + "/" + current);
   };
   while (std::getline(in, line)) {
     const size_t start = line.find_first_not_of(" \t");
-    if (start == std::string::npos || line.compare(start, 2, "//") == 0) continue;
+    if (start == std::string::npos || line.compare(start, 2, "//") == 0)
+      continue;
     if (line.compare(start, 4, "rpc ") == 0) {
       flush();
       const size_t name = start + 4;
@@ -401,9 +420,8 @@ std::vector<std::string> grpcOnly(const std::string& proto, const std::string& s
 }
 
 TEST(TemporalCoverage, EveryGrpcOnlyRpcIsListedAsUnclassified) {
-  std::vector<std::string> rpcs =
-      grpcOnly(readFixture("workflowservice/v1/service.proto"),
-               "temporal.api.workflowservice.v1.WorkflowService");
+  std::vector<std::string> rpcs = grpcOnly(readFixture("workflowservice/v1/service.proto"),
+                                           "temporal.api.workflowservice.v1.WorkflowService");
   for (std::string& r : grpcOnly(readFixture("operatorservice/v1/service.proto"),
                                  "temporal.api.operatorservice.v1.OperatorService")) {
     rpcs.push_back(std::move(r));
@@ -431,7 +449,7 @@ TEST(TemporalProfile, LiteralSegmentsBeatVariables) {
   const auto p = profile();
   // `activities-deprecated` is a literal route, not StartActivityExecution of an id.
   Talk run = drive(*p, "POST", "/api/v1/namespaces/ns1/activities-deprecated/pause",
-                  R"({"execution":{"workflowId":"order-42"},"id":"charge-card"})");
+                   R"({"execution":{"workflowId":"order-42"},"id":"charge-card"})");
   ASSERT_TRUE(run.c.classified());
   EXPECT_EQ(run.c.op.actions, ActionSet({Action::kPause}));
   EXPECT_EQ(run.c.op.step, "charge-card");
@@ -470,8 +488,8 @@ TEST(TemporalProfile, UnknownRoutesAndMethodsAreUnclassified) {
 
 TEST(TemporalProfile, PathVariablesArePercentDecoded) {
   const auto p = profile();
-  const Talk run = drive(*p, "POST", "/api/v1/namespaces/ns%201/workflows/order%2042%C3%A9/terminate",
-                        "{}");
+  const Talk run =
+      drive(*p, "POST", "/api/v1/namespaces/ns%201/workflows/order%2042%C3%A9/terminate", "{}");
   ASSERT_TRUE(run.c.classified());
   ASSERT_EQ(run.keys.size(), 1u);
   EXPECT_EQ(run.keys[0].scope, "ns 1");
@@ -489,7 +507,7 @@ TEST(TemporalProfile, StartNeedsTheBodyForTheWorkflowType) {
   Classification c = p->classify({"POST", "/api/v1/namespaces/ns1/workflows/order-42"});
   EXPECT_EQ(c.outcome, Outcome::kNeedsBody);
   const Talk run = drive(*p, "POST", "/api/v1/namespaces/ns1/workflows/order-42",
-                        R"({"workflowType":{"name":"order-fulfillment"},"requestId":"r-1",
+                         R"({"workflowType":{"name":"order-fulfillment"},"requestId":"r-1",
                             "workflowId":"ignored","namespace":"other","priority":3})");
   ASSERT_TRUE(run.c.classified());
   EXPECT_TRUE(run.asked_body);
@@ -511,15 +529,10 @@ TEST(TemporalProfile, BodiesInEitherSpellingButNotBoth) {
   Talk run = drive(*p, "POST", path, R"({"workflow_type":{"name":"order-fulfillment"}})");
   ASSERT_TRUE(run.c.classified());
   EXPECT_EQ(run.c.op.workflow, "order-fulfillment");
-  for (const char* body : {
-           R"({"workflowType":{"name":"a"},"workflow_type":{"name":"b"}})",
-           R"({"workflowType":{"name":5}})",
-           R"({"workflowType":"order"})",
-           R"({"workflowType":{}})",
-           R"({})",
-           R"([1])",
-           R"(not json)",
-           R"({"workflowType":{"name":"a"},"workflowType":{"name":"b"}})"}) {
+  for (const char* body : {R"({"workflowType":{"name":"a"},"workflow_type":{"name":"b"}})",
+                           R"({"workflowType":{"name":5}})", R"({"workflowType":"order"})",
+                           R"({"workflowType":{}})", R"({})", R"([1])", R"(not json)",
+                           R"({"workflowType":{"name":"a"},"workflowType":{"name":"b"}})"}) {
     run = drive(*p, "POST", path, body);
     EXPECT_EQ(run.c.outcome, Outcome::kUnclassified) << body;
     EXPECT_FALSE(run.c.why.empty());
@@ -529,13 +542,15 @@ TEST(TemporalProfile, BodiesInEitherSpellingButNotBoth) {
 TEST(TemporalProfile, StartThatTerminatesAnExistingRunNeedsStopOnIt) {
   const auto p = profile();
   const Answers other_running = [](const LookupKey& k) {
-    if (k.kind == tp::kCurrentRun) return found("payroll", "run-old");
+    if (k.kind == tp::kCurrentRun)
+      return found("payroll", "run-old");
     return defaultAnswer(k);
   };
-  for (const char* body :
-       {R"({"workflowType":{"name":"order-fulfillment"},"workflowIdConflictPolicy":"WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING"})",
-        R"({"workflowType":{"name":"order-fulfillment"},"workflow_id_conflict_policy":3})",
-        R"({"workflowType":{"name":"order-fulfillment"},"workflowIdReusePolicy":"WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING"})"}) {
+  for (
+      const char* body :
+      {R"({"workflowType":{"name":"order-fulfillment"},"workflowIdConflictPolicy":"WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING"})",
+       R"({"workflowType":{"name":"order-fulfillment"},"workflow_id_conflict_policy":3})",
+       R"({"workflowType":{"name":"order-fulfillment"},"workflowIdReusePolicy":"WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING"})"}) {
     SCOPED_TRACE(body);
     Talk run = drive(*p, "POST", "/api/v1/namespaces/ns1/workflows/order-42", body, other_running);
     ASSERT_TRUE(run.c.classified());
@@ -558,10 +573,11 @@ TEST(TemporalProfile, StartThatTerminatesAnExistingRunNeedsStopOnIt) {
     EXPECT_EQ(run.c.op.execution, "order-42");
   }
   // USE_EXISTING hands out the existing run (and attaches to it with onConflictOptions).
-  const Talk run = drive(*p, "POST", "/api/v1/namespaces/ns1/workflows/order-42",
-                        R"({"workflowType":{"name":"order-fulfillment"},"workflowIdConflictPolicy":2,
+  const Talk run =
+      drive(*p, "POST", "/api/v1/namespaces/ns1/workflows/order-42",
+            R"({"workflowType":{"name":"order-fulfillment"},"workflowIdConflictPolicy":2,
                             "onConflictOptions":{"attachCompletionCallbacks":true}})",
-                        other_running);
+            other_running);
   ASSERT_EQ(run.c.also.size(), 1u);
   EXPECT_EQ(run.c.also[0].actions, ActionSet({Action::kRead, Action::kSignal}));
   EXPECT_EQ(drive(*p, "POST", "/api/v1/namespaces/ns1/workflows/order-42",
@@ -572,12 +588,11 @@ TEST(TemporalProfile, StartThatTerminatesAnExistingRunNeedsStopOnIt) {
 
 TEST(TemporalProfile, SignalWithStartAlsoNeedsSignalOnTheRunningType) {
   const auto p = profile();
-  const std::string path =
-      "/api/v1/namespaces/ns1/workflows/order-42/signal-with-start/approve";
-  Talk run = drive(*p, "POST", path, R"({"workflowType":{"name":"harmless"}})",
-                  [](const LookupKey& k) {
-                    return k.kind == tp::kCurrentRun ? found("payroll", "run-9") : LookupResult{};
-                  });
+  const std::string path = "/api/v1/namespaces/ns1/workflows/order-42/signal-with-start/approve";
+  Talk run =
+      drive(*p, "POST", path, R"({"workflowType":{"name":"harmless"}})", [](const LookupKey& k) {
+        return k.kind == tp::kCurrentRun ? found("payroll", "run-9") : LookupResult{};
+      });
   ASSERT_TRUE(run.c.classified());
   EXPECT_EQ(run.c.op.workflow, "harmless");
   EXPECT_EQ(run.c.op.step, "approve");
@@ -630,9 +645,9 @@ TEST(TemporalProfile, SignalResolvesThePathWorkflowIdAndTheBodyRunId) {
                   R"({"workflowExecution":{"runId":"a"},"workflow_execution":{"runId":"b"}})")
                 .c.outcome,
             Outcome::kUnclassified);
-  EXPECT_EQ(drive(*p, "POST", path, R"({"workflowExecution":{"runId":"a","run_id":"b"}})")
-                .c.outcome,
-            Outcome::kUnclassified);
+  EXPECT_EQ(
+      drive(*p, "POST", path, R"({"workflowExecution":{"runId":"a","run_id":"b"}})").c.outcome,
+      Outcome::kUnclassified);
 }
 
 TEST(TemporalProfile, ActionsOfExecutionCalls) {
@@ -658,7 +673,7 @@ TEST(TemporalProfile, ActionsOfExecutionCalls) {
   }
   // A reset that replays signals into the new run also needs signal.
   const Talk run = drive(*p, "POST", w + "/reset",
-                        R"({"postResetOperations":[{"signalWorkflow":{"signalName":"x"}}]})");
+                         R"({"postResetOperations":[{"signalWorkflow":{"signalName":"x"}}]})");
   EXPECT_EQ(run.c.op.actions, ActionSet({Action::kRerun, Action::kSignal}));
 }
 
@@ -672,8 +687,8 @@ TEST(TemporalProfile, GetTakesTheRunIdFromTheQueryInOneSpellingOnly) {
   EXPECT_EQ(run.c.op.actions, ActionSet({Action::kRead}));
   run = drive(*p, "GET", path + "?execution.run_id=run%2D8");
   EXPECT_EQ(run.keys[0].id2, "run-8");
-  for (const char* q : {"?execution.runId=a&execution.run_id=b", "?execution.runId=a&execution.runId=b",
-                        "?execution.runId=%zz"}) {
+  for (const char* q : {"?execution.runId=a&execution.run_id=b",
+                        "?execution.runId=a&execution.runId=b", "?execution.runId=%zz"}) {
     EXPECT_EQ(drive(*p, "GET", path + q).c.outcome, Outcome::kUnclassified) << q;
   }
   // The path's workflow id wins over a query spelling of it (the gateway filters it out).
@@ -698,7 +713,7 @@ TEST(TemporalProfile, DescribeNamespaceByIdIsUnclassified) {
 TEST(TemporalProfile, ActivityByIdUsesTheBodyWorkflowOrIsWidened) {
   const auto p = profile();
   Talk run = drive(*p, "POST", "/api/v1/namespaces/ns1/activities/charge-card/complete",
-                  R"({"workflowId":"order-42","runId":"run-7","activityId":"other"})");
+                   R"({"workflowId":"order-42","runId":"run-7","activityId":"other"})");
   ASSERT_TRUE(run.c.classified());
   EXPECT_EQ(run.keys[0], (LookupKey{tp::kExecution, "ns1", "order-42", "run-7"}));
   EXPECT_EQ(run.c.op.step, "charge-card");  // the path's
@@ -722,7 +737,8 @@ TEST(TemporalProfile, ActivityByIdUsesTheBodyWorkflowOrIsWidened) {
 TEST(TemporalProfile, DeprecatedActivityCallsByIdOrByType) {
   const auto p = profile();
   const std::string path = "/api/v1/namespaces/ns1/activities-deprecated/reset";
-  Talk run = drive(*p, "POST", path, R"({"execution":{"workflowId":"order-42"},"id":"charge-card"})");
+  Talk run =
+      drive(*p, "POST", path, R"({"execution":{"workflowId":"order-42"},"id":"charge-card"})");
   ASSERT_TRUE(run.c.classified());
   EXPECT_EQ(run.c.op.step, "charge-card");
   EXPECT_EQ(run.c.op.actions, ActionSet({Action::kRetry}));
@@ -731,9 +747,9 @@ TEST(TemporalProfile, DeprecatedActivityCallsByIdOrByType) {
   EXPECT_EQ(run.c.op.step, "");  // every activity of that type: a rule without steps
   run = drive(*p, "POST", path, R"({"execution":{"workflowId":"order-42"},"matchAll":true})");
   EXPECT_EQ(run.c.op.step, "");
-  EXPECT_EQ(drive(*p, "POST", path, R"({"execution":{"workflowId":"o"},"id":"a","type":"T"})")
-                .c.outcome,
-            Outcome::kUnclassified);
+  EXPECT_EQ(
+      drive(*p, "POST", path, R"({"execution":{"workflowId":"o"},"id":"a","type":"T"})").c.outcome,
+      Outcome::kUnclassified);
   EXPECT_EQ(drive(*p, "POST", path, R"({"id":"a"})").c.outcome, Outcome::kUnclassified);
 }
 
@@ -818,11 +834,14 @@ TEST(TemporalToken, ReaderIsBounded) {
       EXPECT_LE(partial.workflow_id.size(), 8u);
     }
   }
-  EXPECT_FALSE(tp::decodeTaskToken(std::string("\x12\x05" "ab", 4), t));        // short string
-  EXPECT_FALSE(tp::decodeTaskToken(std::string("\x13", 1), t));                  // group
-  EXPECT_FALSE(tp::decodeTaskToken(std::string("\x10\x01", 2), t));              // field 2 as varint
-  EXPECT_FALSE(tp::decodeTaskToken(std::string("\x12\x02\xC3\x28", 4), t));      // bad UTF-8
-  EXPECT_FALSE(tp::decodeTaskToken(std::string(10, '\xFF'), t));                  // endless varint
+  EXPECT_FALSE(tp::decodeTaskToken(std::string("\x12\x05"
+                                               "ab",
+                                               4),
+                                   t));                                      // short string
+  EXPECT_FALSE(tp::decodeTaskToken(std::string("\x13", 1), t));              // group
+  EXPECT_FALSE(tp::decodeTaskToken(std::string("\x10\x01", 2), t));          // field 2 as varint
+  EXPECT_FALSE(tp::decodeTaskToken(std::string("\x12\x02\xC3\x28", 4), t));  // bad UTF-8
+  EXPECT_FALSE(tp::decodeTaskToken(std::string(10, '\xFF'), t));             // endless varint
   std::string big;
   putString(big, 99, std::string(tp::kMaxTokenBytes, 'x'));
   EXPECT_FALSE(tp::decodeTaskToken(big, t));
@@ -842,7 +861,7 @@ TEST(TemporalProfile, BatchIsWidenedWithTheOperationsActions) {
   const auto p = profile();
   const std::string path = "/api/v1/namespaces/ns1/batch-operations/job-1";
   Talk run = drive(*p, "POST", path,
-                  R"({"visibilityQuery":"WorkflowType='payroll'","terminationOperation":{}})");
+                   R"({"visibilityQuery":"WorkflowType='payroll'","terminationOperation":{}})");
   ASSERT_TRUE(run.c.classified());
   EXPECT_EQ(run.c.op.workflow, "");
   EXPECT_EQ(run.c.op.execution, "");
@@ -850,9 +869,9 @@ TEST(TemporalProfile, BatchIsWidenedWithTheOperationsActions) {
   run = drive(*p, "POST", path,
               R"({"executions":[{"workflowId":"a"}],"reset_operation":{"resetType":1}})");
   EXPECT_EQ(run.c.op.actions, ActionSet({Action::kRerun}));
-  for (const char* body : {R"({"visibilityQuery":"x"})",
-                           R"({"terminationOperation":{},"signalOperation":{}})",
-                           R"({"signalOperation":{},"signal_operation":{}})"}) {
+  for (const char* body :
+       {R"({"visibilityQuery":"x"})", R"({"terminationOperation":{},"signalOperation":{}})",
+        R"({"signalOperation":{},"signal_operation":{}})"}) {
     EXPECT_EQ(drive(*p, "POST", path, body).c.outcome, Outcome::kUnclassified) << body;
   }
 }
@@ -878,8 +897,9 @@ TEST(TemporalProfile, SchedulesResolveTheirWorkflowType) {
 
   run = drive(*p, "POST", s + "/patch", R"({"patch":{"pause":"db migration"}})");
   EXPECT_EQ(run.c.op.actions, ActionSet({Action::kPause}));
-  run = drive(*p, "POST", s + "/patch",
-              R"({"patch":{"backfill_request":[{"startTime":"2024-01-01T00:00:00Z"}],"unpause":"x"}})");
+  run = drive(
+      *p, "POST", s + "/patch",
+      R"({"patch":{"backfill_request":[{"startTime":"2024-01-01T00:00:00Z"}],"unpause":"x"}})");
   EXPECT_EQ(run.c.op.actions, ActionSet({Action::kStart, Action::kResume}));
   EXPECT_EQ(drive(*p, "POST", s + "/patch", R"({"patch":{"pause":""}})").c.outcome,
             Outcome::kUnclassified);
@@ -901,7 +921,8 @@ TEST(TemporalProfile, LookupCallsTargetTheDescribeCalls) {
   LookupCall call;
   ASSERT_TRUE(p->lookupCall({tp::kExecution, "ns 1", "order 42\xC3\xA9", "run-7"}, call));
   EXPECT_EQ(call.method, "GET");
-  EXPECT_EQ(call.target, "/api/v1/namespaces/ns%201/workflows/order%2042%C3%A9?execution.runId=run-7");
+  EXPECT_EQ(call.target,
+            "/api/v1/namespaces/ns%201/workflows/order%2042%C3%A9?execution.runId=run-7");
   ASSERT_TRUE(p->lookupCall({tp::kExecution, "ns1", "a+b&c?d", ""}, call));
   EXPECT_EQ(call.target, "/api/v1/namespaces/ns1/workflows/a%2Bb%26c%3Fd");
   ASSERT_TRUE(p->lookupCall({tp::kCurrentRun, "ns1", "order-42", ""}, call));
@@ -1054,7 +1075,8 @@ namespace {
 TEST(TemporalCoverage, ActionsAgreeWithTheHttpMethod) {
   const ActionSet reads{Action::kRead, Action::kList};
   for (const OperationInfo& r : profile()->operations()) {
-    if (r.actions == "unclassified") continue;
+    if (r.actions == "unclassified")
+      continue;
     ActionSet actions;
     for (size_t i = 0, j; i < r.actions.size(); i = j + 1) {
       j = std::min(r.actions.find(',', i), r.actions.size());
