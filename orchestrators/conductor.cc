@@ -1178,6 +1178,16 @@ void ConductorProfile::classifyBody(const RequestView& req, Classification& out,
       // An existing schedule of that name is replaced: it may start another workflow.
       const LookupResult* res = ask(req, out, kScheduleLookup, *name);
       if (needsLookups(out)) return;
+      if (res->failed) {
+        // Unknown is not the same as "could not ask": a schedule that may exist and start
+        // another workflow must not be replaced unseen.
+        // Denied `unresolved`: no workflow, the schedule's name as what could not be resolved.
+        op.workflow.clear();
+        op.version.clear();
+        op.execution = *name;
+        out.also.clear();
+        return;
+      }
       if (res->found && res->workflow != op.workflow) {
         Operation& prev = out.also.emplace_back();
         prev.upstream = op.upstream;

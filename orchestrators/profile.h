@@ -15,9 +15,11 @@
 // A profile asks for the body only on routes whose meaning is in the body, and for a lookup
 // only when the request names an id whose workflow it cannot see. On the second call it must
 // not ask for the same thing again (the proxy treats a repeated ask as unclassified). A lookup
-// the orchestrator could not answer is passed as a LookupResult with found == false; the
-// profile then leaves op.workflow empty and sets op.execution, which the policy denies as
-// `unresolved` (fail closed).
+// the orchestrator could not answer is passed as a LookupResult with found == false (and
+// failed == true when it could not be asked at all); the profile then leaves op.workflow
+// empty and sets op.execution, which the policy denies as `unresolved` (fail closed). A
+// profile that reads "unknown id" as meaningful (a create that must not replace anything)
+// must check `failed` and not treat a failure as "unknown".
 //
 // Lookups are made by the Resolver (orchestrators/resolver.h) with lookupCall() and
 // parseLookup(); answers that never change (an execution's workflow) are cached. learn() turns
@@ -57,6 +59,9 @@ struct LookupKey {
 // What the orchestrator said about a LookupKey. Immutable once made; shared between requests.
 struct LookupResult {
   bool found = false;        // false: unknown id, or the orchestrator could not be asked
+  // With found == false: true when the orchestrator could not be asked or its answer was
+  // unusable (transport failure, 5xx, timeout, shed), false when it said the id is unknown.
+  bool failed = false;
   std::string workflow;      // workflow (definition / type / state machine / template) name
   std::string version;
   std::string execution;     // the execution the id belongs to (for a task or a token)

@@ -27,9 +27,13 @@ std::string lookupCacheKey(const LookupKey& key) {
   return k;
 }
 
-LookupResultConstSharedPtr Resolver::notFound() {
-  static const LookupResultConstSharedPtr kNotFound = std::make_shared<const LookupResult>();
-  return kNotFound;
+LookupResultConstSharedPtr Resolver::failure() {
+  static const LookupResultConstSharedPtr kFailure = [] {
+    auto r = std::make_shared<LookupResult>();
+    r->failed = true;
+    return LookupResultConstSharedPtr(std::move(r));
+  }();
+  return kFailure;
 }
 
 Resolver::Resolver(ProfileConstSharedPtr profile, std::shared_ptr<LookupTransport> transport,
@@ -68,7 +72,7 @@ void Resolver::stop() {
   }
   cv_.notify_all();
   for (auto& [k, p] : abandoned) {
-    for (Completion& c : p.waiters) c(notFound());
+    for (Completion& c : p.waiters) c(failure());
   }
   for (std::thread& t : threads_) t.join();
   threads_.clear();
@@ -123,14 +127,14 @@ void Resolver::resolve(const LookupKey& key, Completion done) {
       inline_answer = e->result;
     } else if (stopping_) {
       ++stats_.shed;
-      inline_answer = notFound();
+      inline_answer = failure();
     } else if (auto it = pending_.find(k); it != pending_.end()) {
       ++stats_.coalesced;
       it->second.waiters.push_back(std::move(done));
       return;
     } else if (pending_.size() >= config_.max_pending) {
       ++stats_.shed;
-      inline_answer = notFound();
+      inline_answer = failure();
     } else {
       Pending p;
       p.key = key;
@@ -160,7 +164,7 @@ LookupResultConstSharedPtr Resolver::call(const LookupKey& key, bool& cacheable)
   if (!profile_->lookupCall(key, request)) {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.failures;
-    return notFound();
+    return failure();
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -172,6 +176,7 @@ LookupResultConstSharedPtr Resolver::call(const LookupKey& key, bool& cacheable)
   if (response.isOk()) {
     usable = profile_->parseLookup(key, response->status, response->body, *result);
   }
+  result->failed = false;  // a usable answer
   std::lock_guard<std::mutex> lock(mu_);
   if (!usable) {
     ++stats_.failures;
@@ -181,7 +186,7 @@ LookupResultConstSharedPtr Resolver::call(const LookupKey& key, bool& cacheable)
                                              : std::string("transport")},
                   {"error", response.isOk() ? std::string() : response.status().message()}});
     }
-    return notFound();
+    return failure();
   }
   cacheable = true;
   ++(result->found ? stats_.found : stats_.not_found);

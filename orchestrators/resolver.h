@@ -22,7 +22,7 @@
 //    id" answers (found == false from parseLookup) for negative_ttl; failures (transport
 //    errors, 5xx, unparsable answers) are never cached.
 //  - Fail closed: a failure, a timeout, a shed request or a stopped resolver all complete with
-//    a result whose found == false; the request is then denied `unresolved`.
+//    failure() (found == false, failed == true); the request is then denied `unresolved`.
 //  - At most max_pending distinct keys wait; beyond that resolve() answers not-found inline.
 //  - learnt entries (remember()) go into the same cache with cache_ttl.
 
@@ -102,8 +102,8 @@ class Resolver {
 
   ResolverStats stats() const;
   const config::LookupConfig& config() const noexcept { return config_; }
-  // The shared "could not resolve" answer.
-  static LookupResultConstSharedPtr notFound();
+  // The shared "could not be asked" answer (found == false, failed == true).
+  static LookupResultConstSharedPtr failure();
 
  private:
   struct Pending {

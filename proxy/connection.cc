@@ -608,7 +608,7 @@ void Connection::continueClassification() {
     if (lookups_waiting_ == 0) continue;  // every answer was cached: classify again
     if (!resolver) {
       for (size_t i = first; i < lookup_keys_.size(); ++i) {
-        if (!lookup_results_[i]) lookup_results_[i] = orchestrators::Resolver::notFound();
+        if (!lookup_results_[i]) lookup_results_[i] = orchestrators::Resolver::failure();
       }
       lookups_waiting_ = 0;
       continue;
@@ -652,7 +652,7 @@ void Connection::resumeAfterLookup(uint64_t id, size_t slot,
           r, until);
     }
   }
-  lookup_results_[slot] = r ? std::move(r) : orchestrators::Resolver::notFound();
+  lookup_results_[slot] = r ? std::move(r) : orchestrators::Resolver::failure();
   if (--lookups_waiting_ > 0) return;
   finishLookups();
 }
@@ -663,7 +663,7 @@ void Connection::finishLookups() {
   for (auto& r : lookup_results_) {
     if (!r) {
       WorkerStats::inc(worker_.stats().lookup_timeouts);
-      r = orchestrators::Resolver::notFound();
+      r = orchestrators::Resolver::failure();
     }
   }
   lookups_waiting_ = 0;

@@ -113,7 +113,7 @@ TEST(ResolverTest, NotFoundIsCachedForTheNegativeTtlOnly) {
   c.negative_ttl = std::chrono::seconds(5);
   Fixture f(c);
   EXPECT_FALSE(f.resolveSync("gone")->found);
-  EXPECT_FALSE(f.resolveSync("gone")->found);
+  EXPECT_FALSE(f.resolveSync("gone")->failed);  // unknown, not a failure
   EXPECT_EQ(f.transport->calls(), 1);
   f.time.advance(std::chrono::seconds(6));
   EXPECT_FALSE(f.resolveSync("gone")->found);
@@ -123,8 +123,8 @@ TEST(ResolverTest, NotFoundIsCachedForTheNegativeTtlOnly) {
 
 TEST(ResolverTest, FailuresAreNeverCachedAndFailClosed) {
   Fixture f;
-  EXPECT_FALSE(f.resolveSync("down")->found);
-  EXPECT_FALSE(f.resolveSync("bad")->found);
+  EXPECT_TRUE(f.resolveSync("down")->failed);
+  EXPECT_TRUE(f.resolveSync("bad")->failed);
   EXPECT_FALSE(f.resolveSync("down")->found);
   EXPECT_EQ(f.transport->calls(), 3);
   EXPECT_EQ(f.resolver->stats().failures, 3u);
