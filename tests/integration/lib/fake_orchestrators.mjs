@@ -88,16 +88,25 @@ async function startRecordingServer(handler, { port: wantPort = 0 } = {}) {
   return api;
 }
 
-function sendJson(res, status, value, contentType = 'application/json') {
-  const bytes = Buffer.from(JSON.stringify(value));
+// How the fakes frame their answers: 'content-length' (as AWS and Spring do for small
+// answers) or 'chunked'. Set per fake with setFraming().
+function sendBytes(res, status, bytes, contentType, framing) {
+  if (framing === 'chunked') {
+    res.writeHead(status, { 'content-type': contentType, 'transfer-encoding': 'chunked' });
+    res.write(bytes);
+    res.end();
+    return;
+  }
   res.writeHead(status, { 'content-type': contentType, 'content-length': bytes.length });
   res.end(bytes);
 }
 
-function sendText(res, status, text) {
-  const bytes = Buffer.from(text);
-  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': bytes.length });
-  res.end(bytes);
+function sendJson(res, status, value, contentType = 'application/json', framing) {
+  sendBytes(res, status, Buffer.from(JSON.stringify(value)), contentType, framing);
+}
+
+function sendText(res, status, text, framing) {
+  sendBytes(res, status, Buffer.from(text), 'text/plain', framing);
 }
 
 // ---- Step Functions -----------------------------------------------------------------------
@@ -111,6 +120,7 @@ export const SFN_ACCOUNT = '123456789012';
 export async function startFakeStepFunctions({ region = 'us-east-1' } = {}) {
   const tokens = [];
   const json10 = 'application/x-amz-json-1.0';
+  let framing = 'content-length';
   const handler = (req, res, rec) => {
     const target = String(req.headers['x-amz-target'] || '');
     const op = target.startsWith('AWSStepFunctions.') ? target.slice(17) : '';
@@ -150,7 +160,7 @@ export async function startFakeStepFunctions({ region = 'us-east-1' } = {}) {
         return;
       case 'GetActivityTask': {
         const t = tokens.shift();
-        sendJson(res, 200, t ? { taskToken: t, input: '{"order":42}' } : {}, json10);
+        sendJson(res, 200, t ? { taskToken: t, input: '{"order":42}' } : {}, json10, framing);
         return;
       }
       case 'SendTaskSuccess':
@@ -173,6 +183,10 @@ export async function startFakeStepFunctions({ region = 'us-east-1' } = {}) {
     },
     get url() {
       return srv.url;
+    },
+    // 'content-length' (the default) or 'chunked' for the answers of GetActivityTask.
+    setFraming(f) {
+      framing = f;
     },
     // The next GetActivityTask hands out `token`.
     queueTaskToken(token) {
@@ -205,7 +219,7 @@ export async function startFakeConductor() {
   const tasks = new Map();      // taskId -> task JSON
   const lookups = new Map();    // id -> count of GETs
   const hung = new Set();
-  const state = { lookupMode: 'ok', gate: null };
+  const state = { lookupMode: 'ok', gate: null, framing: 'content-length' };
 
   const answerLookup = async (req, res, respond) => {
     const mode = state.lookupMode;
@@ -242,14 +256,14 @@ export async function startFakeConductor() {
         && seg[2] !== 'bulk') {
       const id = crypto.randomUUID();
       workflows.set(id, { name: seg[2], version: Number(rec.query.get('version') || 1) });
-      sendText(res, 200, id);
+      sendText(res, 200, id, state.framing);
       return;
     }
     if (req.method === 'POST' && seg[1] === 'workflow' && seg.length === 2) {
       const body = JSON.parse(rec.body);
       const id = crypto.randomUUID();
       workflows.set(id, { name: body.name, version: body.version || 1 });
-      sendText(res, 200, id);
+      sendText(res, 200, id, state.framing);
       return;
     }
     if (req.method === 'PUT' && seg[1] === 'workflow' && seg[2] === 'bulk' && seg.length === 4) {
@@ -339,6 +353,10 @@ export async function startFakeConductor() {
     lookupRequests: (id) => srv.requests.filter((r) => r.method === 'GET'
       && (r.path === `/api/workflow/${encodeURIComponent(id)}`
         || r.path === `/api/tasks/${encodeURIComponent(id)}`)),
+    // 'content-length' (the default, as Spring answers) or 'chunked' for the answers of starts.
+    setFraming(f) {
+      state.framing = f;
+    },
     setLookupMode(mode) {
       state.lookupMode = mode;
       if (mode === 'hold') state.gate = deferred();
