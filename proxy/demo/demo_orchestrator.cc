@@ -6,6 +6,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,7 +33,14 @@ constexpr const char* kJson = "application/json";
 constexpr const char* kText = "text/plain";
 
 enum class WorkflowStatus : uint8_t { kRunning, kPaused, kCompleted, kTerminated, kFailed };
-enum class TaskStatus : uint8_t { kScheduled, kInProgress, kCompleted, kFailed, kCanceled };
+enum class TaskStatus : uint8_t {
+  kScheduled,
+  kInProgress,
+  kCompleted,
+  kFailed,
+  kCanceled,
+  kSkipped,
+};
 
 const char* workflowStatusName(WorkflowStatus s) {
   switch (s) {
@@ -51,6 +60,7 @@ const char* taskStatusName(TaskStatus s) {
     case TaskStatus::kCompleted: return "COMPLETED";
     case TaskStatus::kFailed: return "FAILED";
     case TaskStatus::kCanceled: return "CANCELED";
+    case TaskStatus::kSkipped: return "SKIPPED";
   }
   return "UNKNOWN";
 }
@@ -61,7 +71,13 @@ bool isTerminal(WorkflowStatus s) {
 }
 
 bool isTerminal(TaskStatus s) {
-  return s == TaskStatus::kCompleted || s == TaskStatus::kFailed || s == TaskStatus::kCanceled;
+  return s == TaskStatus::kCompleted || s == TaskStatus::kFailed || s == TaskStatus::kCanceled ||
+         s == TaskStatus::kSkipped;
+}
+
+// A finished task the workflow moves on from.
+bool isDone(TaskStatus s) {
+  return s == TaskStatus::kCompleted || s == TaskStatus::kSkipped;
 }
 
 int64_t nowMillis() {
@@ -71,8 +87,11 @@ int64_t nowMillis() {
 }
 
 struct WorkflowTaskDef {
-  std::string name;        // task definition name (the task type a worker polls)
-  std::string reference;   // taskReferenceName: the step, unique within the definition
+  std::string name;       // task definition name (the task type a worker polls)
+  std::string reference;  // taskReferenceName: the step, unique within the definition
+  // Non-empty: a compensation step, left out of the normal sequence and scheduled only
+  // when the step with this reference name fails.
+  std::string compensates;
 };
 
 struct WorkflowDef {
@@ -94,6 +113,9 @@ struct Task {
   std::string input_json = "{}";
   std::string output_json = "{}";
   std::string reason;
+  std::string worker_id;
+  int poll_count = 0;
+  uint64_t order = 0;  // scheduling order across all workflows
   int64_t scheduled_time = 0;
   int64_t start_time = 0;
   int64_t end_time = 0;
@@ -108,11 +130,13 @@ struct Workflow {
   std::string output_json = "{}";
   std::string correlation_id;
   std::string reason;
+  uint64_t order = 0;  // start order
   int64_t create_time = 0;
   int64_t start_time = 0;
   int64_t end_time = 0;
   int64_t update_time = 0;
   std::vector<std::string> task_ids;  // in scheduling order
+  std::set<std::string> skip;         // steps to skip when they are reached (skiptask)
 };
 
 // An HTTP answer from the store: a status, and a body that is either a plain-text id or
@@ -209,17 +233,19 @@ std::optional<int> parseVersion(const std::string& text) {
 class Store {
  public:
   Store() {
-    defs_.push_back(WorkflowDef{"order-fulfillment",
-                                1,
-                                "Reserve stock, charge the card, ship the order.",
-                                {{"reserve_stock", "reserve-stock"},
-                                 {"payment", "charge-card"},
-                                 {"ship_order", "ship"}}});
-    defs_.push_back(WorkflowDef{"refund",
-                                1,
-                                "Check eligibility, then issue the refund.",
-                                {{"check_refund_eligibility", "check-eligibility"},
-                                 {"payment", "issue-refund"}}});
+    defs_.push_back(WorkflowDef{
+        "order-fulfillment",
+        1,
+        "Reserve stock, charge the card, ship the order; refund the card if shipping fails.",
+        {{"reserve_stock", "reserve-stock", ""},
+         {"payment", "charge-card", ""},
+         {"ship_order", "ship", ""},
+         {"payment", "refund", "ship"}}});
+    defs_.push_back(WorkflowDef{
+        "refund",
+        1,
+        "Check eligibility, then issue the refund.",
+        {{"check_refund_eligibility", "check-eligibility", ""}, {"payment", "issue-refund", ""}}});
   }
 
   // version 0 or nullopt: the latest.
@@ -238,9 +264,10 @@ class Store {
     wf.input_json = std::move(input_json);
     wf.correlation_id = std::move(correlation_id);
     wf.create_time = wf.start_time = wf.update_time = nowMillis();
+    wf.order = ++started_;
     const std::string id = wf.id;
     Workflow& stored = workflows_.emplace(id, std::move(wf)).first->second;
-    scheduleTask(stored, 0, nullptr);
+    advance(stored, nextStep(*def, std::nullopt));
     return Outcome{200, id};
   }
 
@@ -332,9 +359,95 @@ class Store {
     wf->status = WorkflowStatus::kRunning;
     wf->reason.clear();
     wf->output_json = "{}";
+    wf->skip.clear();
     wf->start_time = wf->update_time = nowMillis();
     wf->end_time = 0;
-    scheduleTask(*wf, 0, nullptr);
+    advance(*wf, nextStep(*wf->def, std::nullopt));
+    return Outcome{};
+  }
+
+  // Runs an ended workflow again: from the task `from_task_id` (that task and every later
+  // one are replaced by a new task of the same step), or from the start when it is empty.
+  // A non-empty `input_json` replaces the workflow input (whole reruns) or the task input.
+  Outcome rerun(const std::string& id, const std::string& from_task_id, std::string input_json) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Workflow* wf = findWorkflow(id);
+    if (wf == nullptr)
+      return notFound(id);
+    if (!isTerminal(wf->status)) {
+      return fail(409, "Workflow " + id + " is still " + workflowStatusName(wf->status) +
+                           "; only ended workflows can be rerun");
+    }
+    size_t from = wf->task_ids.size();
+    if (!from_task_id.empty()) {
+      auto it = tasks_.find(from_task_id);
+      if (it == tasks_.end())
+        return fail(404, "No such task found by id: " + from_task_id);
+      if (it->second.workflow_id != id) {
+        return fail(400, "Task " + from_task_id + " does not belong to workflow " + id);
+      }
+      for (size_t i = 0; i < wf->task_ids.size(); ++i) {
+        if (wf->task_ids[i] == from_task_id)
+          from = i;
+      }
+    }
+    const int64_t now = nowMillis();
+    wf->status = WorkflowStatus::kRunning;
+    wf->reason.clear();
+    wf->output_json = "{}";
+    wf->end_time = 0;
+    wf->update_time = now;
+    wf->skip.clear();
+    if (from_task_id.empty()) {
+      for (const auto& tid : wf->task_ids)
+        tasks_.erase(tid);
+      wf->task_ids.clear();
+      if (!input_json.empty())
+        wf->input_json = std::move(input_json);
+      wf->start_time = now;
+      advance(*wf, nextStep(*wf->def, std::nullopt));
+      return Outcome{200, id};
+    }
+    const Task copy = tasks_.at(from_task_id);
+    for (size_t i = from; i < wf->task_ids.size(); ++i)
+      tasks_.erase(wf->task_ids[i]);
+    wf->task_ids.resize(from);
+    scheduleTask(*wf, copy.index, nullptr);
+    Task& fresh = tasks_.at(wf->task_ids.back());
+    fresh.input_json = input_json.empty() ? copy.input_json : std::move(input_json);
+    return Outcome{200, id};
+  }
+
+  // Skips the step `ref`: its pending task now, or the step when the workflow reaches it.
+  Outcome skipTask(const std::string& id, const std::string& ref) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Workflow* wf = findWorkflow(id);
+    if (wf == nullptr)
+      return notFound(id);
+    if (wf->status != WorkflowStatus::kRunning) {
+      return fail(409, "Workflow " + id + " is " + workflowStatusName(wf->status) +
+                           "; only RUNNING workflows can skip tasks");
+    }
+    const WorkflowTaskDef* step = nullptr;
+    for (const auto& t : wf->def->tasks) {
+      if (t.reference == ref)
+        step = &t;
+    }
+    if (step == nullptr) {
+      return fail(400, "Workflow " + wf->def->name + " has no task with reference name " + ref);
+    }
+    if (Task* t = latestTask(*wf, ref)) {
+      if (isTerminal(t->status)) {
+        return fail(409, "Task " + ref + " is already " + taskStatusName(t->status));
+      }
+      const int64_t now = nowMillis();
+      t->status = TaskStatus::kSkipped;
+      t->end_time = t->update_time = wf->update_time = now;
+      decide(*wf);
+      return Outcome{};
+    }
+    wf->skip.insert(ref);
+    wf->update_time = nowMillis();
     return Outcome{};
   }
 
@@ -348,7 +461,86 @@ class Store {
     if (task.workflow_id != workflow_id) {
       return fail(400, "Task " + task_id + " does not belong to workflow " + workflow_id);
     }
-    Workflow& wf = workflows_.at(workflow_id);
+    return setTaskStatus(workflows_.at(workflow_id), task, status, std::move(output_json), reason);
+  }
+
+  // POST /api/tasks/{workflowId}/{taskRefName}/{status}: the pending task of that step.
+  // On success the text is the task id, or the workflow JSON when `workflow_json`.
+  Outcome updateTaskByRef(const std::string& workflow_id, const std::string& ref,
+                          const std::string& status, std::string output_json, bool workflow_json) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Workflow* wf = findWorkflow(workflow_id);
+    if (wf == nullptr)
+      return notFound(workflow_id);
+    Task* task = latestTask(*wf, ref);
+    if (task == nullptr || isTerminal(task->status)) {
+      return fail(404,
+                  "No pending task with reference name " + ref + " in workflow " + workflow_id);
+    }
+    Outcome o = setTaskStatus(*wf, *task, status, std::move(output_json), "");
+    if (o.ok() && workflow_json) {
+      rapidjson::StringBuffer buf;
+      JsonWriter w(buf);
+      writeWorkflow(w, *wf, true);
+      o.text.assign(buf.GetString(), buf.GetSize());
+    }
+    return o;
+  }
+
+  // GET /api/tasks/poll/{taskType}: leases the oldest SCHEDULED task of that type in a
+  // RUNNING workflow (now IN_PROGRESS); nullopt when there is none.
+  std::optional<std::string> poll(const std::string& task_type, const std::string& worker_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Task* best = nullptr;
+    for (auto& [id, t] : tasks_) {
+      if (t.status != TaskStatus::kScheduled || t.def->tasks[t.index].name != task_type)
+        continue;
+      if (workflows_.at(t.workflow_id).status != WorkflowStatus::kRunning)
+        continue;
+      if (best == nullptr || t.order < best->order)
+        best = &t;
+    }
+    if (best == nullptr)
+      return std::nullopt;
+    const int64_t now = nowMillis();
+    best->status = TaskStatus::kInProgress;
+    best->worker_id = worker_id;
+    best->poll_count += 1;
+    best->start_time = best->update_time = now;
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    writeTask(w, *best);
+    return std::string(buf.GetString(), buf.GetSize());
+  }
+
+  // GET /api/workflow/running/{name}: ids of the RUNNING and PAUSED executions, oldest first.
+  std::string runningJson(const std::string& name, std::optional<int> version) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<const Workflow*> found;
+    for (const auto& [id, wf] : workflows_) {
+      if (wf.def->name != name || (version && *version > 0 && wf.def->version != *version)) {
+        continue;
+      }
+      if (wf.status == WorkflowStatus::kRunning || wf.status == WorkflowStatus::kPaused) {
+        found.push_back(&wf);
+      }
+    }
+    std::sort(found.begin(), found.end(),
+              [](const Workflow* a, const Workflow* b) { return a->order < b->order; });
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartArray();
+    for (const Workflow* wf : found)
+      w.String(wf->id.data(), static_cast<rapidjson::SizeType>(wf->id.size()));
+    w.EndArray();
+    return std::string(buf.GetString(), buf.GetSize());
+  }
+
+ private:
+  Outcome setTaskStatus(Workflow& wf, Task& task, const std::string& status,
+                        std::string output_json, const std::string& reason) {
+    const std::string& workflow_id = wf.id;
+    const std::string task_id = task.id;
     if (isTerminal(wf.status)) {
       return fail(409, "Workflow " + workflow_id + " is " + workflowStatusName(wf.status) +
                            "; its tasks cannot be updated");
@@ -380,6 +572,7 @@ class Store {
     return Outcome{200, task_id};
   }
 
+ public:
   // Serialisers: lock, then write. nullopt when the id is unknown.
   std::optional<std::string> workflowJson(const std::string& id, bool include_tasks) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -445,6 +638,57 @@ class Store {
     return it == workflows_.end() ? nullptr : &it->second;
   }
 
+  // The most recently scheduled task of step `ref`, or null.
+  Task* latestTask(Workflow& wf, const std::string& ref) {
+    for (auto it = wf.task_ids.rbegin(); it != wf.task_ids.rend(); ++it) {
+      Task& t = tasks_.at(*it);
+      if (t.def->tasks[t.index].reference == ref)
+        return &t;
+    }
+    return nullptr;
+  }
+
+  // The index of the step after `after` (the first step without it) in the normal sequence,
+  // which leaves out compensation steps; def.tasks.size() when there is none.
+  static size_t nextStep(const WorkflowDef& def, std::optional<size_t> after) {
+    size_t i = after ? *after + 1 : 0;
+    while (i < def.tasks.size() && !def.tasks[i].compensates.empty())
+      ++i;
+    return i;
+  }
+
+  // The compensation step of step `ref`, or def.tasks.size().
+  static size_t compensationOf(const WorkflowDef& def, const std::string& ref) {
+    for (size_t i = 0; i < def.tasks.size(); ++i) {
+      if (def.tasks[i].compensates == ref)
+        return i;
+    }
+    return def.tasks.size();
+  }
+
+  // Schedules step `index`, skipping it (and going on) when skiptask named it; past the
+  // last step the workflow completes with the last task's output.
+  void advance(Workflow& wf, size_t index) {
+    for (;;) {
+      const int64_t now = nowMillis();
+      if (index >= wf.def->tasks.size()) {
+        wf.status = WorkflowStatus::kCompleted;
+        wf.output_json =
+            wf.task_ids.empty() ? std::string("{}") : tasks_.at(wf.task_ids.back()).output_json;
+        wf.end_time = wf.update_time = now;
+        return;
+      }
+      scheduleTask(wf, index, nullptr);
+      const std::string& ref = wf.def->tasks[index].reference;
+      if (wf.skip.erase(ref) == 0)
+        return;
+      Task& t = tasks_.at(wf.task_ids.back());
+      t.status = TaskStatus::kSkipped;
+      t.end_time = t.update_time = now;
+      index = nextStep(*wf.def, index);
+    }
+  }
+
   void scheduleTask(Workflow& wf, size_t index, const Task* retried) {
     Task t;
     t.id = newUuid(rd_);
@@ -452,14 +696,15 @@ class Store {
     t.def = wf.def;
     t.index = index;
     t.seq = static_cast<int>(wf.task_ids.size()) + 1;
-    t.input_json = index == 0 ? wf.input_json
-                              : tasks_.at(wf.task_ids.back()).output_json;  // previous output
+    t.input_json = wf.task_ids.empty() ? wf.input_json
+                                       : tasks_.at(wf.task_ids.back()).output_json;  // previous
     if (retried != nullptr) {
       t.retry_count = retried->retry_count + 1;
       t.retried_task_id = retried->id;
       t.input_json = retried->input_json;
     }
     t.scheduled_time = t.update_time = nowMillis();
+    t.order = ++scheduled_;
     wf.task_ids.push_back(t.id);
     const std::string id = t.id;
     tasks_.emplace(id, std::move(t));
@@ -469,19 +714,27 @@ class Store {
   void decide(Workflow& wf) {
     if (wf.status != WorkflowStatus::kRunning || wf.task_ids.empty()) return;
     const Task& last = tasks_.at(wf.task_ids.back());
+    const WorkflowTaskDef& step = wf.def->tasks[last.index];
     const int64_t now = nowMillis();
-    if (last.status == TaskStatus::kCompleted) {
-      if (last.index + 1 < wf.def->tasks.size()) {
-        scheduleTask(wf, last.index + 1, nullptr);
+    if (isDone(last.status)) {
+      if (step.compensates.empty()) {
+        advance(wf, nextStep(*wf.def, last.index));
       } else {
-        wf.status = WorkflowStatus::kCompleted;
-        wf.output_json = last.output_json;
+        // The failure was compensated; the order still was not fulfilled.
+        wf.status = WorkflowStatus::kFailed;
+        wf.reason += (wf.reason.empty() ? "" : "; ") + ("compensated by " + step.reference);
         wf.end_time = wf.update_time = now;
       }
     } else if (last.status == TaskStatus::kFailed) {
+      wf.reason = "Task " + last.id + " (" + step.reference + ") failed: " + last.reason;
+      const size_t comp =
+          step.compensates.empty() ? compensationOf(*wf.def, step.reference) : wf.def->tasks.size();
+      if (comp < wf.def->tasks.size()) {
+        scheduleTask(wf, comp, nullptr);  // the workflow keeps running
+        wf.update_time = now;
+        return;
+      }
       wf.status = WorkflowStatus::kFailed;
-      wf.reason = "Task " + last.id + " (" + wf.def->tasks[last.index].reference +
-                  ") failed: " + last.reason;
       wf.end_time = wf.update_time = now;
     }
   }
@@ -503,6 +756,9 @@ class Store {
     key(w, "retryCount");
     w.Int(t.retry_count);
     if (!t.retried_task_id.empty()) str(w, "retriedTaskId", t.retried_task_id);
+    if (!t.worker_id.empty()) str(w, "workerId", t.worker_id);
+    key(w, "pollCount");
+    w.Int(t.poll_count);
     raw(w, "inputData", t.input_json);
     raw(w, "outputData", t.output_json);
     if (!t.reason.empty()) str(w, "reasonForIncompletion", t.reason);
@@ -562,6 +818,10 @@ class Store {
       str(w, "name", t.name);
       str(w, "taskReferenceName", t.reference);
       str(w, "type", "SIMPLE");
+      if (!t.compensates.empty()) {
+        // Not a Conductor field: where the demo's compensation step runs.
+        str(w, "description", "runs only when " + t.compensates + " fails");
+      }
       w.EndObject();
     }
     w.EndArray();
@@ -569,10 +829,12 @@ class Store {
   }
 
   std::mutex mu_;
-  std::random_device rd_;                     // GUARDED_BY(mu_)
-  std::vector<WorkflowDef> defs_;             // never changes after construction
-  std::map<std::string, Workflow> workflows_; // GUARDED_BY(mu_)
-  std::map<std::string, Task> tasks_;         // GUARDED_BY(mu_)
+  std::random_device rd_;                      // GUARDED_BY(mu_)
+  std::vector<WorkflowDef> defs_;              // never changes after construction
+  std::map<std::string, Workflow> workflows_;  // GUARDED_BY(mu_)
+  std::map<std::string, Task> tasks_;          // GUARDED_BY(mu_)
+  uint64_t scheduled_ = 0;                     // GUARDED_BY(mu_): tasks scheduled so far
+  uint64_t started_ = 0;                       // GUARDED_BY(mu_): workflows started so far
 };
 
 void sendError(httplib::Response& res, int status, const std::string& message) {
@@ -649,7 +911,30 @@ class DemoOrchestrator::Impl {
     server_.Post(R"(/api/workflow/([^/]+)/restart)", [this](const Req& req, Res& res) {
       sendOutcome(res, store_.restart(req.matches[1]));
     });
+    server_.Post(R"(/api/workflow/([^/]+)/rerun)",
+                 [this](const Req& req, Res& res) { rerun(req, res); });
+    server_.Put(R"(/api/workflow/([^/]+)/skiptask/([^/]+))", [this](const Req& req, Res& res) {
+      sendOutcome(res, store_.skipTask(req.matches[1], req.matches[2]));
+    });
+    server_.Get(R"(/api/workflow/running/([^/]+))", [this](const Req& req, Res& res) {
+      const std::optional<int> version = parseVersion(param(req, "version"));
+      if (version && *version < 0)
+        return sendError(res, 400, "Invalid version");
+      res.set_content(store_.runningJson(req.matches[1], version), kJson);
+    });
     server_.Post("/api/tasks", [this](const Req& req, Res& res) { updateTask(req, res); });
+    server_.Get(R"(/api/tasks/poll/([^/]+))", [this](const Req& req, Res& res) {
+      auto json = store_.poll(req.matches[1], param(req, "workerid"));
+      if (!json) {
+        res.status = 204;  // nothing to do
+        return;
+      }
+      res.set_content(*json, kJson);
+    });
+    server_.Post(R"(/api/tasks/([^/]+)/([^/]+)/([^/]+))",
+                 [this](const Req& req, Res& res) { updateTaskByRef(req, res, /*sync=*/false); });
+    server_.Post(R"(/api/tasks/([^/]+)/([^/]+)/([^/]+)/sync)",
+                 [this](const Req& req, Res& res) { updateTaskByRef(req, res, /*sync=*/true); });
     server_.Get(R"(/api/tasks/([^/]+))", [this](const Req& req, Res& res) {
       auto json = store_.taskJson(req.matches[1]);
       if (!json) {
@@ -748,6 +1033,49 @@ class DemoOrchestrator::Impl {
     }
     sendOutcome(res, store_.updateTask(workflow_id, task_id, status, std::move(output),
                                        text("reasonForIncompletion")));
+  }
+
+  // Body: the task's output (an object; empty is {}).
+  void updateTaskByRef(const Req& req, Res& res, bool sync) {
+    rapidjson::Document body;
+    if (auto err = parseJson(req.body, body))
+      return sendError(res, 400, *err);
+    if (!body.IsObject())
+      return sendError(res, 400, "The task output must be an object");
+    Outcome o = store_.updateTaskByRef(req.matches[1], req.matches[2], req.matches[3],
+                                       serialize(body), sync);
+    if (sync && o.ok()) {
+      res.status = o.status;
+      res.set_content(o.text, kJson);
+      return;
+    }
+    sendOutcome(res, o);
+  }
+
+  // RerunWorkflowRequest {reRunFromWorkflowId, workflowInput, reRunFromTaskId, taskInput,
+  // correlationId}; reRunFromWorkflowId is the path's (the server overwrites it).
+  void rerun(const Req& req, Res& res) {
+    rapidjson::Document body;
+    if (auto err = parseJson(req.body, body))
+      return sendError(res, 400, *err);
+    if (!body.IsObject())
+      return sendError(res, 400, "RerunWorkflowRequest must be an object");
+    std::string from;
+    if (body.HasMember("reRunFromTaskId") && !body["reRunFromTaskId"].IsNull()) {
+      if (!body["reRunFromTaskId"].IsString()) {
+        return sendError(res, 400, "reRunFromTaskId must be a string");
+      }
+      from = body["reRunFromTaskId"].GetString();
+    }
+    const char* input_member = from.empty() ? "workflowInput" : "taskInput";
+    std::string input;
+    if (body.HasMember(input_member) && !body[input_member].IsNull()) {
+      if (!body[input_member].IsObject()) {
+        return sendError(res, 400, std::string(input_member) + " must be an object");
+      }
+      input = serialize(body[input_member]);
+    }
+    sendOutcome(res, store_.rerun(req.matches[1], from, std::move(input)));
   }
 
   Store store_;

@@ -4,26 +4,43 @@
 // part of the request path, and keeps everything in memory until it is destroyed.
 //
 // Seeded definitions (task reference name / task definition name):
-//   order-fulfillment v1: reserve-stock/reserve_stock, charge-card/payment, ship/ship_order
+//   order-fulfillment v1: reserve-stock/reserve_stock, charge-card/payment, ship/ship_order,
+//                         refund/payment (compensation: runs only when ship fails)
 //   refund v1:            check-eligibility/check_refund_eligibility, issue-refund/payment
-// The task definition `payment` is shared by both workflows on purpose: a step is named by
-// its reference name, never by its task type.
+// The task definition `payment` is shared on purpose: a step is named by its reference
+// name, never by its task type.
 //
 // Endpoints (JSON bodies; errors are {"status","code","message","retryable"}):
 //   POST   /api/workflow/{name}[?version=&correlationId=]  body: input  → workflowId (text)
 //   POST   /api/workflow      StartWorkflowRequest {name, version, input, correlationId}
-//   GET    /api/workflow/{workflowId}[?includeTasks=true]  → Workflow
+//   GET    /api/workflow/{workflowId}[?includeTasks=true]  → Workflow (workflowId,
+//          workflowName, workflowVersion, status, tasks, ...)
+//   GET    /api/workflow/running/{name}[?version=]         → [workflowId] (RUNNING, PAUSED)
 //   PUT    /api/workflow/{workflowId}/pause | /resume
 //   DELETE /api/workflow/{workflowId}[?reason=]            terminate
 //   POST   /api/workflow/{workflowId}/retry | /restart
+//   POST   /api/workflow/{workflowId}/rerun  RerunWorkflowRequest {reRunFromTaskId,
+//          taskInput, workflowInput}                      → workflowId (text)
+//   PUT    /api/workflow/{workflowId}/skiptask/{taskReferenceName}
 //   POST   /api/tasks         TaskResult {workflowInstanceId, taskId, status, outputData}
-//   GET    /api/tasks/{taskId}                             → Task
+//                                                         → taskId (text)
+//   POST   /api/tasks/{workflowId}/{taskRefName}/{status}[/sync]  body: output
+//                                                         → taskId (text) | Workflow (sync)
+//   GET    /api/tasks/poll/{taskType}[?workerid=]          → Task (now IN_PROGRESS) | 204
+//   GET    /api/tasks/{taskId}                             → Task (taskId, workflowInstanceId,
+//          workflowType, referenceTaskName, status, ...)
 //   GET    /api/metadata/workflow[/{name}[?version=]]      → WorkflowDef(s)
 //   GET    /health                                         → {"healthy":true}
-// Tasks run in definition order: starting schedules the first task; completing one
-// schedules the next or completes the workflow (its output is the last task's output);
-// failing one fails the workflow. Invalid transitions answer 409, a task update whose
-// workflowInstanceId does not own the task 400, unknown ids 404.
+// Steps run in definition order: starting schedules the first; completing (or skipping)
+// one schedules the next or completes the workflow (its output is the last task's output).
+// A failed step fails the workflow, unless a compensation step names it: then that step
+// is scheduled and the workflow ends FAILED once it is done. Task statuses: COMPLETED,
+// FAILED, FAILED_WITH_TERMINAL_ERROR, IN_PROGRESS. retry re-schedules the last task of an
+// ended workflow if it failed or was canceled; restart runs it again from the start; rerun
+// does either from a given task (dropping that task and the later ones) or from the start.
+// skiptask skips the pending task of that step, or the step once it is reached. Invalid
+// transitions answer 409, a task update whose workflowInstanceId does not own the task
+// 400, unknown ids 404.
 //
 // Threads: served by a pool of cpp-httplib threads; all state sits behind one mutex.
 // start() and stop() are called from the controlling thread; the destructor stops.

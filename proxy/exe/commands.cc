@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -124,6 +125,88 @@ int tokenCommand(int argc, char** argv) {
   return 0;
 }
 
+namespace {
+
+// The demo's policy folder, rewritten at every start (edits while it runs are reloaded).
+constexpr const char* kDemoOrderPolicy =
+    R"(# Written by `stepgate demo` (rewritten at every start; edits are reloaded while it runs).
+# Who may do what to order-fulfillment runs, step by step. Steps are Conductor task
+# reference names: reserve-stock, charge-card, ship, and refund (runs when ship fails).
+workflow: order-fulfillment
+upstream: conductor
+description: demo; ops run orders, the payments on-call repairs the card charge
+rules:
+  - id: ops-run
+    allow: [start, read, list, pause, resume, stop]
+    who: { groups: [ops] }
+  - id: ops-warehouse-steps
+    allow: [complete-step, fail-step, skip-step]
+    steps: [reserve-stock, ship]
+    who: { groups: [ops] }
+  - id: oncall-read
+    allow: [read, list]
+    who: { groups: [payments-oncall] }
+  - id: oncall-charge-card
+    allow: [complete-step, fail-step, rerun]
+    steps: [charge-card]
+    who: { groups: [payments-oncall] }
+  - id: oncall-retry
+    allow: [retry]
+    who: { groups: [payments-oncall] }
+    description: >-
+      Conductor's retry re-schedules whatever failed last and names no step, so a rule
+      with steps never grants it; completing the retried task is still decided per step.
+  - id: oncall-never-refund
+    deny: [complete-step, fail-step, skip-step, rerun]
+    steps: [refund]
+    who: { groups: [payments-oncall] }
+  - id: workers-complete
+    allow: [complete-step, fail-step, work]
+    who: { groups: [workers] }
+)";
+
+constexpr const char* kDemoAllPolicy =
+    R"(# Written by `stepgate demo` (rewritten at every start; edits are reloaded while it runs).
+# Calls that name no single workflow (lists of definitions, polls by task type) match only
+# rules of workflow "*".
+workflow: "*"
+upstream: conductor
+rules:
+  - id: browse-definitions
+    allow: [list]
+    who: { groups: [ops, payments-oncall] }
+  - id: workers-poll
+    allow: [work]
+    steps: [reserve_stock, payment, ship_order]
+    who: { groups: [workers] }
+)";
+
+bool writeFile(const std::string& path, const std::string& content) {
+  std::ofstream f(path, std::ios::trunc);
+  f << content;
+  f.flush();
+  if (!f) {
+    fprintf(stderr, "demo: cannot write %s: %s\n", path.c_str(), strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+// Single quotes for a POSIX shell.
+std::string shellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+}  // namespace
+
 int demoCommand(int argc, char** argv) {
   std::string state_dir = ".state/demo";
   int port = 8443;
@@ -150,9 +233,10 @@ int demoCommand(int argc, char** argv) {
     return 2;
   }
   std::error_code ec;
-  std::filesystem::create_directories(state_dir, ec);
+  std::filesystem::create_directories(state_dir + "/policies", ec);
   if (ec) {
-    fprintf(stderr, "demo: cannot create %s: %s\n", state_dir.c_str(), ec.message().c_str());
+    fprintf(stderr, "demo: cannot create %s/policies: %s\n", state_dir.c_str(),
+            ec.message().c_str());
     return 1;
   }
   auto pki = proxy::tls::ensureDevPki(state_dir + "/pki");
@@ -165,6 +249,10 @@ int demoCommand(int argc, char** argv) {
     fprintf(stderr, "demo: issuer: %s\n", issuer.status().message().c_str());
     return 1;
   }
+  if (!writeFile(state_dir + "/policies/order-fulfillment.yaml", kDemoOrderPolicy) ||
+      !writeFile(state_dir + "/policies/all-workflows.yaml", kDemoAllPolicy)) {
+    return 1;
+  }
   auto addr = parseSocketAddress("127.0.0.1:0", true);
   auto orchestrator = proxy::DemoOrchestrator::start(*addr);
   if (!orchestrator.isOk()) {
@@ -174,9 +262,10 @@ int demoCommand(int argc, char** argv) {
   const uint16_t orch_port = (*orchestrator)->port();
   const std::string config_path = state_dir + "/stepgate.yaml";
   {
-    std::ofstream f(config_path, std::ios::trunc);
+    std::ostringstream f;
     f << "# Written by `stepgate demo`: stepgate over TLS in front of the built-in demo\n"
-         "# orchestrator (a Conductor-compatible subset). Paths are relative to this file.\n"
+         "# orchestrator (a Conductor-compatible subset), deciding every call with the\n"
+         "# policies in policies/. Paths are relative to this file.\n"
          "listeners:\n"
          "  - name: demo\n"
          "    address: 127.0.0.1:" << port << "\n"
@@ -201,59 +290,96 @@ int demoCommand(int argc, char** argv) {
          "      typ: at+jwt\n"
          "      jwks_file: issuer/jwks.json\n"
          "      claims: { groups: groups }\n"
+         "policies: policies\n"
+         "policy:\n"
+         "  reveal_rule_ids: true\n"
          "admin:\n"
          "  address: 127.0.0.1:" << admin_port << "\n"
          "proxy:\n"
          "  drain_timeout: 5s\n"
          "log:\n"
          "  level: info\n";
-    if (!f) {
-      fprintf(stderr, "demo: cannot write %s: %s\n", config_path.c_str(), strerror(errno));
-      return 1;
-    }
+    if (!writeFile(config_path, f.str())) return 1;
   }
 
   const std::string ca = pki->ca_cert;
-  identity::MintRequest mint;
-  mint.subject = "demo-user";
-  mint.groups = {"ops"};
-  const std::string token = (*issuer)->mint(mint);
+  proxy::DemoSmokeTokens tokens;
+  {
+    identity::MintRequest mint;
+    mint.subject = "demo-user";
+    mint.groups = {"ops"};
+    tokens.ops = (*issuer)->mint(mint);
+    mint.subject = "oncall-user";
+    mint.groups = {"payments-oncall"};
+    tokens.oncall = (*issuer)->mint(mint);
+  }
   bool smoke_ok = true;
   std::thread smoke_thread;
   proxy::ServerOptions opts;
   opts.config_path = config_path;
   opts.on_ready = [&] {
     const std::string base = "https://127.0.0.1:" + std::to_string(port);
-    const std::string c = "curl --cacert " + ca + " -H \"Authorization: Bearer $TOKEN\" ";
-    printf(
-        "\nstepgate demo is running.\n"
-        "  proxy (TLS)   %s  ->  demo orchestrator (Conductor API) on 127.0.0.1:%u\n"
-        "  admin         http://127.0.0.1:%d/metrics   /healthz   /readyz\n"
-        "  dev CA        %s\n\n"
-        "A token from the development issuer (subject demo-user, group ops, 1 hour):\n"
-        "  export TOKEN=%s\n"
-        "  (more: stepgate token mint --state-dir %s --sub alice --groups ops,payments-oncall)\n\n"
-        "Try:\n"
-        "  %s-X POST %s/api/workflow/order-fulfillment -H 'Content-Type: application/json' "
-        "-d '{\"orderId\":\"o-1\"}'\n"
-        "  %s%s/api/workflow/<workflowId>\n"
-        "  %s-X PUT %s/api/workflow/<workflowId>/pause\n"
-        "  %s-X PUT %s/api/workflow/<workflowId>/resume\n"
-        "  %s-X DELETE '%s/api/workflow/<workflowId>?reason=demo'\n"
-        "  %s'%s/api/workflow/order-fulfillment;v=1'     # refused: path parameter\n"
-        "  %s--cert %s --key %s %s/api/metadata/workflow   # with the dev client certificate\n\n"
-        "Stop with Ctrl-C.\n\n",
-        base.c_str(), orch_port, admin_port, ca.c_str(), token.c_str(), state_dir.c_str(),
-        c.c_str(), base.c_str(), c.c_str(),
-        base.c_str(), c.c_str(), base.c_str(), c.c_str(), base.c_str(), c.c_str(), base.c_str(),
-        c.c_str(), base.c_str(), c.c_str(), pki->client_cert.c_str(), pki->client_key.c_str(),
-        base.c_str());
+    const std::string c = "curl -sS --cacert \"$CA\" ";
+    const std::string as_ops = c + "-H \"Authorization: Bearer $OPS\" ";
+    const std::string as_oncall = c + "-H \"Authorization: Bearer $ONCALL\" ";
+    const std::string json = "-H 'Content-Type: application/json' ";
+    std::string s;
+    s += "\nstepgate demo is running.\n";
+    s += "  proxy (TLS)   " + base + "  ->  demo orchestrator (Conductor API) on 127.0.0.1:" +
+         std::to_string(orch_port) + "\n";
+    s += "  admin         http://127.0.0.1:" + std::to_string(admin_port) +
+         "/metrics   /healthz   /readyz\n";
+    s += "  dev CA        " + ca + "\n";
+    s += "  policies      " + state_dir + "/policies/ (edit while it runs: reloaded on save)\n\n";
+    s += "Two users, tokens from the development issuer (1 hour):\n";
+    s += "  export CA=" + shellQuote(ca) + " BASE=" + base + "\n";
+    s += "  export OPS=" + tokens.ops + "    # demo-user, group ops\n";
+    s += "  export ONCALL=" + tokens.oncall + "    # oncall-user, group payments-oncall\n";
+    s += "  (more: stepgate token mint --state-dir " + shellQuote(state_dir) +
+         " --sub alice --groups ops,payments-oncall)\n\n";
+    s += "Allowed and denied per step (a 403 names the reason and the deciding rules):\n";
+    s += "  WF=$(" + as_ops + "-X POST $BASE/api/workflow/order-fulfillment " + json +
+         "-d '{\"orderId\":\"o-1\",\"amount\":42}'); echo $WF\n";
+    s += "  " + as_ops + "$BASE/api/workflow/$WF                                   # read\n";
+    s += "  " + as_ops + "-X POST $BASE/api/tasks/$WF/reserve-stock/COMPLETED " + json +
+         "-d '{}'   # allowed: ops-warehouse-steps\n";
+    s += "  " + as_ops + "-X POST $BASE/api/tasks/$WF/charge-card/COMPLETED " + json +
+         "-d '{}'     # 403 no_matching_allow\n";
+    s += "  TASK=$(" + as_oncall +
+         "$BASE/api/workflow/$WF | grep -o '\"taskId\":\"[^\"]*\"' | tail -1 | cut -d'\"' "
+         "-f4)\n";
+    s += "  " + as_oncall + "-X POST $BASE/api/tasks " + json +
+         "-d \"{\\\"workflowInstanceId\\\":\\\"$WF\\\",\\\"taskId\\\":\\\"$TASK\\\","
+         "\\\"status\\\":\\\"COMPLETED\\\"}\"   # allowed: oncall-charge-card\n";
+    s += "  " + as_ops + "-X POST $BASE/api/tasks/$WF/ship/FAILED " + json +
+         "-d '{}'            # ship fails: refund is scheduled\n";
+    s += "  " + as_oncall + "-X POST $BASE/api/tasks/$WF/refund/COMPLETED " + json +
+         "-d '{}'       # 403 denied: oncall-never-refund\n";
+    s += "  " + as_ops + "-X DELETE \"$BASE/api/workflow/$WF?reason=demo\"        # terminate\n";
+    s += "A failed charge, retried:\n";
+    s += "  WF=$(" + as_ops + "-X POST $BASE/api/workflow/order-fulfillment " + json +
+         "-d '{\"orderId\":\"o-2\"}')\n";
+    s += "  " + as_ops + "-X POST $BASE/api/tasks/$WF/reserve-stock/COMPLETED " + json +
+         "-d '{}'\n";
+    s += "  " + as_oncall + "-X POST $BASE/api/tasks/$WF/charge-card/FAILED " + json +
+         "-d '{}'    # the run fails\n";
+    s += "  " + as_ops + "-X POST $BASE/api/workflow/$WF/retry      # 403 no_matching_allow\n";
+    s += "  " + as_oncall + "-X POST $BASE/api/workflow/$WF/retry   # allowed: oncall-retry\n";
+    s += "Refused before any policy:\n";
+    s += "  " + c + "-o /dev/null -w '%{http_code}\\n' $BASE/api/workflow/order-fulfillment"
+         "          # 401: no token\n";
+    s += "  " + as_ops + "\"$BASE/api/workflow/order-fulfillment;v=1\"   # 400: path parameter\n";
+    s += "With the dev client certificate as well:\n";
+    s += "  " + as_ops + "--cert " + shellQuote(pki->client_cert) + " --key " +
+         shellQuote(pki->client_key) + " $BASE/api/metadata/workflow\n\n";
+    s += "Stop with Ctrl-C.\n\n";
+    fputs(s.c_str(), stdout);
     fflush(stdout);
     if (smoke) {
-      smoke_thread = std::thread([&, ca, token] {
+      smoke_thread = std::thread([&, ca, tokens] {
         std::string report;
         smoke_ok =
-            proxy::runDemoSmoke("127.0.0.1", static_cast<uint16_t>(port), ca, token, report);
+            proxy::runDemoSmoke("127.0.0.1", static_cast<uint16_t>(port), ca, tokens, report);
         printf("%s%s\n", report.c_str(), smoke_ok ? "demo smoke: all calls as expected"
                                                   : "demo smoke: FAILED");
         fflush(stdout);

@@ -1,5 +1,10 @@
-// `stepgate demo`: the smoke run, the dev PKI it writes, and the demo serving a real client
-// (curl over TLS with the dev CA) until SIGTERM.
+// `stepgate demo`: the smoke run, the dev PKI and policy folder it writes, and the demo
+// serving a real client (curl over TLS with the dev CA) until SIGTERM. The demo policy
+// decides per step of the Conductor order-fulfillment workflow: ops may complete
+// reserve-stock but not charge-card, the payments on-call may complete charge-card and retry
+// but never complete refund. Those allows and denies, seen from outside, show that the
+// Conductor profile classified each call by its step (resolved by lookups against the demo
+// orchestrator).
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -38,10 +43,51 @@ test('demo --smoke: every call as expected, exit 0', async () => {
     '--port', String(port), '--admin-port', String(adminPort)], { timeoutMs: 90000 });
   const r = smokeRun;
   assert.equal(r.timedOut, false);
-  assert.match(r.stdout, /^ok +POST \/api\/workflow\/order-fulfillment -> 200$/m);
-  assert.doesNotMatch(r.stdout, /FAIL/, r.stdout);
-  assert.match(r.stdout, /^demo smoke: all calls as expected$/m);
-  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  const out = r.stdout;
+  assert.doesNotMatch(out, /^FAIL /m, out);
+  const lines = [
+    /^ok +\[anonymous\] POST \/api\/workflow\/order-fulfillment -> 401$/m,
+    /^ok +\[ops\] POST \/api\/workflow\/order-fulfillment -> 200$/m,
+    // Step level: the same action, allowed on one step and refused on another.
+    /^ok +\[ops\] POST \/api\/tasks \(reserve-stock COMPLETED\) -> 200$/m,
+    /^ok +\[ops\] POST \/api\/tasks\/[0-9a-f-]{36}\/charge-card\/COMPLETED -> 403 no_matching_allow$/m,
+    /^ok +\[oncall\] POST \/api\/tasks \(charge-card COMPLETED\) -> 200$/m,
+    /^ok +\[oncall\] POST \/api\/tasks \(refund COMPLETED\) -> 403 denied$/m,
+    /^ok +\[oncall\] POST \/api\/tasks\/[0-9a-f-]{36}\/refund\/COMPLETED -> 403 denied$/m,
+    /^ok +the refund task is still SCHEDULED$/m,
+    /^ok +\[ops\] POST \/api\/workflow\/[0-9a-f-]{36}\/retry -> 403 no_matching_allow$/m,
+    /^ok +\[oncall\] POST \/api\/workflow\/[0-9a-f-]{36}\/retry -> 200$/m,
+    /^ok +\[ops\] GET \/api\/workflow\/00000000-0000-4000-8000-000000000000 -> 403 unresolved$/m,
+    /^ok +\[ops\] GET \/api\/workflow\/order-fulfillment;v=1 -> 400$/m,
+    /^ok +\[ops\] GET \/api\/workflow\/[0-9a-f-]{36}%2Fpause -> 400$/m,
+  ];
+  for (const re of lines) assert.match(out, re, out);
+  assert.equal((out.match(/^ok /gm) ?? []).length, 25, out);
+  assert.match(out, /^demo smoke: all calls as expected$/m);
+  assert.equal(r.code, 0, `${out}\n${r.stderr}`);
+});
+
+test('the demo policy folder loads without warnings and decides per step offline', async () => {
+  assert.ok(smokeRun, 'the smoke run ran');
+  const dir = path.join(smokeDir, 'policies');
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['all-workflows.yaml', 'order-fulfillment.yaml']);
+  const check = await runCommand(stepgateBin(), ['policy', 'check', dir, '--strict']);
+  assert.equal(check.code, 0, `${check.stdout}\n${check.stderr}`);
+  const explain = async (groups, action, step) => {
+    const r = await runCommand(stepgateBin(), ['policy', 'explain', dir, '--subject', 'u',
+      '--groups', groups, '--upstream', 'conductor', '--workflow', 'order-fulfillment',
+      '--action', action, ...(step ? ['--step', step] : [])]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.match(/^decision: .*$/m)?.[0] ?? r.stdout;
+  };
+  assert.match(await explain('payments-oncall', 'complete-step', 'charge-card'),
+    /^decision: allow .*oncall-charge-card/);
+  assert.match(await explain('payments-oncall', 'complete-step', 'refund'),
+    /^decision: deny \(denied\) by \[oncall-never-refund\]/);
+  assert.match(await explain('ops', 'complete-step', 'charge-card'),
+    /^decision: deny \(no_matching_allow\)/);
+  assert.match(await explain('ops', 'complete-step', 'reserve-stock'),
+    /^decision: allow .*ops-warehouse-steps/);
 });
 
 test('the dev PKI written by the demo: the CA verifies the server and client certificates',
@@ -141,6 +187,102 @@ test('demo in the background serves a curl POST over TLS and stops on SIGTERM wi
     const refused = await curl(['-sS', '--max-time', '10', '--cacert', ca, ...auth, '-o', '/dev/null',
       '-w', '%{http_code}', `${base}/api/workflow/order-fulfillment;v=1`]);
     assert.equal(refused.stdout, '400');
+
+    // The commands the demo prints run as printed (bash, curl) and give the allows and
+    // denies their comments announce.
+    const printed = out.split('\n');
+    const from = printed.findIndex((l) => l.startsWith('Two users'));
+    const to = printed.findIndex((l) => l.startsWith('Refused before any policy'));
+    assert.ok(from >= 0 && to > from, out);
+    const script = printed.slice(from + 1, to).filter((l) => /^ {2}(export |WF=|TASK=|curl )/.test(l))
+      .join('\n');
+    assert.match(script, /^ {2}export OPS=\S+ /m);
+    const ran = await runCommand('bash', ['-euc', script], { timeoutMs: 60000 });
+    assert.equal(ran.code, 0, `${script}\n${ran.stdout}\n${ran.stderr}`);
+    const refusals = (ran.stdout.match(/\{"error":"forbidden"[^{}]*\}/g) ?? []).map((b) => JSON.parse(b));
+    assert.deepEqual(refusals.map((b) => [b.reason, b.rules]), [
+      ['no_matching_allow', []],
+      ['denied', ['oncall-never-refund']],
+      ['no_matching_allow', []],
+    ], ran.stdout);
+
+    // What the orchestrator did, read back through stepgate as ops.
+    const mint = async (sub, groups) => {
+      const m = await runCommand(stepgateBin(), ['token', 'mint', '--state-dir', dir, '--sub', sub,
+        '--groups', groups]);
+      assert.equal(m.code, 0, m.stderr);
+      return m.stdout.trim();
+    };
+    const ops = await mint('olga', 'ops');
+    const oncall = await mint('oscar', 'payments-oncall');
+    const call = async (token, method, p, body) => {
+      const r = await curl(['-sS', '--max-time', '10', '--cacert', ca, '-H',
+        `Authorization: Bearer ${token}`, '-X', method, `${base}${p}`,
+        ...(body === undefined ? [] : ['-H', 'Content-Type: application/json', '-d', body]),
+        '-w', '\n%{http_code}']);
+      assert.equal(r.code, 0, r.stderr);
+      const at = r.stdout.lastIndexOf('\n');
+      return { status: Number(r.stdout.slice(at + 1)), body: r.stdout.slice(0, at) };
+    };
+    const firstWf = ran.stdout.split('\n')[0].trim();
+    assert.match(firstWf, /^[0-9a-f-]{36}$/, ran.stdout);
+    let r = await call(ops, 'GET', `/api/workflow/${firstWf}`);
+    assert.equal(r.status, 200, r.body);
+    let run = JSON.parse(r.body);
+    assert.equal(run.status, 'TERMINATED');
+    assert.deepEqual(run.tasks.map((t) => [t.referenceTaskName, t.status]), [
+      ['reserve-stock', 'COMPLETED'], ['charge-card', 'COMPLETED'], ['ship', 'FAILED'],
+      ['refund', 'CANCELED'],
+    ]);
+    r = await call(ops, 'GET', '/api/workflow/running/order-fulfillment');
+    assert.equal(r.status, 200, r.body);
+    const running = JSON.parse(r.body);
+    assert.ok(running.includes(id), r.body);
+    const retried = running.filter((x) => x !== id);
+    assert.equal(retried.length, 1, r.body);
+    run = JSON.parse((await call(ops, 'GET', `/api/workflow/${retried[0]}`)).body);
+    assert.equal(run.input.orderId, 'o-2');
+    assert.deepEqual(run.tasks.map((t) => [t.referenceTaskName, t.status, t.retryCount]), [
+      ['reserve-stock', 'COMPLETED', 0], ['charge-card', 'FAILED', 0],
+      ['charge-card', 'SCHEDULED', 1],
+    ]);
+    // Calls not in the printed walk: skiptask (path step) and rerun (step of the body's task).
+    r = await call(oncall, 'PUT', `/api/workflow/${retried[0]}/skiptask/refund`);
+    assert.equal(r.status, 403, r.body);
+    assert.equal(JSON.parse(r.body).reason, 'denied');
+    r = await call(ops, 'PUT', `/api/workflow/${retried[0]}/skiptask/charge-card`);
+    assert.equal(r.status, 403, r.body);
+    assert.equal(JSON.parse(r.body).reason, 'no_matching_allow');
+    r = await call(ops, 'PUT', `/api/workflow/${retried[0]}/skiptask/ship`);
+    assert.equal(r.status, 200, r.body);
+    const charge = run.tasks[2].taskId;
+    r = await call(ops, 'DELETE', `/api/workflow/${retried[0]}`);
+    assert.equal(r.status, 200, r.body);
+    r = await call(ops, 'POST', `/api/workflow/${retried[0]}/rerun`,
+      JSON.stringify({ reRunFromTaskId: charge }));
+    assert.equal(r.status, 403, r.body);
+    r = await call(oncall, 'POST', `/api/workflow/${retried[0]}/rerun`,
+      JSON.stringify({ reRunFromTaskId: run.tasks[0].taskId }));
+    assert.equal(r.status, 403, r.body);  // rerun from reserve-stock: not the on-call's step
+    r = await call(oncall, 'POST', `/api/workflow/${retried[0]}/rerun`,
+      JSON.stringify({ reRunFromTaskId: charge }));
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.body, retried[0]);
+    run = JSON.parse((await call(oncall, 'GET', `/api/workflow/${retried[0]}`)).body);
+    assert.equal(run.status, 'RUNNING');
+    assert.deepEqual(run.tasks.map((t) => [t.referenceTaskName, t.status]), [
+      ['reserve-stock', 'COMPLETED'], ['charge-card', 'FAILED'], ['charge-card', 'SCHEDULED'],
+    ]);
+    // A task id the orchestrator does not know: unresolved, never forwarded.
+    r = await call(oncall, 'POST', '/api/tasks', JSON.stringify({ workflowInstanceId: retried[0],
+      taskId: '00000000-0000-4000-8000-000000000000', status: 'COMPLETED' }));
+    assert.equal(r.status, 403, r.body);
+    assert.equal(JSON.parse(r.body).reason, 'unresolved');
+    // A task of one run named with another run's id: unclassified.
+    r = await call(oncall, 'POST', '/api/tasks', JSON.stringify({ workflowInstanceId: firstWf,
+      taskId: run.tasks[2].taskId, status: 'COMPLETED' }));
+    assert.equal(r.status, 403, r.body);
+    assert.equal(JSON.parse(r.body).reason, 'unclassified');
 
     const health = await httpRequest(adminPort, { path: '/healthz' });
     assert.equal(health.status, 200);

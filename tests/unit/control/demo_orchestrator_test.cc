@@ -268,13 +268,231 @@ TEST_F(DemoOrchestratorTest, Metadata) {
   auto def = json(r);
   EXPECT_STREQ(def["name"].GetString(), "order-fulfillment");
   EXPECT_EQ(def["version"].GetInt(), 1);
-  ASSERT_EQ(def["tasks"].Size(), 3u);
+  ASSERT_EQ(def["tasks"].Size(), 4u);
   EXPECT_STREQ(def["tasks"][1]["taskReferenceName"].GetString(), "charge-card");
   EXPECT_STREQ(def["tasks"][1]["name"].GetString(), "payment");
   EXPECT_STREQ(def["tasks"][1]["type"].GetString(), "SIMPLE");
+  EXPECT_STREQ(def["tasks"][3]["taskReferenceName"].GetString(), "refund");
+  EXPECT_STREQ(def["tasks"][3]["name"].GetString(), "payment");
   EXPECT_EQ(call("GET", "/api/metadata/workflow/refund?version=1").status, 200);
   EXPECT_EQ(call("GET", "/api/metadata/workflow/refund?version=2").status, 404);
   EXPECT_EQ(call("GET", "/api/metadata/workflow/nope").status, 404);
+}
+
+// The members stepgate's Conductor profile reads from the lookup answers
+// (GET /api/workflow/{id}?includeTasks=false, GET /api/tasks/{taskId}).
+TEST_F(DemoOrchestratorTest, LookupAnswersCarryWhatTheProfileParses) {
+  const std::string id = start("order-fulfillment");
+  auto r = call("GET", "/api/workflow/" + id + "?includeTasks=false");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-type"].rfind("application/json", 0), 0u);
+  auto wf = json(r);
+  EXPECT_STREQ(wf["workflowId"].GetString(), id.c_str());
+  EXPECT_STREQ(wf["workflowName"].GetString(), "order-fulfillment");
+  EXPECT_TRUE(wf["workflowVersion"].IsInt());
+  const std::string task = lastTaskId(id);
+  auto t = json(call("GET", "/api/tasks/" + task));
+  EXPECT_STREQ(t["taskId"].GetString(), task.c_str());
+  EXPECT_STREQ(t["workflowInstanceId"].GetString(), id.c_str());
+  EXPECT_STREQ(t["workflowType"].GetString(), "order-fulfillment");
+  EXPECT_STREQ(t["referenceTaskName"].GetString(), "reserve-stock");
+}
+
+TEST_F(DemoOrchestratorTest, UpdateTaskByReferenceName) {
+  const std::string id = start("order-fulfillment");
+  const std::string first = lastTaskId(id);
+  auto r = call("POST", "/api/tasks/" + id + "/reserve-stock/COMPLETED", R"({"reserved":true})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, first);
+  auto done = json(call("GET", "/api/tasks/" + first));
+  EXPECT_STREQ(done["status"].GetString(), "COMPLETED");
+  EXPECT_TRUE(done["outputData"]["reserved"].GetBool());
+  // Only the pending task of a step can be updated: reserve-stock is done, ship not yet due.
+  EXPECT_EQ(call("POST", "/api/tasks/" + id + "/reserve-stock/COMPLETED", "{}").status, 404);
+  EXPECT_EQ(call("POST", "/api/tasks/" + id + "/ship/COMPLETED", "{}").status, 404);
+  EXPECT_EQ(call("POST", "/api/tasks/" + id + "/no-such-step/COMPLETED", "{}").status, 404);
+  EXPECT_EQ(call("POST", "/api/tasks/no-such-workflow/charge-card/COMPLETED", "{}").status, 404);
+  EXPECT_EQ(call("POST", "/api/tasks/" + id + "/charge-card/SKIPPED", "{}").status, 400);
+  EXPECT_EQ(call("POST", "/api/tasks/" + id + "/charge-card/COMPLETED", "[1]").status, 400);
+  // /sync answers the workflow.
+  auto sync = call("POST", "/api/tasks/" + id + "/charge-card/IN_PROGRESS/sync");
+  ASSERT_EQ(sync.status, 200) << sync.body;
+  auto wf = json(sync);
+  EXPECT_STREQ(wf["workflowId"].GetString(), id.c_str());
+  EXPECT_STREQ(wf["tasks"][1]["status"].GetString(), "IN_PROGRESS");
+  ASSERT_EQ(call("POST", "/api/tasks/" + id + "/charge-card/COMPLETED").status, 200);
+  ASSERT_EQ(call("POST", "/api/tasks/" + id + "/ship/COMPLETED", R"({"parcel":"p-1"})").status,
+            200);
+  wf = workflow(id);
+  EXPECT_EQ(status(wf), "COMPLETED");
+  EXPECT_STREQ(wf["output"]["parcel"].GetString(), "p-1");
+  EXPECT_EQ(wf["tasks"].Size(), 3u);  // refund never ran
+}
+
+TEST_F(DemoOrchestratorTest, FailedShipSchedulesTheRefundThenTheWorkflowFails) {
+  const std::string id = start("order-fulfillment");
+  for (const char* step : {"reserve-stock", "charge-card"}) {
+    ASSERT_EQ(call("POST", "/api/tasks/" + id + "/" + step + "/COMPLETED").status, 200);
+  }
+  ASSERT_EQ(call("POST", "/api/tasks/" + id + "/ship/FAILED").status, 200);
+  auto wf = workflow(id);
+  EXPECT_EQ(status(wf), "RUNNING");
+  ASSERT_EQ(wf["tasks"].Size(), 4u);
+  EXPECT_STREQ(wf["tasks"][2]["status"].GetString(), "FAILED");
+  EXPECT_STREQ(wf["tasks"][3]["referenceTaskName"].GetString(), "refund");
+  EXPECT_STREQ(wf["tasks"][3]["taskDefName"].GetString(), "payment");
+  EXPECT_STREQ(wf["tasks"][3]["status"].GetString(), "SCHEDULED");
+  EXPECT_EQ(call("POST", "/api/workflow/" + id + "/retry").status, 409);  // still running
+  ASSERT_EQ(updateTask(id, lastTaskId(id), "COMPLETED").status, 200);
+  wf = workflow(id);
+  EXPECT_EQ(status(wf), "FAILED");
+  const std::string reason = wf["reasonForIncompletion"].GetString();
+  EXPECT_NE(reason.find("(ship) failed"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("compensated by refund"), std::string::npos) << reason;
+  EXPECT_EQ(call("POST", "/api/workflow/" + id + "/retry").status, 409);  // nothing failed last
+}
+
+TEST_F(DemoOrchestratorTest, FailedRefundFailsTheWorkflowAndCanBeRetried) {
+  const std::string id = start("order-fulfillment");
+  for (const char* step : {"reserve-stock", "charge-card"}) {
+    ASSERT_EQ(call("POST", "/api/tasks/" + id + "/" + step + "/COMPLETED").status, 200);
+  }
+  ASSERT_EQ(call("POST", "/api/tasks/" + id + "/ship/FAILED").status, 200);
+  ASSERT_EQ(call("POST", "/api/tasks/" + id + "/refund/FAILED").status, 200);
+  EXPECT_EQ(status(workflow(id)), "FAILED");
+  ASSERT_EQ(call("POST", "/api/workflow/" + id + "/retry").status, 200);
+  auto wf = workflow(id);
+  EXPECT_EQ(status(wf), "RUNNING");
+  ASSERT_EQ(wf["tasks"].Size(), 5u);
+  EXPECT_STREQ(wf["tasks"][4]["referenceTaskName"].GetString(), "refund");
+  EXPECT_EQ(wf["tasks"][4]["retryCount"].GetInt(), 1);
+}
+
+TEST_F(DemoOrchestratorTest, RetryOfAFailedChargeRunsTheRestOfTheWorkflow) {
+  const std::string id = start("order-fulfillment");
+  ASSERT_EQ(call("POST", "/api/tasks/" + id + "/reserve-stock/COMPLETED").status, 200);
+  ASSERT_EQ(call("POST", "/api/tasks/" + id + "/charge-card/FAILED").status, 200);
+  EXPECT_EQ(status(workflow(id)), "FAILED");  // no compensation for charge-card
+  ASSERT_EQ(call("POST", "/api/workflow/" + id + "/retry").status, 200);
+  ASSERT_EQ(call("POST", "/api/tasks/" + id + "/charge-card/COMPLETED").status, 200);
+  ASSERT_EQ(call("POST", "/api/tasks/" + id + "/ship/COMPLETED").status, 200);
+  EXPECT_EQ(status(workflow(id)), "COMPLETED");
+}
+
+TEST_F(DemoOrchestratorTest, PollLeasesTheOldestScheduledTaskOfAType) {
+  const std::string a = start("order-fulfillment");
+  const std::string b = start("order-fulfillment");
+  auto none = call("GET", "/api/tasks/poll/payment?workerid=w-1");
+  EXPECT_EQ(none.status, 204);
+  EXPECT_TRUE(none.body.empty());
+  auto r = call("GET", "/api/tasks/poll/reserve_stock?workerid=w-1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto t = json(r);
+  EXPECT_STREQ(t["workflowInstanceId"].GetString(), a.c_str());
+  EXPECT_STREQ(t["status"].GetString(), "IN_PROGRESS");
+  EXPECT_STREQ(t["workerId"].GetString(), "w-1");
+  EXPECT_EQ(t["pollCount"].GetInt(), 1);
+  // b's task is next; a paused workflow's task is not handed out.
+  ASSERT_EQ(call("PUT", "/api/workflow/" + b + "/pause").status, 200);
+  EXPECT_EQ(call("GET", "/api/tasks/poll/reserve_stock").status, 204);
+  ASSERT_EQ(call("PUT", "/api/workflow/" + b + "/resume").status, 200);
+  auto second = json(call("GET", "/api/tasks/poll/reserve_stock"));
+  EXPECT_STREQ(second["workflowInstanceId"].GetString(), b.c_str());
+  // The polled task is completed with a TaskResult.
+  ASSERT_EQ(updateTask(a, t["taskId"].GetString(), "COMPLETED").status, 200);
+  auto charge = json(call("GET", "/api/tasks/poll/payment"));
+  EXPECT_STREQ(charge["referenceTaskName"].GetString(), "charge-card");
+  EXPECT_STREQ(charge["workflowInstanceId"].GetString(), a.c_str());
+}
+
+TEST_F(DemoOrchestratorTest, RerunFromATaskReplacesItAndTheLaterOnes) {
+  const std::string id = start("order-fulfillment");
+  ASSERT_EQ(call("POST", "/api/tasks/" + id + "/reserve-stock/COMPLETED").status, 200);
+  const std::string charge = lastTaskId(id);
+  ASSERT_EQ(call("POST", "/api/tasks/" + id + "/charge-card/COMPLETED").status, 200);
+  // Not ended yet.
+  EXPECT_EQ(
+      call("POST", "/api/workflow/" + id + "/rerun", R"({"reRunFromTaskId":")" + charge + R"("})")
+          .status,
+      409);
+  ASSERT_EQ(call("DELETE", "/api/workflow/" + id).status, 200);
+  auto r = call("POST", "/api/workflow/" + id + "/rerun",
+                R"({"reRunFromWorkflowId":"ignored","reRunFromTaskId":")" + charge +
+                    R"(","taskInput":{"amount":5}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, id);
+  auto wf = workflow(id);
+  EXPECT_EQ(status(wf), "RUNNING");
+  ASSERT_EQ(wf["tasks"].Size(), 2u);
+  EXPECT_STREQ(wf["tasks"][0]["status"].GetString(), "COMPLETED");
+  EXPECT_STREQ(wf["tasks"][1]["referenceTaskName"].GetString(), "charge-card");
+  EXPECT_STREQ(wf["tasks"][1]["status"].GetString(), "SCHEDULED");
+  EXPECT_STRNE(wf["tasks"][1]["taskId"].GetString(), charge.c_str());
+  EXPECT_EQ(wf["tasks"][1]["inputData"]["amount"].GetInt(), 5);
+  EXPECT_EQ(call("GET", "/api/tasks/" + charge).status, 404);
+}
+
+TEST_F(DemoOrchestratorTest, RerunErrorsAndWholeRerun) {
+  const std::string id = start("order-fulfillment", R"({"orderId":"o-1"})");
+  const std::string other = start("refund");
+  const std::string task_of_other = lastTaskId(other);
+  ASSERT_EQ(call("DELETE", "/api/workflow/" + id).status, 200);
+  EXPECT_EQ(call("POST", "/api/workflow/" + id + "/rerun",
+                 R"({"reRunFromTaskId":")" + task_of_other + R"("})")
+                .status,
+            400);
+  EXPECT_EQ(call("POST", "/api/workflow/" + id + "/rerun", R"({"reRunFromTaskId":"nope"})").status,
+            404);
+  EXPECT_EQ(call("POST", "/api/workflow/" + id + "/rerun", R"({"reRunFromTaskId":7})").status, 400);
+  EXPECT_EQ(call("POST", "/api/workflow/nope/rerun", "{}").status, 404);
+  auto r = call("POST", "/api/workflow/" + id + "/rerun", R"({"workflowInput":{"orderId":"o-2"}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto wf = workflow(id);
+  EXPECT_EQ(status(wf), "RUNNING");
+  EXPECT_STREQ(wf["input"]["orderId"].GetString(), "o-2");
+  ASSERT_EQ(wf["tasks"].Size(), 1u);
+  EXPECT_STREQ(wf["tasks"][0]["referenceTaskName"].GetString(), "reserve-stock");
+}
+
+TEST_F(DemoOrchestratorTest, SkipTaskSkipsThePendingOrALaterStep) {
+  const std::string id = start("order-fulfillment");
+  // A later step: skipped when reached.
+  ASSERT_EQ(call("PUT", "/api/workflow/" + id + "/skiptask/charge-card").status, 200);
+  ASSERT_EQ(call("POST", "/api/tasks/" + id + "/reserve-stock/COMPLETED").status, 200);
+  auto wf = workflow(id);
+  ASSERT_EQ(wf["tasks"].Size(), 3u);
+  EXPECT_STREQ(wf["tasks"][1]["referenceTaskName"].GetString(), "charge-card");
+  EXPECT_STREQ(wf["tasks"][1]["status"].GetString(), "SKIPPED");
+  EXPECT_STREQ(wf["tasks"][2]["referenceTaskName"].GetString(), "ship");
+  // The pending step: skipped now, and the last one completes the workflow.
+  ASSERT_EQ(call("PUT", "/api/workflow/" + id + "/skiptask/ship").status, 200);
+  EXPECT_EQ(status(workflow(id)), "COMPLETED");
+  EXPECT_EQ(call("PUT", "/api/workflow/" + id + "/skiptask/ship").status, 409);  // ended
+
+  const std::string b = start("order-fulfillment");
+  EXPECT_EQ(call("PUT", "/api/workflow/" + b + "/skiptask/nope").status, 400);
+  EXPECT_EQ(call("PUT", "/api/workflow/nope/skiptask/ship").status, 404);
+  ASSERT_EQ(call("POST", "/api/tasks/" + b + "/reserve-stock/COMPLETED").status, 200);
+  EXPECT_EQ(call("PUT", "/api/workflow/" + b + "/skiptask/reserve-stock").status, 409);  // done
+  ASSERT_EQ(call("PUT", "/api/workflow/" + b + "/pause").status, 200);
+  EXPECT_EQ(call("PUT", "/api/workflow/" + b + "/skiptask/ship").status, 409);  // not running
+}
+
+TEST_F(DemoOrchestratorTest, RunningListsRunningAndPausedIdsOfAName) {
+  const std::string a = start("order-fulfillment");
+  const std::string b = start("order-fulfillment");
+  const std::string c = start("order-fulfillment");
+  start("refund");
+  ASSERT_EQ(call("PUT", "/api/workflow/" + b + "/pause").status, 200);
+  ASSERT_EQ(call("DELETE", "/api/workflow/" + c).status, 200);
+  auto r = json(call("GET", "/api/workflow/running/order-fulfillment"));
+  ASSERT_TRUE(r.IsArray());
+  std::set<std::string> ids;
+  for (const auto& v : r.GetArray())
+    ids.insert(v.GetString());
+  EXPECT_EQ(ids, (std::set<std::string>{a, b}));
+  EXPECT_EQ(json(call("GET", "/api/workflow/running/order-fulfillment?version=2")).Size(), 0u);
+  EXPECT_EQ(json(call("GET", "/api/workflow/running/nope")).Size(), 0u);
 }
 
 TEST(DemoOrchestratorStartTest, TakenPortIsAnError) {
