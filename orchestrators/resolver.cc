@@ -107,11 +107,16 @@ void Resolver::cacheInsert(const std::string& k, LookupResultConstSharedPtr r,
   cache_.emplace(k, CacheEntry{std::move(r), expires, lru_.begin()});
 }
 
-LookupResultConstSharedPtr Resolver::cached(const LookupKey& key, MonotonicTime* valid_until) {
+LookupResultConstSharedPtr Resolver::cached(const LookupKey& key, MonotonicTime* valid_until,
+                                            bool count) {
   const std::string k = lookupCacheKey(key);
   std::lock_guard<std::mutex> lock(mu_);
   const CacheEntry* e = cacheFind(k, time_.monotonicTime());
   if (e == nullptr) return nullptr;
+  if (count) {
+    ++stats_.resolves;
+    ++stats_.cache_hits;
+  }
   if (valid_until != nullptr) *valid_until = e->expires;
   return e->result;
 }

@@ -95,8 +95,11 @@ class Resolver {
 
   // Resolves `key` and calls `done` exactly once (inline in the cases listed above).
   void resolve(const LookupKey& key, Completion done);
-  // The cached answer for `key` and until when it may be reused, or null.
-  LookupResultConstSharedPtr cached(const LookupKey& key, MonotonicTime* valid_until = nullptr);
+  // The cached answer for `key` and until when it may be reused, or null. With `count`, the
+  // call counts as a resolve (and a hit counts as a cache hit): for callers that ask the cache
+  // before resolve().
+  LookupResultConstSharedPtr cached(const LookupKey& key, MonotonicTime* valid_until = nullptr,
+                                    bool count = false);
   // Adds an answer learnt from a relayed response.
   void remember(const Learned& learned);
 

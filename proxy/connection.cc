@@ -597,7 +597,7 @@ void Connection::continueClassification() {
       }
       MonotonicTime until{};
       if (resolver) {
-        if (auto hit = resolver->cached(lookup_keys_[i], &until)) {
+        if (auto hit = resolver->cached(lookup_keys_[i], &until, /*count=*/true)) {
           worker_.cacheLookup(key, hit, until);
           lookup_results_[i] = std::move(hit);
           continue;
@@ -1195,6 +1195,7 @@ bool Connection::parseResponseHead() {
         resp_remaining_ <= kCoalesceBytes && evbuffer_get_length(uin) >= resp_remaining_) {
       const size_t head = scratch_.size();
       const size_t n = static_cast<size_t>(resp_remaining_);
+      if (learning_) captureResponse(uin, n);
       scratch_.resize(head + n);
       evbuffer_remove(uin, scratch_.data() + head, n);
       resp_bytes_ += n;

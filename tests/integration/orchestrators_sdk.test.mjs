@@ -291,11 +291,12 @@ describe('Step Functions through stepgate with @aws-sdk/client-sfn', () => {
         assert.ok(rec.bodyBytes.equals(sent.at(-1).body));
         await assertSignedByStepgate(rec, upstreamHost());
 
-        // A token handed out for another activity: GetActivityTask itself needs `work` on
-        // that activity, which no rule allows.
-        fake.queueTaskToken(`other-${token}`);
+        // Another activity: GetActivityTask itself needs `work` on that activity, which no
+        // rule allows; it never reaches the orchestrator.
+        const before = fake.requests.length;
         assertForbidden(await run(new GetActivityTaskCommand({
           activityArn: activityArn('ship-order') })), 'no_matching_allow');
+        assert.equal(fake.requests.length, before);
       } finally {
         fake.setFraming('content-length');
       }
