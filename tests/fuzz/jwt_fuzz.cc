@@ -33,6 +33,7 @@
 namespace {
 
 using namespace stepgate::identity;  // NOLINT: a fuzz target over this namespace
+using stepgate::JsonValue;
 using stepgate::StatusOr;
 using stepgate::SystemTime;
 using stepgate::config::ProviderConfig;
