@@ -88,6 +88,7 @@ namespace {
 // True iff `s` holds a UTF-8 encoded surrogate (U+D800..U+DFFF), which RapidJSON lets
 // through from a lone "\uDC00" escape. Raw input bytes are validated by RapidJSON itself.
 bool hasEncodedSurrogate(const char* s, size_t n) noexcept {
+  if (n == 0) return false;  // s may be null then, which memchr must not see
   const void* p = std::memchr(s, '\xED', n);
   while (p != nullptr) {
     size_t i = static_cast<const char*>(p) - s;
@@ -215,6 +216,10 @@ StatusOr<JsonValue> parseJson(std::string_view text, const JsonLimits& limits,
                            " bytes exceeds the limit of " + std::to_string(limits.max_bytes));
   }
   // RapidJSON's streams treat a NUL byte as the end of input; a raw NUL is never valid JSON.
+  if (text.empty()) {  // data() may be null: keep it away from memchr and RapidJSON
+    reason = JsonError::kSyntax;
+    return invalidArgument("json: empty input");
+  }
   if (std::memchr(text.data(), '\0', text.size()) != nullptr) {
     reason = JsonError::kSyntax;
     return invalidArgument("json: NUL byte in input");

@@ -148,3 +148,19 @@ TEST(JsonPointerTest, MalformedOrMissing) {
 
 }  // namespace
 }  // namespace stepgate::identity
+
+namespace stepgate {
+namespace {
+
+// An empty view may have a null data pointer (a default-constructed string_view): it is a
+// syntax error, and neither memchr nor the parser may see the null pointer (UBSan checks).
+TEST(JsonEmptyInputTest, NullAndEmptyViewsAreSyntaxErrors) {
+  JsonError e = JsonError::kNone;
+  EXPECT_FALSE(parseJson(std::string_view(), {}, &e).isOk());
+  EXPECT_EQ(e, JsonError::kSyntax);
+  EXPECT_FALSE(parseJson(std::string_view("", 0), {}, &e).isOk());
+  EXPECT_EQ(e, JsonError::kSyntax);
+}
+
+}  // namespace
+}  // namespace stepgate
