@@ -329,7 +329,6 @@ function runCases(getEnv, cases) {
 // coalesced into the head's write without being captured, so learn() sees an empty body and
 // learns nothing: the next call on the new id needs a lookup (and is denied `unresolved` when
 // the orchestrator cannot answer it yet). Cases marked with it run and report as TODO.
-const LEARN_BUG = 'learning misses small responses coalesced with their head (proxy/connection.cc)';
 
 // ---- Argo Workflows -------------------------------------------------------------------------
 
@@ -430,9 +429,9 @@ const ARGO_CASES = [
       + '[{"name": "rev", "value": "caf\\u00e9 \u2713"}]}}}}',
     ops: [build({ actions: 'start' })] },
   // The created Workflow is learnt from the response: no lookup (the fake does not know it).
-  // Fails today for an answer small enough to arrive with its head: see LEARN_BUG.
+  // A small answer arrives with its head: learning must capture it there too.
   { method: 'GET', path: '/api/v1/workflows/prod/build-x7k2p?fields=status.phase',
-    expect: 'allow', why: 'learnt from the create', noLookup: true, todo: LEARN_BUG,
+    expect: 'allow', why: 'learnt from the create', noLookup: true,
     ops: [build()] },
   { method: 'POST', path: '/api/v1/workflows/prod', expect: 'allow', why: 'a 20 KiB answer',
     body: { workflow: { metadata: { generateName: 'big-' },
@@ -687,7 +686,7 @@ const AIRFLOW_CASES = [
       reprocess_behavior: 'none', max_active_runs: 2 },
     expect: 'allow', ops: [etl({ actions: 'start' })] },
   { method: 'GET', path: '/api/v2/backfills/42', expect: 'allow', why: 'learnt from the create',
-    noLookup: true, todo: LEARN_BUG, ops: [etl()] },
+    noLookup: true, ops: [etl()] },
   // unknown endpoints
   { method: 'GET', path: '/api/v1/no-such-endpoint', expect: 'unclassified' },
   { method: 'GET', path: '/ui/dags/etl/grid', expect: 'unclassified', why: 'private UI API' },
@@ -844,7 +843,7 @@ const TEMPORAL_CASES = [
     expect: 'allow', ops: [order({ actions: 'start' })] },
   { method: 'GET',
     path: '/api/v1/namespaces/prod/workflows/order-1?execution.runId=run-new-order-1',
-    expect: 'allow', why: 'the started run was learnt', noLookup: true, todo: LEARN_BUG,
+    expect: 'allow', why: 'the started run was learnt', noLookup: true,
     ops: [order()] },
   { method: 'POST', path: '/api/v1/namespaces/staging/workflows/order-3',
     body: { workflowType: { name: 'OrderWorkflow' }, taskQueue: { name: 'orders' } },
