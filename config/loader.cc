@@ -18,6 +18,7 @@
 #include "common/cidr.h"
 #include "common/logging.h"
 #include "config/identity_loader.h"
+#include "config/audit_config_loader.h"
 #include "config/policy_config_loader.h"
 #include "config/host_name.h"
 #include "config/yaml_util.h"
@@ -261,7 +262,7 @@ class Loader {
 
 Status Loader::load(const YAML::Node& root, Config& config) {
   RETURN_IF_ERROR(src_.checkMap(root, {"listeners", "upstreams", "limits", "path", "proxy", "admin",
-                                       "log", "identity", "policies", "policy"}));
+                                       "log", "identity", "policies", "policy", "audit"}));
   RETURN_IF_ERROR(src_.require(root, "listeners"));
   RETURN_IF_ERROR(loadListeners(root["listeners"], config));
   RETURN_IF_ERROR(src_.require(root, "upstreams"));
@@ -288,6 +289,10 @@ Status Loader::load(const YAML::Node& root, Config& config) {
   }
   if (const YAML::Node n = root["policy"]; n.IsDefined()) {
     RETURN_IF_ERROR(loadPolicyOptions(src_, n, config.policy));
+  }
+  if (const YAML::Node n = root["audit"]; n.IsDefined()) {
+    config.audit.emplace();
+    RETURN_IF_ERROR(loadAudit(src_, base_dir_, n, *config.audit));
   }
   RETURN_IF_ERROR(checkAddresses(config));
   // Last, as it may wait on DNS: only a config that is otherwise valid gets resolved.

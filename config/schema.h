@@ -225,6 +225,50 @@ struct PolicyConfig {
   bool watch = true;             // reload when the policy directory changes
 };
 
+// A webhook the audit forwarder posts committed records to (docs/audit.md, "Forwarding").
+struct AuditWebhookConfig {
+  std::string name;                       // the sink's name (cursor file, metrics)
+  std::string url;                        // http://127.0.0.1:... or https://...
+  std::string ca_file;                    // https: CA bundle; empty: system trust store
+  std::string authorization_file;         // one line sent as Authorization; "" = none
+  uint32_t batch_records = 500;
+  uint64_t batch_bytes = 1u << 20;
+  Duration timeout{std::chrono::seconds(5)};
+  Duration max_backoff{std::chrono::seconds(60)};
+};
+
+// A syslog receiver (RFC 5424 over TCP with octet counting, optionally TLS per RFC 5425).
+struct AuditSyslogConfig {
+  std::string name;
+  std::string address;                    // host:port
+  bool tls = false;
+  std::string ca_file;                    // tls: CA bundle; empty: system trust store
+  std::string server_name;                // tls: name to verify; empty: the host
+  std::string app_name = "stepgate";
+  uint32_t facility = 13;                 // log audit
+  Duration timeout{std::chrono::seconds(5)};
+  Duration max_backoff{std::chrono::seconds(60)};
+};
+
+// The audit log (docs/audit.md). Absent: no audit log.
+struct AuditConfig {
+  std::string dir;                        // resolved; created if missing
+  bool strict = true;                     // durability: strict | async
+  std::string signing_key_file;           // Ed25519 private key (PEM); `stepgate audit keygen`
+  std::string key_name = "stepgate-audit";
+  std::string origin = "stepgate/audit";
+  uint32_t ring_capacity = 4096;          // records per worker queue
+  uint64_t segment_bytes = 64ull << 20;
+  Duration segment_age{std::chrono::hours(24)};
+  Duration retention_age{0};              // 0: keep
+  uint64_t retention_bytes = 0;           // 0: no limit
+  uint32_t checkpoint_records = 10000;
+  Duration checkpoint_interval{std::chrono::seconds(60)};
+  uint64_t low_disk_bytes = 256ull << 20; // below this much free space: 503 (strict)
+  std::vector<AuditWebhookConfig> webhooks;
+  std::vector<AuditSyslogConfig> syslogs;
+};
+
 struct Config {
   std::string source_path;                // the file it was loaded from
   std::vector<ListenerConfig> listeners;
@@ -237,6 +281,7 @@ struct Config {
   IdentityConfig identity;
   std::string policies_dir;               // resolved; empty: no policy enforcement
   PolicyConfig policy;
+  std::optional<AuditConfig> audit;
 
   const UpstreamConfig* findUpstream(const std::string& name) const {
     for (const auto& u : upstreams) {
