@@ -19,6 +19,16 @@ process.on('exit', () => {
   }
 });
 
+// The admin listener's port when the config names one (admin: address: 127.0.0.1:N).
+function adminPortFromFile(configPath) {
+  const meta = configInfo(configPath);
+  if (meta && meta.adminPort) return meta.adminPort;
+  const text = fs.readFileSync(configPath, 'utf8');
+  const m = /^admin:\s*\n\s+address:\s*"?[^":\s]*:(\d+)"?/m.exec(text)
+    || /^admin:\s*\{[^}]*address:\s*"?[^":\s,]*:(\d+)"?/m.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
 function listenPortFromFile(configPath) {
   const meta = configInfo(configPath);
   if (meta && meta.listenPort) return meta.listenPort;
@@ -29,7 +39,8 @@ function listenPortFromFile(configPath) {
 
 // Spawns `$STEPGATE_BIN serve -c configPath ...args` and waits (at most startTimeoutMs) until
 // the listener port accepts TCP. Options: args, env (added to process.env), port (default:
-// the config's first listener), bin (default STEPGATE_BIN), startTimeoutMs (20000).
+// the config's first listener; the admin port named in the config, if any, is waited for
+// too), bin (default STEPGATE_BIN), startTimeoutMs (20000).
 // Returns {pid, proc, port, logs(), stdout(), stderr(), exited (Promise), stop(signal, opts)}.
 // logs() parses the JSON lines of stdout and stderr; lines that are not JSON come as {raw}.
 // stop(signal = 'SIGTERM', {timeoutMs = 10000}) resolves with the exit code, or the signal
@@ -91,10 +102,19 @@ export async function startStepgate(configPath, opts = {}) {
     },
   };
 
-  const up = await waitForPort(port, {
+  let up = await waitForPort(port, {
     timeoutMs: opts.startTimeoutMs ?? 20000,
     isAlive: () => exitInfo === null,
   });
+  // The admin listener starts after the workers' listeners: a test that talks to it first
+  // must not race it.
+  const adminPort = opts.port === undefined ? adminPortFromFile(configPath) : undefined;
+  if (up && adminPort) {
+    up = await waitForPort(adminPort, {
+      timeoutMs: opts.startTimeoutMs ?? 20000,
+      isAlive: () => exitInfo === null,
+    });
+  }
   if (!up) {
     await handle.stop('SIGKILL');
     const why = exitInfo && exitInfo.error ? exitInfo.error.message
