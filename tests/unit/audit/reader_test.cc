@@ -30,7 +30,8 @@ class ReaderTest : public ::testing::Test {
   std::string writeSegment(uint64_t first, uint64_t count) {
     std::string bytes;
     appendSegmentHeader(bytes, first, 1'700'000'000'000'000);
-    for (uint64_t s = first; s < first + count; ++s) appendFrame(bytes, payload(s));
+    for (uint64_t s = first; s < first + count; ++s)
+      appendFrame(bytes, payload(s));
     writeRaw(segmentFileName(first), bytes);
     return bytes;
   }
@@ -46,7 +47,8 @@ class ReaderTest : public ::testing::Test {
     std::vector<uint64_t> seqs;
     auto reader = LogReader::open(env_, dir_);
     EXPECT_TRUE(reader.isOk());
-    if (!reader.isOk()) return seqs;
+    if (!reader.isOk())
+      return seqs;
     *status = reader->forEach(from, to, limit, [&](uint64_t seq, std::string_view p) {
       EXPECT_EQ(p, payload(seq));
       seqs.push_back(seq);
@@ -56,7 +58,8 @@ class ReaderTest : public ::testing::Test {
   }
   static std::vector<uint64_t> range(uint64_t a, uint64_t b) {
     std::vector<uint64_t> v;
-    for (uint64_t s = a; s < b; ++s) v.push_back(s);
+    for (uint64_t s = a; s < b; ++s)
+      v.push_back(s);
     return v;
   }
 
@@ -87,8 +90,9 @@ TEST_F(ReaderTest, VisitorCanStop) {
   ASSERT_TRUE(reader.isOk());
   EXPECT_EQ(reader->segmentFirstSeqs(), std::vector<uint64_t>{0});
   int calls = 0;
-  ASSERT_TRUE(reader->forEach(0, LogReader::kNoLimit, LogReader::kNoLimit,
-                              [&](uint64_t, std::string_view) { return ++calls < 3; })
+  ASSERT_TRUE(reader
+                  ->forEach(0, LogReader::kNoLimit, LogReader::kNoLimit,
+                            [&](uint64_t, std::string_view) { return ++calls < 3; })
                   .isOk());
   EXPECT_EQ(calls, 3);
 }
