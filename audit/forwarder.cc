@@ -801,14 +801,16 @@ struct Forwarder::Impl {
     return okStatus();
   }
 
-  Status sendWebhookOnce(Sink& s, const std::string& request, bool& reused) {
+  Status sendWebhookOnce(Sink& s, const std::string& head, const std::string& body, bool& reused) {
     const TimePoint deadline = Clock::now() + s.opt.timeout;
     reused = s.conn != nullptr;
     if (!s.conn) {
       ASSIGN_OR_RETURN(s.conn, connect(s.endpoint, deadline));
       reused = false;
     }
-    Status st = s.conn->writeAll(request, deadline);
+    Status st = s.conn->writeAll(head, deadline);
+    if (st.isOk())
+      st = s.conn->writeAll(body, deadline);
     int status = 0;
     bool keep = false;
     if (st.isOk())
@@ -841,7 +843,7 @@ struct Forwarder::Impl {
         RETURN_IF_ERROR(loadAuthorization(s));
       }
       std::string req;
-      req.reserve(body.size() + 512);
+      req.reserve(512);
       req += "POST ";
       req += s.url.path;
       req += " HTTP/1.1\r\nHost: ";
@@ -865,9 +867,8 @@ struct Forwarder::Impl {
         req += "\r\n";
       }
       req += "\r\n";
-      req += body;
       bool reused = false;
-      Status st = sendWebhookOnce(s, req, reused);
+      Status st = sendWebhookOnce(s, req, body, reused);
       // A kept-alive connection the receiver closed meanwhile: one fresh try at once.
       if (st.isOk() || !reused || shared.stopping.load())
         return st;
