@@ -461,7 +461,6 @@ void appendApiActivity(const JsonValue& r, std::string& out) {
     kvStr(out, "type", "workflow", z);
     kvStr(out, "name", workflow, z);
     kvStrOpt(out, "version", str(r, "/operation/version"), z);
-    kvStrOpt(out, "namespace", str(r, "/operation/namespace"), z);
     kvStrOpt(out, "uid", str(r, "/operation/execution"), z);
     out += "}]";
   }
@@ -472,6 +471,7 @@ void appendApiActivity(const JsonValue& r, std::string& out) {
     out += '{';
     kvStrOpt(out, "step", str(r, "/operation/step"), u);
     kvStrOpt(out, "execution", str(r, "/operation/execution"), u);
+    kvStrOpt(out, "namespace", str(r, "/operation/namespace"), u);
     kvStrOpt(out, "rules", joined(r, "/decision/rules", ','), u);
     kvStrOpt(out, "shadow_effect", str(r, "/decision/shadow/effect"), u);
     kvStrOpt(out, "shadow_reason", str(r, "/decision/shadow/reason"), u);
@@ -526,13 +526,14 @@ void appendAuthentication(const JsonValue& r, std::string& out) {
     json::appendString(out, host);
     out += '}';
   }
-  appendHttpRequest(out, r, f);
   key(out, "unmapped", f);
   {
     bool u = true;
     out += '{';
     kvStrOpt(out, "request_id", str(r, "/request_id"), u);
     kvStrOpt(out, "tls", str(r, "/source/tls"), u);
+    kvStrOpt(out, "http_method", str(r, "/request/method"), u);
+    kvStrOpt(out, "path", str(r, "/request/path"), u);
     out += '}';
   }
   out += '}';
