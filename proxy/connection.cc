@@ -18,6 +18,7 @@
 #include "proxy/principal_claims.h"
 #include "proxy/http1/path_normalize.h"
 #include "proxy/worker.h"
+#include "audit/record.h"
 
 namespace stepgate::proxy {
 namespace {
@@ -269,6 +270,10 @@ void Connection::onTimer(int, short, void* arg) {
       WorkerStats::inc(s.timeouts[static_cast<size_t>(Timeout::kRequest)]);
       self->sendLocalResponse(408, "body_timeout", true);
       return;
+    case State::kAuditWait:
+      // The audit log did not make the record durable in time: fail closed.
+      self->resumeAfterAudit(self->audit_wait_, false);
+      return;
     case State::kLookupWait:
       // The orchestrator did not answer in time: what is missing is unresolved (fail closed).
       self->finishLookups();
@@ -383,6 +388,11 @@ void Connection::handleHead(size_t head_len) {
   head_len_ = head_len;
   refetched_ = false;
   principal_.reset();
+  decided_ = false;
+  audit_response_ = false;
+  auth_reason_ = {};
+  auth_provider_ = -1;
+  classification_.reset({});
   if (!authenticate()) return;  // refused, or waiting for a key refetch
   forwardRequest();
 }
@@ -513,13 +523,17 @@ void Connection::refuseAuthentication(identity::AuthError error, int provider) {
     appendBearerChallenge(challenge, code);
     challenge += "\r\n";
   }
-  // The head is answered here: drop its bytes. A body was not read, so the connection
-  // closes unless there is none.
-  evbuffer_drain(bufferevent_get_input(bev_), head_len_);
-  sendLocalResponse(status, body_error, req_body_kind_ != http1::BodyKind::kNone, challenge);
+  // The head is answered here (answerDecided drops its bytes). A body was not read, so the
+  // connection closes unless there is none.
+  auth_reason_ = identity::authErrorName(error);
+  auth_provider_ = provider;
+  answerDecided("auth_failure", status, body_error, req_body_kind_ != http1::BodyKind::kNone,
+                challenge, {});
 }
 
 void Connection::forwardRequest() {
+  decided_ = false;
+  audit_response_ = false;
   classify_rounds_ = 0;
   body_read_ = false;
   body_.clear();
@@ -538,6 +552,7 @@ void Connection::continueClassification() {
       startBodyCollection();
       return;
     }
+    if (!auditDecision("request", AuditNext::kForward)) return;
     sendUpstream();
     return;
   }
@@ -634,6 +649,7 @@ void Connection::continueClassification() {
     return;
   }
   if (!authorize()) return;
+  if (!auditDecision("request", AuditNext::kForward)) return;
   sendUpstream();
 }
 
@@ -809,6 +825,8 @@ bool Connection::authorize() {
     if (!d.allowed()) break;
     d = pol->evaluate(who, more, ctx);
   }
+  decision_ = d;
+  decided_ = true;
   const size_t e = d.allowed() ? 1 : 0;
   const auto r = static_cast<size_t>(d.reason);
   if (r < WorkerStats::kPolicyReasons) {
@@ -848,12 +866,233 @@ bool Connection::authorize() {
                 {"policy_version", policy::versionString(d.policy_version)}},
                request_id_);
   }
-  // The head is answered here: drop its bytes. Unless the body was read, the connection
-  // closes.
+  // The head is answered here (answerDecided drops its bytes). Unless the body was read, the
+  // connection closes.
+  answerDecided("request", 403, "forbidden", !req_body_done_, {}, fields);
+  return false;
+}
+
+// ---- audit ------------------------------------------------------------------------------
+
+namespace {
+
+bool readOnly(policy::ActionSet a) {
+  return !a.empty() && (a.bits() & ~(policy::ActionSet{policy::Action::kRead, policy::Action::kList}
+                                          .bits())) == 0;
+}
+
+bool privileged(policy::ActionSet a) {
+  using policy::Action;
+  const policy::ActionSet p{Action::kStop,        Action::kRetry,    Action::kRerun,
+                            Action::kCompleteStep, Action::kFailStep, Action::kSkipStep,
+                            Action::kDefine,       Action::kUndefine, Action::kAdmin};
+  return (a.bits() & p.bits()) != 0;
+}
+
+int64_t wallClockUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void Connection::encodeAuditRecord(std::string_view type, int status, std::string& out) {
+  audit::RequestRecordView r;
+  r.type = type;
+  r.time_unix_us = decided_at_us_;
+  r.request_id = request_id_;
+  audit::PrincipalView pv;
+  std::string credential;
+  if (principal_ && principal_->authenticated()) {
+    const identity::Principal& p = *principal_;
+    pv.provider = p.provider;
+    pv.issuer = p.issuer;
+    pv.subject = p.subject;
+    pv.name = p.name;
+    pv.method = identity::authMethodName(p.method);
+    pv.groups = p.groups;
+    pv.mfa = p.mfa;
+    if (const audit::CredentialHasher* h = worker_.auditHasher();
+        h != nullptr && !p.credential_id.empty()) {
+      credential = h->hash(p.credential_id);
+      pv.credential_id = credential;
+    }
+    r.principal = &pv;
+  }
+  r.source_ip = peer_ip_;
+  r.source_port = peer_.port();
+  if (tls_) {
+    SSL* ssl = bufferevent_openssl_get_ssl(bev_);
+    r.tls_version = ssl != nullptr ? SSL_get_version(ssl) : "TLS";
+  }
+  r.client_cert_subject = client_cert_.present ? std::string_view(client_cert_.subject) : "";
+  if (type != "response") {
+    for (const http1::Header& h : req_.headers) {
+      if (http1::equalsIgnoreCase(h.name, "x-forwarded-for")) r.forwarded_for = h.value;
+      if (http1::equalsIgnoreCase(h.name, "user-agent")) r.user_agent = h.value;
+    }
+    r.method = req_.method;
+    r.path = path_;
+    r.query = req_.query;
+    r.host = req_.host;
+    r.request_bytes = req_.head_bytes + (body_read_ ? body_.size() : req_.content_length);
+  }
+  std::string actions;
+  std::vector<std::string> also_actions;
+  audit::OperationView op;
+  std::vector<audit::OperationView> also;
+  auto view = [](const policy::Operation& o, std::string& acts, audit::OperationView& v) {
+    acts = o.actions.toString();
+    v.upstream = o.upstream;
+    v.workflow = o.workflow;
+    v.version = o.version;
+    v.step = o.step;
+    v.execution = o.execution;
+    v.namespace_name = o.namespace_name;
+    v.actions = acts;
+    v.read_only = readOnly(o.actions);
+    v.privileged = privileged(o.actions);
+  };
+  if (decided_ || !classification_.op.upstream.empty()) {
+    view(classification_.op, actions, op);
+    r.operation = &op;
+    also_actions.resize(classification_.also.size());
+    also.resize(classification_.also.size());
+    for (size_t i = 0; i < classification_.also.size(); ++i) {
+      view(classification_.also[i], also_actions[i], also[i]);
+    }
+    r.also = also;
+  }
+  std::string version;
+  std::vector<std::string_view> rules;
+  if (type == "auth_failure") {
+    r.effect = "deny";
+    r.reason = "authentication_failed";
+    r.auth_reason = auth_reason_;
+    if (auth_provider_ >= 0) {
+      r.auth_provider =
+          worker_.authenticator().config().providers[static_cast<size_t>(auth_provider_)].name;
+    }
+  } else if (type == "request") {
+    if (decided_) {
+      const policy::CompiledPolicy* pol = runtime_->policy.get();
+      r.effect = policy::effectName(decision_.effect);
+      r.reason = policy::reasonName(decision_.reason);
+      for (uint8_t i = 0; pol != nullptr && i < decision_.rules.count; ++i) {
+        rules.push_back(pol->ruleId(decision_.rules.index[i]));
+      }
+      r.rules = rules;
+      version = policy::versionString(decision_.policy_version);
+      r.policy_version = version;
+      if (decision_.shadow) {
+        r.shadow_effect = policy::effectName(decision_.shadow_effect);
+        r.shadow_reason = policy::reasonName(decision_.shadow_reason);
+      }
+    } else {
+      r.effect = "allow";
+      r.reason = "no_policy";
+    }
+  }
+  if (status != 0) {
+    r.status = status;
+    r.latency_us = nowUs() - request_start_us_;
+    if (type == "response") {
+      r.upstream_status = status;
+      r.response_bytes = resp_bytes_;
+    }
+  }
+  encodeRecord(r, out);
+}
+
+bool Connection::auditDecision(std::string_view type, AuditNext next) {
+  audit::Producer* producer = worker_.auditProducer();
+  if (producer == nullptr) return true;
+  decided_at_us_ = wallClockUs();
+  audit_fields_.clear();
+  encodeAuditRecord(type, next == AuditNext::kLocal ? pending_status_ : 0, audit_fields_);
+  audit_response_ = next == AuditNext::kForward;
+  WorkerStats& s = worker_.stats();
+  if (!worker_.auditStrict()) {
+    if (!producer->submit(audit_fields_, 0)) WorkerStats::inc(s.audit_refused);
+    return true;
+  }
+  const uint64_t id = worker_.addAuditWait(this);
+  if (!producer->submit(audit_fields_, id)) {
+    // Strict: no durable record, no action.
+    worker_.removeAuditWait(id);
+    WorkerStats::inc(s.audit_refused);
+    audit_response_ = false;
+    if (next == AuditNext::kForward) {
+      evbuffer_drain(bufferevent_get_input(bev_), head_len_);
+      head_len_ = 0;
+    }
+    sendLocalResponse(503, "audit_unavailable", true);
+    return false;
+  }
+  WorkerStats::inc(s.audit_waits);
+  audit_wait_ = id;
+  audit_next_ = next;
+  state_ = State::kAuditWait;
+  bufferevent_disable(bev_, EV_READ);
+  // A record not durable within this time fails the request (503), as a failed log would.
+  armTimer(config::Duration(std::chrono::seconds(10)));
+  return false;
+}
+
+void Connection::resumeAfterAudit(uint64_t id, bool ok) {
+  if (state_ != State::kAuditWait || id != audit_wait_) return;
+  worker_.removeAuditWait(id);
+  audit_wait_ = 0;
+  state_ = State::kReadingHead;
+  bufferevent_enable(bev_, EV_READ);
+  if (!ok) {
+    WorkerStats::inc(worker_.stats().audit_failed);
+    audit_response_ = false;
+    if (audit_next_ == AuditNext::kForward) {
+      evbuffer_drain(bufferevent_get_input(bev_), head_len_);
+      head_len_ = 0;
+    }
+    sendLocalResponse(503, "audit_unavailable", true);
+    return;
+  }
+  if (audit_next_ == AuditNext::kLocal) {
+    sendPendingAnswer();
+    return;
+  }
+  sendUpstream();
+}
+
+void Connection::answerDecided(std::string_view type, int status, std::string_view error,
+                               bool close, std::string_view extra_headers,
+                               std::string_view extra_fields) {
+  pending_status_ = status;
+  pending_error_ = error;
+  pending_close_ = close;
+  pending_headers_.assign(extra_headers);
+  pending_fields_.assign(extra_fields);
+  // The record is encoded from the head's views: before its bytes are dropped.
+  const bool now = auditDecision(type, AuditNext::kLocal);
   evbuffer_drain(bufferevent_get_input(bev_), head_len_);
   head_len_ = 0;
-  sendLocalResponse(403, "forbidden", !req_body_done_, {}, fields);
-  return false;
+  if (now) sendPendingAnswer();
+}
+
+void Connection::sendPendingAnswer() {
+  sendLocalResponse(pending_status_, pending_error_, pending_close_, pending_headers_,
+                    pending_fields_);
+}
+
+void Connection::auditResponse(int status) {
+  audit_response_ = false;
+  audit::Producer* producer = worker_.auditProducer();
+  if (producer == nullptr) return;
+  decided_at_us_ = wallClockUs();
+  audit_fields_.clear();
+  encodeAuditRecord("response", status, audit_fields_);
+  // Not waited for: the decision's record is already durable. A full queue is counted by
+  // the log as lost (a gap record says how many).
+  if (!producer->submit(audit_fields_, 0)) WorkerStats::inc(worker_.stats().audit_refused);
 }
 
 void Connection::sendUpstream() {
@@ -1240,6 +1479,7 @@ void Connection::learnFromResponse() {
 
 void Connection::finishResponse() {
   if (learning_) learnFromResponse();
+  if (audit_response_) auditResponse(resp_.status);
   if (resp_framing_ == static_cast<uint8_t>(ResponseFraming::kChunked)) {
     sendOrQueue(bev_, !tls_, "0\r\n\r\n", 5);
   }
@@ -1374,6 +1614,7 @@ void Connection::closeNow() {
     if (waiting_introspection_) worker_.removeIntrospectionWait(introspection_wait_);
   }
   if (state_ == State::kLookupWait) worker_.removeLookupWait(lookup_wait_);
+  if (state_ == State::kAuditWait) worker_.removeAuditWait(audit_wait_);
   state_ = State::kClosed;
   releaseUpstream(false);
   endInflight();

@@ -29,6 +29,7 @@
 #include "identity/authenticator.h"
 #include "identity/introspection.h"
 #include "orchestrators/profile.h"
+#include "policy/decision.h"
 #include "proxy/dispatcher.h"
 #include "proxy/http1/parser.h"
 #include "proxy/runtime.h"
@@ -51,6 +52,8 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   void resumeAfterKeys();
   // The introspection answer this request waited for.
   void resumeAfterIntrospection(identity::IntrospectionResult result);
+  // The audit log made this request's record durable (ok) or could not (Worker::completeAudit).
+  void resumeAfterAudit(uint64_t id, bool ok);
   // The answer to lookup `slot` of wait `id` (Worker::completeLookup).
   void resumeAfterLookup(uint64_t id, size_t slot, orchestrators::LookupResultConstSharedPtr r);
   // Shutdown: close now if between requests, else after the current response.
@@ -74,6 +77,7 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
     kAuthWait,       // head parsed; waiting for a provider's keys to be refetched
     kBodyWait,       // reading a body the profile needs to classify the call
     kLookupWait,     // waiting for execution lookups (orchestrators/resolver.h)
+    kAuditWait,      // strict audit: waiting for the decision's record to be durable
     kUpstream,       // head parsed; waiting for, or talking to, the upstream
     kClosing,        // flushing a final response, then close
     kClosed,
@@ -112,6 +116,20 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   bool authorize();
   void sendUpstream();
   void captureResponse(evbuffer* from, size_t n);
+  // Audit (docs/audit.md). What follows a durable decision record.
+  enum class AuditNext : uint8_t { kForward, kLocal };
+  // Writes the record of the current decision (`type`: request or auth_failure). True: go on
+  // now (no audit log, async mode). False: stop here — waiting for durability (strict), or
+  // the log refused the record and 503 was answered.
+  bool auditDecision(std::string_view type, AuditNext next);
+  void encodeAuditRecord(std::string_view type, int status, std::string& out);
+  // Answers a decided request locally (a denial, a refused authentication) after its record:
+  // drops the head's bytes, then sends at once or when the record is durable.
+  void answerDecided(std::string_view type, int status, std::string_view error, bool close,
+                     std::string_view extra_headers, std::string_view extra_fields);
+  void sendPendingAnswer();
+  // After an allowed request's response: its outcome, as a `response` record (not waited for).
+  void auditResponse(int status);
   void learnFromResponse();
   void resetForNextRequest();
   void closeNow();
@@ -175,6 +193,23 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   std::string learn_query_;          // what learn() sees of the request
   std::string learn_method_;
   std::string signature_;            // SigV4 header lines for the forwarded request
+
+  // Audit state of the current request.
+  policy::Decision decision_;
+  bool decided_ = false;             // decision_ holds the policy's decision
+  std::string_view auth_reason_;     // auth_failure: the reason code (a static string)
+  int auth_provider_ = -1;
+  AuditNext audit_next_ = AuditNext::kForward;
+  uint64_t audit_wait_ = 0;
+  bool audit_response_ = false;      // write a `response` record when the response ends
+  int64_t decided_at_us_ = 0;        // wall clock of the decision
+  std::string audit_fields_;         // the record being submitted (capacity reused)
+  // The local answer waiting for its record.
+  int pending_status_ = 0;
+  std::string_view pending_error_;
+  bool pending_close_ = false;
+  std::string pending_headers_;
+  std::string pending_fields_;
   bool req_keep_alive_ = true;
   bool req_http10_ = false;
   bool req_is_head_ = false;

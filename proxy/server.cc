@@ -21,6 +21,10 @@
 #include "identity/http_fetch.h"
 #include "identity/introspection.h"
 #include "proxy/lookup_client.h"
+#include "audit/log.h"
+#include "audit/record.h"
+#include "common/json_writer.h"
+#include <openssl/evp.h>
 #include "identity/key_store.h"
 #include "orchestrators/profile.h"
 #include "policy/compiler.h"
@@ -265,6 +269,10 @@ struct Control {
   std::shared_ptr<identity::Introspector> metrics_introspector;
   RuntimeConstSharedPtr metrics_runtime;  // for the resolvers' metrics
   std::vector<WorkerPtr>* workers = nullptr;
+  // The audit log (null without `audit:`): opened at start, kept across reloads (its
+  // settings need a restart), stopped after the workers.
+  std::unique_ptr<audit::AuditLog> audit;
+  audit::CredentialHasher audit_hasher;
   std::atomic<bool> ready{false};
   std::atomic<int> finished{0};
   bool draining = false;
@@ -282,6 +290,101 @@ struct Control {
   CPtr<event, event_free> inotify_event;
   CPtr<event, event_free> debounce_timer;
 };
+
+// Hex SHA-256 of a file's bytes; "" when unreadable.
+std::string fileSha256(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return {};
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) EVP_DigestUpdate(ctx, buf, n);
+  std::fclose(f);
+  unsigned char md[32];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+std::string auditTime() {
+  std::string t;
+  audit::appendRfc3339Micros(
+      t, std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+             .count());
+  return t;
+}
+
+// A `config` record: the loaded file's digest, or the error of a failed reload.
+void auditConfig(Control& c, std::string_view error) {
+  if (!c.audit) return;
+  std::string f = "\"type\":\"config\",\"time\":\"" + auditTime() + "\",\"generation\":";
+  json::appendUint(f, c.generation);
+  f += ",\"source\":";
+  json::appendString(f, c.config_path);
+  if (error.empty()) {
+    f += ",\"digest\":";
+    json::appendString(f, "sha256:" + fileSha256(c.config_path));
+  } else {
+    f += ",\"error\":";
+    json::appendString(f, error.substr(0, 1024));
+  }
+  c.audit->submitControl(std::move(f));
+}
+
+// A `policy` record: the running set's version, or the error of a failed reload.
+void auditPolicy(Control& c, std::string_view error) {
+  if (!c.audit || c.runtime->config->policies_dir.empty()) return;
+  std::string f = "\"type\":\"policy\",\"time\":\"" + auditTime() + "\",\"source\":";
+  json::appendString(f, c.runtime->config->policies_dir);
+  if (error.empty() && c.runtime->policy) {
+    f += ",\"version\":";
+    json::appendString(f, policy::versionString(c.runtime->policy->version()));
+    f += ",\"rules\":";
+    json::appendUint(f, c.runtime->policy->ruleCount());
+  } else {
+    f += ",\"error\":";
+    json::appendString(f, error.substr(0, 1024));
+  }
+  c.audit->submitControl(std::move(f));
+}
+
+void renderAuditMetrics(const Control& c, std::string& out) {
+  if (!c.audit) return;
+  const audit::LogStats st = c.audit->stats();
+  auto line = [&](const char* name, const char* type, const char* help, uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+           name + " " + std::to_string(v) + "\n";
+  };
+  line("stepgate_audit_records_total", "counter", "Audit records written.", st.records);
+  line("stepgate_audit_batches_total", "counter", "Group commits (one fdatasync each).",
+       st.batches);
+  line("stepgate_audit_bytes_total", "counter", "Audit bytes written.", st.bytes);
+  line("stepgate_audit_lost_total", "counter",
+       "Records lost to a full queue (async mode; each loss is also a gap record).", st.lost);
+  line("stepgate_audit_log_refused_total", "counter",
+       "Records the log refused (strict: full queue, low disk or failed log).", st.refused);
+  line("stepgate_audit_checkpoints_total", "counter", "Signed checkpoints written.",
+       st.checkpoints);
+  line("stepgate_audit_next_seq", "gauge", "The seq of the next audit record.", st.next_seq);
+  line("stepgate_audit_segments", "gauge", "Live audit segment files.", st.segments);
+  line("stepgate_audit_sync_seconds_last_us", "gauge",
+       "Duration of the last fdatasync, in microseconds.", st.sync_us_last);
+  line("stepgate_audit_failed", "gauge",
+       "1 when the audit log failed closed (write or fsync error): every request is 503.",
+       st.failed ? 1 : 0);
+  line("stepgate_audit_low_disk", "gauge",
+       "1 while free disk space is under audit.low_disk_bytes: strict requests are 503.",
+       st.low_disk ? 1 : 0);
+}
 
 void publishPolicyVersion(Control& c) {
   c.has_policy.store(c.runtime->policy != nullptr);
@@ -310,6 +413,7 @@ void reloadPolicy(Control& c) {
     c.policy_reload_failures.fetch_add(1);
     log::error("policy", "policy reload failed; keeping the running set",
                {{"error", pol.status().message()}});
+    auditPolicy(c, pol.status().message());
     return;
   }
   if (c.runtime->policy && (*pol)->version() == c.runtime->policy->version()) return;
@@ -326,6 +430,7 @@ void reloadPolicy(Control& c) {
   c.runtime = std::move(next);
   publishPolicyVersion(c);
   for (auto& w : *c.workers) w->updatePolicy(c.runtime);
+  auditPolicy(c, {});
   log::info("policy", "policy set reloaded",
             {{"version", policy::versionString(c.runtime->policy->version())},
              {"rules", static_cast<int64_t>(c.runtime->policy->ruleCount())}});
@@ -488,7 +593,12 @@ void reload(Control& c) {
   if (!loaded.isOk()) {
     log::error("server", "reload failed; keeping the running configuration",
                {{"error", loaded.status().message()}});
+    auditConfig(c, loaded.status().message());
     return;
+  }
+  if (c.audit && !(*loaded)->audit) {
+    log::warn("server", "reload: the audit section was removed; the audit log stays on until "
+                        "a restart");
   }
   if (!sameListeners(*c.runtime->config, **loaded)) {
     log::error("server",
@@ -555,6 +665,8 @@ void reload(Control& c) {
   // Waiting requests of the old one get "unavailable" at once, then it is joined.
   if (retired_introspector) retired_introspector->stop();
   for (const auto& r : retired_resolvers) r->stop();
+  auditConfig(c, {});
+  auditPolicy(c, {});
   log::info("server", "configuration reloaded",
             {{"generation", static_cast<int64_t>(c.generation)}});
 }
@@ -636,6 +748,41 @@ int Server::run() {
   }
   const config::Config& cfg = *control.runtime->config;
   applyLogLevel(cfg);
+  if (cfg.audit) {
+    const config::AuditConfig& a = *cfg.audit;
+    auto key = audit::SigningKey::load(a.signing_key_file, a.key_name);
+    if (!key.isOk()) {
+      fprintf(stderr, "%s: audit: %s\n", options_.config_path.c_str(),
+              key.status().message().c_str());
+      return 2;
+    }
+    audit::LogOptions lo;
+    lo.dir = a.dir;
+    lo.durability = a.strict ? audit::Durability::kStrict : audit::Durability::kAsync;
+    lo.ring_capacity = a.ring_capacity;
+    lo.segment_bytes = a.segment_bytes;
+    lo.segment_age = std::chrono::duration_cast<std::chrono::seconds>(a.segment_age);
+    lo.retention_age = std::chrono::duration_cast<std::chrono::seconds>(a.retention_age);
+    lo.retention_bytes = a.retention_bytes;
+    lo.checkpoint_records = a.checkpoint_records;
+    lo.checkpoint_interval =
+        std::chrono::duration_cast<std::chrono::milliseconds>(a.checkpoint_interval);
+    lo.low_disk_bytes = a.low_disk_bytes;
+    lo.origin = a.origin;
+    lo.key = *key;
+    auto opened = audit::AuditLog::open(std::move(lo));
+    if (!opened.isOk()) {
+      fprintf(stderr, "%s: audit: %s\n", options_.config_path.c_str(),
+              opened.status().message().c_str());
+      return 2;
+    }
+    control.audit = std::move(opened).value();
+    std::string err;
+    if (!audit::CredentialHasher::loadOrCreate(a.dir + "/hash.key", control.audit_hasher, err)) {
+      fprintf(stderr, "%s: audit: %s\n", options_.config_path.c_str(), err.c_str());
+      return 2;
+    }
+  }
 
   unsigned nworkers = cfg.proxy.workers;
   if (nworkers == 0) nworkers = std::max(1u, std::thread::hardware_concurrency());
@@ -662,6 +809,26 @@ int Server::run() {
     }
   }
   control.workers = &workers;
+  if (control.audit) {
+    for (auto& w : workers) {
+      Worker* worker = w.get();
+      audit::Producer& producer = control.audit->addProducer(
+          [worker](const std::vector<uint64_t>& cookies, bool ok) {
+            std::vector<uint64_t> waiting;
+            for (uint64_t id : cookies) {
+              if (id != 0) waiting.push_back(id);
+            }
+            if (waiting.empty()) return;
+            worker->dispatcher().post([worker, waiting = std::move(waiting), ok] {
+              worker->completeAudit(waiting, ok);
+            });
+          });
+      w->setAudit(&producer, &control.audit_hasher, cfg.audit->strict);
+    }
+    control.audit->start();
+    auditConfig(control, {});
+    auditPolicy(control, {});
+  }
   for (auto& w : workers) {
     w->setOnExit([&control] { control.finished.fetch_add(1); });
     w->start();
@@ -675,6 +842,7 @@ int Server::run() {
     if (r) r->start();
   }
   stats.addRenderer([&control](std::string& out) { renderResolverMetrics(control, out); });
+  stats.addRenderer([&control](std::string& out) { renderAuditMetrics(control, out); });
   stats.addRenderer([&control](std::string& out) { renderKeyStoreMetrics(control, out); });
   stats.addRenderer([&control](std::string& out) { renderPolicyMetrics(control, out); });
   publishPolicyVersion(control);
@@ -689,7 +857,10 @@ int Server::run() {
   std::unique_ptr<AdminServer> admin;
   if (cfg.admin.enabled) {
     auto a = AdminServer::start(
-        cfg.admin.address, stats, [&control] { return control.ready.load(); },
+        cfg.admin.address, stats,
+        [&control] {
+          return control.ready.load() && (!control.audit || control.audit->healthy());
+        },
         [&control] {
           return control.has_policy.load()
                      ? "policy_version " + policy::versionString(control.policy_version.load()) +
@@ -748,6 +919,8 @@ int Server::run() {
     if (r) r->stop();
   }
   for (auto& w : workers) w->join();
+  // After the workers: every record they submitted is written, then the final checkpoint.
+  if (control.audit) control.audit->stop();
   if (admin) admin->stop();
   log::info("server", "stopped");
   return 0;

@@ -238,6 +238,15 @@ std::string StatsRegistry::renderPrometheus() const {
   counter("stepgate_lookup_timeouts_total",
           "Lookups not answered within the lookup timeout (denied: unresolved).",
           &WorkerStats::lookup_timeouts);
+  counter("stepgate_audit_waits_total",
+          "Requests that waited for their audit record to be durable (strict mode).",
+          &WorkerStats::audit_waits);
+  counter("stepgate_audit_refused_total",
+          "Audit records the log refused (queue full, low disk, failed): 503 in strict mode.",
+          &WorkerStats::audit_refused);
+  counter("stepgate_audit_failed_total",
+          "Audit records the log could not make durable (write or fsync failure): 503.",
+          &WorkerStats::audit_failed);
   header(out, "stepgate_auth_cache_hits_total", "counter",
          "Bearer tokens accepted from the worker's verified-token cache (no signature check).");
   line(out, "stepgate_auth_cache_hits_total", "", total(&WorkerStats::auth_cache_hits));

@@ -94,6 +94,22 @@ void Worker::completeLookup(uint64_t id, size_t slot,
   it->second->resumeAfterLookup(id, slot, std::move(r));
 }
 
+uint64_t Worker::addAuditWait(Connection* conn) {
+  const uint64_t id = next_wait_id_++;
+  audit_waits_.emplace(id, conn);
+  return id;
+}
+
+void Worker::completeAudit(const std::vector<uint64_t>& cookies, bool ok) {
+  for (uint64_t id : cookies) {
+    auto it = audit_waits_.find(id);
+    if (it == audit_waits_.end()) continue;  // closed meanwhile
+    Connection* conn = it->second;
+    audit_waits_.erase(it);
+    conn->resumeAfterAudit(id, ok);
+  }
+}
+
 orchestrators::LookupResultConstSharedPtr Worker::cachedLookup(const std::string& key) {
   auto it = lookup_cache_.find(key);
   if (it == lookup_cache_.end()) return nullptr;

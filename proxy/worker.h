@@ -18,6 +18,8 @@
 
 #include "common/c_ptr.h"
 #include "common/status.h"
+#include "audit/log.h"
+#include "audit/record.h"
 #include "identity/authenticator.h"
 #include "proxy/dispatcher.h"
 #include "proxy/runtime.h"
@@ -44,6 +46,14 @@ class Worker {
   void join();
   // Called on the worker thread when its loop has ended. Set before start().
   void setOnExit(std::function<void()> fn) { on_exit_ = std::move(fn); }
+
+  // The audit log's producer for this worker, the credential hasher and the mode (strict:
+  // requests wait for their record). Control thread, before start(); null: no audit log.
+  void setAudit(audit::Producer* producer, const audit::CredentialHasher* hasher, bool strict) {
+    audit_ = producer;
+    audit_hasher_ = hasher;
+    audit_strict_ = strict;
+  }
 
   // Control thread: all of these post to the worker.
   void updateRuntime(RuntimeConstSharedPtr runtime);
@@ -83,6 +93,15 @@ class Worker {
   orchestrators::LookupResultConstSharedPtr cachedLookup(const std::string& key);
   void cacheLookup(const std::string& key, orchestrators::LookupResultConstSharedPtr r,
                    MonotonicTime valid_until);
+  // The audit log (null: none), its hasher, and whether requests wait for durability.
+  audit::Producer* auditProducer() { return audit_; }
+  const audit::CredentialHasher* auditHasher() const { return audit_hasher_; }
+  bool auditStrict() const { return audit_strict_; }
+  // A connection waiting for its audit record to be durable, by wait id (the record's cookie).
+  uint64_t addAuditWait(Connection* conn);
+  void removeAuditWait(uint64_t id) { audit_waits_.erase(id); }
+  // Posted by the audit log's DurableCallback: resumes the connections still waiting.
+  void completeAudit(const std::vector<uint64_t>& cookies, bool ok);
   bool draining() const { return draining_; }
   // The in-flight upstream request count (max_inflight_upstream).
   uint32_t& inflight() { return inflight_; }
@@ -119,6 +138,10 @@ class Worker {
   std::vector<Connection*> parked_;
   std::unordered_map<uint64_t, Connection*> introspection_waits_;
   std::unordered_map<uint64_t, Connection*> lookup_waits_;
+  std::unordered_map<uint64_t, Connection*> audit_waits_;
+  audit::Producer* audit_ = nullptr;
+  const audit::CredentialHasher* audit_hasher_ = nullptr;
+  bool audit_strict_ = true;
   struct CachedLookup {
     orchestrators::LookupResultConstSharedPtr result;
     MonotonicTime valid_until;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "proxy/exe/commands.h"
+#include "proxy/exe/audit_command.h"
 #include "proxy/exe/policy_commands.h"
 #include "proxy/exe/profiles_command.h"
 
@@ -20,6 +21,8 @@ constexpr char kUsage[] =
     "                    print a token from the demo's development issuer (not for production)\n"
     "  policy check|test|explain|who-can|diff ...\n"
     "                    review a policy folder (stepgate policy --help; docs/policy.md)\n"
+    "  audit keygen|verify|prove|verify-proof|export|verify-export|report|hash ...\n"
+    "                    the audit log's tools (stepgate audit --help; docs/audit.md)\n"
     "  profiles list [PROFILE] | classify PROFILE METHOD TARGET ...\n"
     "                    how each orchestrator call is classified (docs/orchestrators.md)\n"
     "  version           print the version\n"
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
   if (std::strcmp(cmd, "demo") == 0) return stepgate::exe::demoCommand(argc - 1, argv + 1);
   if (std::strcmp(cmd, "token") == 0) return stepgate::exe::tokenCommand(argc - 1, argv + 1);
   if (std::strcmp(cmd, "policy") == 0) return stepgate::exe::policyCommand(argc - 1, argv + 1);
+  if (std::strcmp(cmd, "audit") == 0) return stepgate::exe::auditCommand(argc - 1, argv + 1);
   if (std::strcmp(cmd, "profiles") == 0) return stepgate::exe::profilesCommand(argc - 1, argv + 1);
   if (std::strcmp(cmd, "version") == 0 || std::strcmp(cmd, "--version") == 0) {
     std::printf("stepgate %s\n", STEPGATE_VERSION);
