@@ -11,6 +11,37 @@ namespace stepgate::audit {
 
 namespace {
 
+int64_t daysFromCivil(int64_t y, unsigned m, unsigned d);
+
+// "YYYY-MM-DDTHH:MM:SS.ffffffZ" (the record time format) as Unix microseconds.
+bool parseTime(std::string_view s, int64_t& unix_us) noexcept {
+  // YYYY-MM-DDTHH:MM:SS.ffffffZ
+  if (s.size() != 27 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+      s[16] != ':' || s[19] != '.' || s[26] != 'Z') {
+    return false;
+  }
+  const auto num = [&](size_t pos, size_t len, int64_t& out) {
+    out = 0;
+    for (size_t i = pos; i < pos + len; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      out = out * 10 + (s[i] - '0');
+    }
+    return true;
+  };
+  int64_t y, mo, d, h, mi, se, us;
+  if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) ||
+      !num(17, 2, se) || !num(20, 6, us)) {
+    return false;
+  }
+  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] || h > 23 || mi > 59 || se > 60) {
+    return false;
+  }
+  const int64_t days = daysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+  unix_us = ((days * 24 + h) * 60 + mi) * 60'000'000 + se * 1'000'000 + us;
+  return true;
+}
+
 // The tree's right edge, resumable from the state file retention leaves behind.
 class Edge {
  public:
@@ -360,7 +391,7 @@ class Verifier {
       fail(file, seq_i, off, "payload is not a record: \"event_id\" is not a UUIDv7");
       return false;
     }
-    if (time == nullptr || !time->isString() || !parseRecordTime(time->asString(), t)) {
+    if (time == nullptr || !time->isString() || !parseTime(time->asString(), t)) {
       fail(file, seq_i, off, "payload is not a record: \"time\" is not RFC 3339 UTC microseconds");
       return false;
     }
@@ -467,34 +498,6 @@ int64_t daysFromCivil(int64_t y, unsigned m, unsigned d) {
 }
 
 }  // namespace
-
-bool parseRecordTime(std::string_view s, int64_t& unix_us) noexcept {
-  // YYYY-MM-DDTHH:MM:SS.ffffffZ
-  if (s.size() != 27 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-      s[16] != ':' || s[19] != '.' || s[26] != 'Z') {
-    return false;
-  }
-  const auto num = [&](size_t pos, size_t len, int64_t& out) {
-    out = 0;
-    for (size_t i = pos; i < pos + len; ++i) {
-      if (s[i] < '0' || s[i] > '9') return false;
-      out = out * 10 + (s[i] - '0');
-    }
-    return true;
-  };
-  int64_t y, mo, d, h, mi, se, us;
-  if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) ||
-      !num(17, 2, se) || !num(20, 6, us)) {
-    return false;
-  }
-  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] || h > 23 || mi > 59 || se > 60) {
-    return false;
-  }
-  const int64_t days = daysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
-  unix_us = ((days * 24 + h) * 60 + mi) * 60'000'000 + se * 1'000'000 + us;
-  return true;
-}
 
 std::string VerifyReport::summary() const {
   if (ok) {

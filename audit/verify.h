@@ -64,7 +64,4 @@ struct VerifyReport {
 
 [[nodiscard]] VerifyReport verifyLog(Env& env, const std::string& dir, const VerifyOptions& options);
 
-// Parses "YYYY-MM-DDTHH:MM:SS.ffffffZ" (the record time format) into Unix microseconds.
-bool parseRecordTime(std::string_view text, int64_t& unix_us) noexcept;
-
 }  // namespace stepgate::audit
