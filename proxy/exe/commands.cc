@@ -15,6 +15,9 @@
 
 #include "common/logging.h"
 #include "config/loader.h"
+#include "audit/checkpoint.h"
+#include "audit/env.h"
+#include "audit/verify.h"
 #include "identity/dev_issuer.h"
 #include "proxy/demo/demo_orchestrator.h"
 #include "proxy/demo/smoke_client.h"
@@ -249,6 +252,15 @@ int demoCommand(int argc, char** argv) {
     fprintf(stderr, "demo: issuer: %s\n", issuer.status().message().c_str());
     return 1;
   }
+  // The audit log's checkpoint key: made once, kept with the state.
+  const std::string audit_key = state_dir + "/audit-key.pem";
+  if (!std::filesystem::exists(audit_key)) {
+    auto key = audit::SigningKey::generate(audit_key, "stepgate-demo-audit");
+    if (!key.isOk()) {
+      fprintf(stderr, "demo: audit key: %s\n", key.status().message().c_str());
+      return 1;
+    }
+  }
   if (!writeFile(state_dir + "/policies/order-fulfillment.yaml", kDemoOrderPolicy) ||
       !writeFile(state_dir + "/policies/all-workflows.yaml", kDemoAllPolicy)) {
     return 1;
@@ -293,6 +305,12 @@ int demoCommand(int argc, char** argv) {
          "policies: policies\n"
          "policy:\n"
          "  reveal_rule_ids: true\n"
+         "audit:\n"
+         "  dir: audit\n"
+         "  durability: strict\n"
+         "  signing_key: audit-key.pem\n"
+         "  key_name: stepgate-demo-audit\n"
+         "  checkpoint_interval: 10s\n"
          "admin:\n"
          "  address: 127.0.0.1:" << admin_port << "\n"
          "proxy:\n"
@@ -330,7 +348,10 @@ int demoCommand(int argc, char** argv) {
     s += "  admin         http://127.0.0.1:" + std::to_string(admin_port) +
          "/metrics   /healthz   /readyz\n";
     s += "  dev CA        " + ca + "\n";
-    s += "  policies      " + state_dir + "/policies/ (edit while it runs: reloaded on save)\n\n";
+    s += "  policies      " + state_dir + "/policies/ (edit while it runs: reloaded on save)\n";
+    s += "  audit log     " + state_dir + "/audit/ (every decision; check it with\n"
+         "                stepgate audit verify " + shellQuote(state_dir + "/audit") +
+         " --key " + shellQuote(audit_key + ".pub") + " --name stepgate-demo-audit --live)\n\n";
     s += "Two users, tokens from the development issuer (1 hour):\n";
     s += "  export CA=" + shellQuote(ca) + " BASE=" + base + "\n";
     s += "  export OPS=" + tokens.ops + "    # demo-user, group ops\n";
@@ -380,6 +401,22 @@ int demoCommand(int argc, char** argv) {
         std::string report;
         smoke_ok =
             proxy::runDemoSmoke("127.0.0.1", static_cast<uint16_t>(port), ca, tokens, report);
+        // Every call above is in the audit log, and the log proves its integrity.
+        auto verifier = audit::NoteVerifier::fromPublicKeyFile(audit_key + ".pub",
+                                                               "stepgate-demo-audit");
+        if (verifier.isOk()) {
+          audit::VerifyOptions vo;
+          vo.keys.push_back(*verifier);
+          vo.may_be_running = true;
+          const audit::VerifyReport vr =
+              audit::verifyLog(audit::Env::posix(), state_dir + "/audit", vo);
+          report += std::string(vr.ok ? "ok    " : "FAIL  ") + "audit verify: " + vr.summary() +
+                    "\n";
+          smoke_ok = smoke_ok && vr.ok;
+        } else {
+          report += "FAIL  audit verify: " + verifier.status().message() + "\n";
+          smoke_ok = false;
+        }
         printf("%s%s\n", report.c_str(), smoke_ok ? "demo smoke: all calls as expected"
                                                   : "demo smoke: FAILED");
         fflush(stdout);
