@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -21,7 +22,9 @@
 #include "identity/http_fetch.h"
 #include "identity/introspection.h"
 #include "proxy/lookup_client.h"
+#include "audit/forwarder.h"
 #include "audit/log.h"
+#include "proxy/audit_tls.h"
 #include "audit/record.h"
 #include "common/json_writer.h"
 #include <openssl/evp.h>
@@ -273,6 +276,9 @@ struct Control {
   // settings need a restart), stopped after the workers.
   std::unique_ptr<audit::AuditLog> audit;
   audit::CredentialHasher audit_hasher;
+  std::unique_ptr<audit::Forwarder> forwarder;  // null without sinks
+  std::mutex cursor_mu;                          // sink threads report cursors
+  std::map<std::string, size_t> cursor_index;    // sink name -> AuditLog cursor index
   std::atomic<bool> ready{false};
   std::atomic<int> finished{0};
   bool draining = false;
@@ -357,7 +363,44 @@ void auditPolicy(Control& c, std::string_view error) {
   c.audit->submitControl(std::move(f));
 }
 
+void renderForwarderMetrics(const Control& c, std::string& out) {
+  if (!c.forwarder) return;
+  const auto stats = c.forwarder->stats();
+  struct Row {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t audit::SinkStats::*field;
+  };
+  static constexpr Row kRows[] = {
+      {"stepgate_audit_sink_lag", "gauge",
+       "Durable audit records a sink has not acknowledged yet.", &audit::SinkStats::lag},
+      {"stepgate_audit_sink_cursor", "gauge", "The next seq a sink will send.",
+       &audit::SinkStats::cursor},
+      {"stepgate_audit_sink_records_total", "counter", "Records a sink acknowledged.",
+       &audit::SinkStats::records},
+      {"stepgate_audit_sink_failures_total", "counter",
+       "Failed deliveries (connect, send, answer); retried with backoff.",
+       &audit::SinkStats::failures},
+  };
+  for (const Row& r : kRows) {
+    out += std::string("# HELP ") + r.name + " " + r.help + "\n# TYPE " + r.name + " " + r.type +
+           "\n";
+    for (const auto& st : stats) {
+      out += std::string(r.name) + "{sink=\"" + st.name + "\"} " + std::to_string(st.*r.field) +
+             "\n";
+    }
+  }
+  out += "# HELP stepgate_audit_sink_stalled 1 when a sink stopped at a record it cannot read.\n"
+         "# TYPE stepgate_audit_sink_stalled gauge\n";
+  for (const auto& st : stats) {
+    out += "stepgate_audit_sink_stalled{sink=\"" + st.name + "\"} " + (st.stalled ? "1" : "0") +
+           "\n";
+  }
+}
+
 void renderAuditMetrics(const Control& c, std::string& out) {
+  renderForwarderMetrics(c, out);
   if (!c.audit) return;
   const audit::LogStats st = c.audit->stats();
   auto line = [&](const char* name, const char* type, const char* help, uint64_t v) {
@@ -828,6 +871,33 @@ int Server::run() {
     control.audit->start();
     auditConfig(control, {});
     auditPolicy(control, {});
+    if (!cfg.audit->webhooks.empty() || !cfg.audit->syslogs.empty()) {
+      audit::ForwarderOptions fo;
+      fo.dir = cfg.audit->dir;
+      audit::AuditLog* log = control.audit.get();
+      fo.durable_seq = [log] { return log->durableSeq(); };
+      Control* c = &control;
+      fo.on_cursor = [c, log](const std::string& sink, uint64_t next_seq) {
+        std::lock_guard<std::mutex> lock(c->cursor_mu);
+        auto it = c->cursor_index.find(sink);
+        if (it == c->cursor_index.end()) {
+          c->cursor_index.emplace(sink, log->addCursor("sink:" + sink, next_seq));
+        } else {
+          log->setCursor(it->second, next_seq);
+        }
+      };
+      fo.sinks = audit::sinkOptionsFromConfig(*cfg.audit);
+      fo.tls_connector = auditTlsConnector();
+      auto fw = audit::Forwarder::create(std::move(fo));
+      if (!fw.isOk()) {
+        fprintf(stderr, "%s: audit forwarding: %s\n", options_.config_path.c_str(),
+                fw.status().message().c_str());
+        control.audit->stop();
+        return 2;
+      }
+      control.forwarder = std::move(fw).value();
+      control.forwarder->start();
+    }
   }
   for (auto& w : workers) {
     w->setOnExit([&control] { control.finished.fetch_add(1); });
@@ -920,6 +990,8 @@ int Server::run() {
   }
   for (auto& w : workers) w->join();
   // After the workers: every record they submitted is written, then the final checkpoint.
+  // A forwarder stops first: what it did not ship goes at the next start (its cursor).
+  if (control.forwarder) control.forwarder->stop();
   if (control.audit) control.audit->stop();
   if (admin) admin->stop();
   log::info("server", "stopped");
