@@ -182,23 +182,26 @@ StatusOr<std::unique_ptr<WritableFile>> FaultEnv::openAppend(const std::string& 
 }
 
 StatusOr<uint64_t> FaultEnv::freeBytes(const std::string& path) {
-  if (free_bytes_ >= 0) return static_cast<uint64_t>(free_bytes_);
+  if (const int64_t f = free_bytes_.load(); f >= 0) return static_cast<uint64_t>(f);
   return base_.freeBytes(path);
 }
 
 bool FaultEnv::takeSyncFailure() {
-  if (fail_sync_after_ <= 0) return false;
-  if (fail_sync_after_ == 1) return true;  // stays failing
-  --fail_sync_after_;
-  return false;
+  int n = fail_sync_after_.load();
+  while (true) {
+    if (n <= 0) return false;
+    if (n == 1) return true;  // stays failing
+    if (fail_sync_after_.compare_exchange_weak(n, n - 1)) return false;
+  }
 }
 
 uint64_t FaultEnv::allowAppend(uint64_t n) {
-  if (enospc_after_ < 0) return n;
-  const uint64_t left = static_cast<uint64_t>(enospc_after_);
-  const uint64_t take = std::min(left, n);
-  enospc_after_ -= static_cast<int64_t>(take);
-  return take;
+  int64_t left = enospc_after_.load();
+  while (true) {
+    if (left < 0) return n;
+    const uint64_t take = std::min(static_cast<uint64_t>(left), n);
+    if (enospc_after_.compare_exchange_weak(left, left - static_cast<int64_t>(take))) return take;
+  }
 }
 
 }  // namespace stepgate::audit

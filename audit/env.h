@@ -5,6 +5,7 @@
 //
 // Thread safety: PosixEnv is stateless and thread-safe. A WritableFile is used by one thread.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -88,9 +89,10 @@ class FaultEnv final : public Env {
 
  private:
   Env& base_;
-  int fail_sync_after_ = 0;   // 0: off
-  int64_t enospc_after_ = -1;  // -1: off
-  int64_t free_bytes_ = -1;    // -1: real
+  // Atomics: tests arm faults while the writer thread runs.
+  std::atomic<int> fail_sync_after_{0};       // 0: off
+  std::atomic<int64_t> enospc_after_{-1};     // -1: off
+  std::atomic<int64_t> free_bytes_{-1};       // -1: real
 };
 
 }  // namespace stepgate::audit

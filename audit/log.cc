@@ -688,6 +688,7 @@ void AuditLog::Impl::applyRetention(int64_t now_us) {
     std::lock_guard<std::mutex> lock(cursor_mu);
     for (const auto& c : cursors) min_cursor = std::min(min_cursor, c.second);
   }
+  bool export_cursor_read = false;
   uint64_t total = 0;
   for (const Segment& s : segments) total += s.bytes;
   const int64_t age_us =
@@ -698,6 +699,27 @@ void AuditLog::Impl::applyRetention(int64_t now_us) {
     const bool by_age = age_us > 0 && now_us - next.created_us >= age_us;
     const bool by_bytes = opt.retention_bytes > 0 && total > opt.retention_bytes;
     if (!by_age && !by_bytes) break;
+    if (!export_cursor_read) {
+      // The export cursor (docs/audit.md, "Export cursor"), written by `stepgate audit export`
+      // even while the log runs: read when something is about to be deleted, never cached.
+      export_cursor_read = true;
+      auto text = env.readFile(opt.dir + "/state/export.cursor");
+      if (text.isOk()) {
+        uint64_t v = 0;
+        bool ok = !text->empty();
+        for (char ch : *text) {
+          if (ch == '\n') break;
+          if (ch < '0' || ch > '9') {
+            ok = false;
+            break;
+          }
+          v = v * 10 + static_cast<uint64_t>(ch - '0');
+        }
+        // An unreadable cursor holds everything back rather than risk deleting unexported
+        // records.
+        min_cursor = std::min(min_cursor, ok ? v : 0);
+      }
+    }
     if (min_cursor < next.first_seq) break;  // a reader still needs it
     // Save the tree edge the remaining segments start from, then delete.
     const std::string state = opt.dir + "/state/merkle";

@@ -788,3 +788,50 @@ TEST(AuditLogTest, StrictModeRefusesWhenTheRingIsFull) {
 
 }  // namespace
 }  // namespace stepgate::audit
+
+namespace stepgate::audit {
+namespace {
+
+// `stepgate audit export` writes state/export.cursor, possibly while the log runs: retention
+// reads it before deleting and never removes what was not exported.
+TEST(AuditLogTest, RetentionRespectsTheExportCursorFile) {
+  TempDir t;
+  auto key = makeKey(t.path());
+  LogOptions o = baseOptions(t, key);
+  o.segment_bytes = 4096;
+  o.retention_bytes = 2 * 4096;
+  o.checkpoint_records = 1000000;
+  auto writeCursor = [&](const std::string& text) {
+    ASSERT_TRUE(Env::posix().createDir(o.dir).isOk());
+    ASSERT_TRUE(Env::posix().createDir(o.dir + "/state").isOk());
+    FILE* f = std::fopen((o.dir + "/state/export.cursor").c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  };
+  writeCursor("0\n");
+  auto log = AuditLog::open(o);
+  ASSERT_TRUE(log.isOk()) << log.status().toString();
+  Acks acks;
+  Producer& p = (*log)->addProducer(acks.callback());
+  (*log)->start();
+  auto write = [&](int from, int count) {
+    for (int n = from; n < from + count; ++n) {
+      std::string f = requestFields(0, n, 250);
+      ASSERT_TRUE(pollUntil([&] { return p.submit(f, static_cast<uint64_t>(n)); }));
+      ASSERT_TRUE(pollUntil([&] { return acks.okCount() == static_cast<size_t>(n + 1); }));
+    }
+  };
+  write(0, 80);
+  EXPECT_EQ(readLog(o.dir, (*log)->durableSeq()).first_seq, 0u);  // nothing was exported
+  writeCursor("not a number\n");
+  write(80, 20);
+  EXPECT_EQ(readLog(o.dir, (*log)->durableSeq()).first_seq, 0u);  // unreadable: keep all
+  writeCursor(std::to_string((*log)->durableSeq()) + "\n");      // everything exported
+  write(100, 20);
+  (*log)->stop();
+  EXPECT_GT(readLog(o.dir).first_seq, 0u);
+}
+
+}  // namespace
+}  // namespace stepgate::audit
