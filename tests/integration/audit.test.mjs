@@ -313,7 +313,10 @@ describe('strict audit log of a running proxy', () => {
           d.proof[0] = (h[0] === '0' ? '1' : '0') + h.slice(1);
         },
         seq: (d) => { d.seq += 1; },
-        note: (d) => { d.checkpoint_note = d.checkpoint_note.replace(/\n(\d+)\n/, (m, n) => `\n${Number(n) + 1}\n`); },
+        note: (d) => {
+          d.checkpoint_note = d.checkpoint_note.replace(/\n(\d+)\n/,
+            (m, n) => `\n${Number(n) + 1}\n`);
+        },
       };
       assert.ok(proof.proof.length > 0);
       for (const [name, change] of Object.entries(cases)) {
@@ -374,7 +377,8 @@ describe('strict audit log of a running proxy', () => {
         fs.writeFileSync(f, orig);
         const m = path.join(out, 'manifest.json');
         const morig = fs.readFileSync(m);
-        fs.writeFileSync(m, Buffer.from(morig.toString('utf8').replace(/"records":(\d)/, '"records":9$1')));
+        fs.writeFileSync(m, Buffer.from(morig.toString('utf8')
+          .replace(/"records":(\d)/, '"records":9$1')));
         const badManifest = await auditCli(['verify-export', out, '--key', exportKey.pub]);
         assert.equal(badManifest.code, 1, badManifest.stdout);
         fs.writeFileSync(m, morig);

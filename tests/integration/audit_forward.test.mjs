@@ -231,7 +231,8 @@ describe('syslog to rsyslogd', () => {
     assert.equal(statusOf(await call(env.port, 'GET', '/api/workflow/payments/status')), 401);
     const cursor = await caughtUp(env, 'rsys');
     // rsyslogd writes what it received; give its output action time to reach the file.
-    const re = /^<(\d+)>1 (\S+) (\S+) (\S+) (\S+) (\S+) \[stepgate@32473 seq="(\d+)" event_id="([^"]+)"\] (.*)$/;
+    const re = new RegExp('^<(\\d+)>1 (\\S+) (\\S+) (\\S+) (\\S+) (\\S+) '
+      + '\\[stepgate@32473 seq="(\\d+)" event_id="([^"]+)"\\] (.*)$');
     let parsed;
     await waitFor('rsyslogd to write every message', () => {
       parsed = rsyslog.lines().map((l) => re.exec(l));
