@@ -17,6 +17,8 @@ import {
 import { freePort } from './lib/util.mjs';
 
 const statusOf = (r) => Number(/^HTTP\/1\.1 (\d{3})/.exec(r.text)?.[1]);
+const expectStatus = (r, status, what = '') => assert.equal(statusOf(r), status,
+  `${what}${r.text}`);
 
 function call(port, method, p, token) {
   const auth = token ? `Authorization: Bearer ${token}\r\n` : '';
@@ -82,10 +84,10 @@ describe('webhook over http', () => {
 
   test('records arrive as documented: seq headers, Authorization, the stored bytes', async () => {
     for (let i = 0; i < 6; i++) {
-      assert.equal(statusOf(await call(env.port, 'POST', '/api/workflow/payments', alice)), 200);
+      expectStatus(await call(env.port, 'POST', '/api/workflow/payments', alice), 200);
     }
-    assert.equal(statusOf(await call(env.port, 'POST', '/api/workflow/payments', bob)), 403);
-    assert.equal(statusOf(await call(env.port, 'GET', '/api/workflow/payments/status')), 401);
+    expectStatus(await call(env.port, 'POST', '/api/workflow/payments', bob), 403);
+    expectStatus(await call(env.port, 'GET', '/api/workflow/payments/status'), 401);
     const cursor = await caughtUp(env, 'siem');
     assert.ok(cursor >= 4 + 6 * 2 + 2);
     assert.ok(receiver.posts.length >= 3, 'batches of at most 7 records');
@@ -123,7 +125,7 @@ describe('webhook over http', () => {
         'stepgate_audit_sink_failures_total', 'siem');
       for (let i = 0; i < 10; i++) {
         const r = await call(env.port, 'POST', '/api/workflow/payments', alice);
-        assert.equal(statusOf(r), 200, 'answered while the sink is down');
+        expectStatus(r, 200, 'answered while the sink is down: ');
       }
       await waitFor('a lag and a failed delivery', async () => {
         const m = await metrics(env.adminPort);
@@ -133,7 +135,7 @@ describe('webhook over http', () => {
       });
       // Still answering after the failures began.
       for (let i = 0; i < 5; i++) {
-        assert.equal(statusOf(await call(env.port, 'POST', '/api/workflow/payments', bob)), 403);
+        expectStatus(await call(env.port, 'POST', '/api/workflow/payments', bob), 403);
       }
       // The gauge is refreshed by the sink's own loop: it reaches every record written
       // while the receiver was down at the sink's next attempt.
@@ -186,7 +188,7 @@ describe('webhook over https', () => {
   test('records arrive over TLS verified with the configured CA', async () => {
     const alice = env.issuer.token('alice', ['ops']);
     for (let i = 0; i < 3; i++) {
-      assert.equal(statusOf(await call(env.port, 'POST', '/api/workflow/payments', alice)), 200);
+      expectStatus(await call(env.port, 'POST', '/api/workflow/payments', alice), 200);
     }
     const cursor = await caughtUp(env, 'tls-good');
     const posts = good.posts.filter((p) => p.url === '/in');
@@ -226,9 +228,9 @@ describe('syslog to rsyslogd', () => {
   test('every record arrives as an RFC 5424 message with the stored record as MSG', async () => {
     const alice = env.issuer.token('alice', ['ops']);
     const bob = env.issuer.token('bob', ['ops']);
-    assert.equal(statusOf(await call(env.port, 'POST', '/api/workflow/payments', alice)), 200);
-    assert.equal(statusOf(await call(env.port, 'POST', '/api/workflow/payments', bob)), 403);
-    assert.equal(statusOf(await call(env.port, 'GET', '/api/workflow/payments/status')), 401);
+    expectStatus(await call(env.port, 'POST', '/api/workflow/payments', alice), 200);
+    expectStatus(await call(env.port, 'POST', '/api/workflow/payments', bob), 403);
+    expectStatus(await call(env.port, 'GET', '/api/workflow/payments/status'), 401);
     const cursor = await caughtUp(env, 'rsys');
     // rsyslogd writes what it received; give its output action time to reach the file.
     const re = new RegExp('^<(\\d+)>1 (\\S+) (\\S+) (\\S+) (\\S+) (\\S+) '
@@ -288,7 +290,7 @@ describe('lag of a sink that is down', () => {
       'stepgate_audit_sink_failures_total', 'dead')) >= 4, { timeoutMs: 20000 });
     const alice = env.issuer.token('alice', ['ops']);
     for (let i = 0; i < 5; i++) {
-      assert.equal(statusOf(await call(env.port, 'POST', '/api/workflow/payments', alice)), 200);
+      expectStatus(await call(env.port, 'POST', '/api/workflow/payments', alice), 200);
     }
     // start, key, config, policy, then a request and a response record per call; wait until
     // every one is durable (on disk), then read the gauges.

@@ -326,11 +326,18 @@ export async function startAudited(opts = {}) {
     dir, auditDir, configFile, key: keys.key, pub: keys.pub, issuer, up, port, adminPort, pdir,
     sg: null,
   };
-  env.sg = await startStepgate(configFile);
-  env.restart = async () => {
+  // The listener opens before the JWT provider's keys are loaded (until then its tokens get
+  // 503 identity_unavailable, and /readyz does not wait for them): wait for the keys.
+  const start = async () => {
     env.sg = await startStepgate(configFile);
+    if (opts.identity !== false) {
+      await waitFor('the identity keys', async () => metricValue(await metrics(adminPort),
+        'stepgate_identity_keys', { provider: 'corp' }) >= 1);
+    }
     return env.sg;
   };
+  await start();
+  env.restart = start;
   env.stop = async () => {
     await env.sg?.stop();
     await env.up?.close();
