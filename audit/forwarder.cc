@@ -1163,11 +1163,17 @@ void Forwarder::notify() {
 }
 
 std::vector<SinkStats> Forwarder::stats() const {
+  // The lag is measured now, not at the sink's last attempt: a sink waiting out a backoff
+  // still falls behind every record written meanwhile.
+  const uint64_t durable = impl_->opt.durable_seq ? impl_->opt.durable_seq() : 0;
   std::vector<SinkStats> out;
   out.reserve(impl_->sinks.size());
   for (const auto& s : impl_->sinks) {
     std::lock_guard<std::mutex> lk(s->stats_mu);
-    out.push_back(s->stats);
+    SinkStats st = s->stats;
+    if (durable > st.durable) st.durable = durable;
+    st.lag = st.durable > st.cursor ? st.durable - st.cursor : 0;
+    out.push_back(std::move(st));
   }
   return out;
 }

@@ -929,7 +929,22 @@ int Server::run() {
     auto a = AdminServer::start(
         cfg.admin.address, stats,
         [&control] {
-          return control.ready.load() && (!control.audit || control.audit->healthy());
+          if (!control.ready.load() || (control.audit && !control.audit->healthy())) {
+            return false;
+          }
+          // Not ready before every provider's first key load has ended (keys published or
+          // the load failed): a token that arrives earlier would be answered 503.
+          std::shared_ptr<identity::KeyStore> ks;
+          {
+            std::lock_guard<std::mutex> lock(control.metrics_mu);
+            ks = control.metrics_key_store;
+          }
+          if (ks) {
+            for (const auto& st : ks->stats()) {
+              if (!st.has_keys && st.fetch_failed == 0) return false;
+            }
+          }
+          return true;
         },
         [&control] {
           return control.has_policy.load()

@@ -61,8 +61,10 @@ test('demo --smoke: every call as expected, exit 0', async () => {
     /^ok +\[ops\] GET \/api\/workflow\/order-fulfillment;v=1 -> 400$/m,
     /^ok +\[ops\] GET \/api\/workflow\/[0-9a-f-]{36}%2Fpause -> 400$/m,
   ];
+  // Every call above is in the audit log, which verifies.
+  lines.push(/^ok +audit verify: ok: \d+ records in \d+ segments/m);
   for (const re of lines) assert.match(out, re, out);
-  assert.equal((out.match(/^ok /gm) ?? []).length, 25, out);
+  assert.equal((out.match(/^ok /gm) ?? []).length, 26, out);
   assert.match(out, /^demo smoke: all calls as expected$/m);
   assert.equal(r.code, 0, `${out}\n${r.stderr}`);
 });
