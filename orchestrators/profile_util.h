@@ -1,0 +1,12 @@
+#pragma once
+// Small helpers the profiles share.
+
+#include <string>
+#include <string_view>
+
+namespace stepgate::orchestrators {
+
+// Whether `s` is well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+bool validUtf8(std::string_view s) noexcept;
+
+}  // namespace stepgate::orchestrators
