@@ -3,22 +3,12 @@
 #include <array>
 
 #include "orchestrators/generic.h"
+#include "orchestrators/profile_util.h"
 #include "orchestrators/profiles.h"
 
 namespace stepgate::orchestrators {
 
 namespace {
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 constexpr std::array<std::string_view, 6> kProfileNames = {
     "generic", "conductor", "step-functions", "temporal", "argo", "airflow"};

@@ -9,4 +9,7 @@ namespace stepgate::orchestrators {
 // Whether `s` is well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
 bool validUtf8(std::string_view s) noexcept;
 
+// Equal ignoring ASCII letter case (header names, AWS JSON member names).
+bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept;
+
 }  // namespace stepgate::orchestrators

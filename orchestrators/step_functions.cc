@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/json.h"
+#include "orchestrators/profile_util.h"
 #include "orchestrators/profiles.h"
 #include "orchestrators/sigv4.h"
 
@@ -150,21 +151,6 @@ constexpr std::array<OpSpec, 37> kOps = {{
      "pure validation of a definition of no state machine: only a workflow \"*\" rule matches"},
 }};
 // clang-format on
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size())
-    return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z')
-      x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z')
-      y = static_cast<char>(y - 'A' + 'a');
-    if (x != y)
-      return false;
-  }
-  return true;
-}
 
 std::string_view trimOws(std::string_view v) noexcept {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
