@@ -36,7 +36,9 @@ constexpr char kKeyIdLabel[] = "stepgate cookie key id v1";
 int64_t unixSeconds(SystemTime t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
-SystemTime fromUnix(int64_t s) { return SystemTime(std::chrono::seconds(s)); }
+SystemTime fromUnix(int64_t s) {
+  return SystemTime(std::chrono::seconds(s));
+}
 
 std::string hmacSha256(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
@@ -85,8 +87,8 @@ bool validDomain(std::string_view s) {
   if (s.empty() || s.size() > 253)
     return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-';
   });
 }
 
@@ -215,7 +217,9 @@ std::optional<OpenError> open(std::string_view value, std::string_view cookie_na
   return std::nullopt;
 }
 
-size_t base64Len(size_t bytes) { return (bytes * 4 + 2) / 3; }
+size_t base64Len(size_t bytes) {
+  return (bytes * 4 + 2) / 3;
+}
 
 std::string cookieAttributes(std::string_view domain, int64_t max_age) {
   std::string a = "; Path=/; Max-Age=";
@@ -363,8 +367,7 @@ StatusOr<std::string> parseKeyFile(const std::string& path, std::string contents
     if (!base64UrlDecode(contents, key) || key.size() != kSessionKeyBytes) {
       OPENSSL_cleanse(contents.data(), contents.size());
       OPENSSL_cleanse(key.data(), key.size());
-      return invalidArgument(path +
-                             ": not a cookie key (32 bytes, or 43 base64url characters)");
+      return invalidArgument(path + ": not a cookie key (32 bytes, or 43 base64url characters)");
     }
     OPENSSL_cleanse(contents.data(), contents.size());
   }
@@ -407,11 +410,16 @@ StatusOr<std::string> loadOrCreateSessionKey(const std::string& path) {
 
 const char* sessionErrorName(SessionError e) noexcept {
   switch (e) {
-    case SessionError::kMalformed: return "session_malformed";
-    case SessionError::kWrongKey: return "session_wrong_key";
-    case SessionError::kTampered: return "session_tampered";
-    case SessionError::kExpired: return "session_expired";
-    case SessionError::kIdleExpired: return "session_idle_expired";
+    case SessionError::kMalformed:
+      return "session_malformed";
+    case SessionError::kWrongKey:
+      return "session_wrong_key";
+    case SessionError::kTampered:
+      return "session_tampered";
+    case SessionError::kExpired:
+      return "session_expired";
+    case SessionError::kIdleExpired:
+      return "session_idle_expired";
   }
   return "session_malformed";
 }
@@ -463,7 +471,8 @@ StatusOr<std::string> SessionCodec::encode(Session& session) const {
     return invalidArgument("the session has no id, subject or CSRF token");
   // The whole Set-Cookie value must stay under kMaxCookieBytes; Max-Age has at most 10
   // digits for any sane lifetime.
-  const size_t fixed = cookie_name_.size() + 1 + cookieAttributes(options_.domain, 9999999999).size();
+  const size_t fixed =
+      cookie_name_.size() + 1 + cookieAttributes(options_.domain, 9999999999).size();
   size_t count = std::min(session.groups.size(), kMaxGroupsInCookie);
   if (count < session.groups.size() && !options_.truncate_groups)
     return invalidArgument("the session has more than " + std::to_string(kMaxGroupsInCookie) +
@@ -474,12 +483,11 @@ StatusOr<std::string> SessionCodec::encode(Session& session) const {
     if (fixed + base64Len(kHeaderBytes + payload.size() + kTagBytes) <= kMaxCookieBytes)
       break;
     if (count == 0)
-      return invalidArgument("the session cookie would be over " +
-                             std::to_string(kMaxCookieBytes) + " bytes even without groups");
+      return invalidArgument("the session cookie would be over " + std::to_string(kMaxCookieBytes) +
+                             " bytes even without groups");
     if (!options_.truncate_groups)
-      return invalidArgument("the session cookie would be over " +
-                             std::to_string(kMaxCookieBytes) + " bytes (" +
-                             std::to_string(session.groups.size()) + " groups)");
+      return invalidArgument("the session cookie would be over " + std::to_string(kMaxCookieBytes) +
+                             " bytes (" + std::to_string(session.groups.size()) + " groups)");
     --count;
   }
   if (count < session.groups.size()) {
@@ -511,8 +519,8 @@ SessionDecodeResult SessionCodec::decode(std::string_view cookie_value,
                                          SystemTime now) const noexcept {
   SessionDecodeResult r;
   std::string plaintext;
-  if (auto e = open(cookie_value, cookie_name_, cur_key_, cur_id_, prev_key_, prev_id_,
-                    plaintext)) {
+  if (auto e =
+          open(cookie_value, cookie_name_, cur_key_, cur_id_, prev_key_, prev_id_, plaintext)) {
     r.error = *e == OpenError::kMalformed  ? SessionError::kMalformed
               : *e == OpenError::kWrongKey ? SessionError::kWrongKey
                                            : SessionError::kTampered;
@@ -598,9 +606,12 @@ bool asciiIEquals(std::string_view a, std::string_view b) noexcept {
 
 const char* csrfResultName(CsrfResult r) noexcept {
   switch (r) {
-    case CsrfResult::kOk: return "ok";
-    case CsrfResult::kMissingToken: return "csrf_missing";
-    case CsrfResult::kBadToken: return "csrf_mismatch";
+    case CsrfResult::kOk:
+      return "ok";
+    case CsrfResult::kMissingToken:
+      return "csrf_missing";
+    case CsrfResult::kBadToken:
+      return "csrf_mismatch";
   }
   return "csrf_mismatch";
 }
@@ -632,8 +643,7 @@ CsrfResult checkCsrf(std::string_view method, const CsrfHeaders& headers, const 
 
 // ---- revocation --------------------------------------------------------------------------
 
-Status SessionRevocationList::revoke(std::string_view sid, SystemTime expires_at,
-                                     SystemTime now) {
+Status SessionRevocationList::revoke(std::string_view sid, SystemTime expires_at, SystemTime now) {
   if (sid.empty())
     return invalidArgument("no session id");
   if (now >= expires_at)
@@ -701,8 +711,8 @@ bool validPkceVerifier(std::string_view v) noexcept {
   if (v.size() < 43 || v.size() > 128)
     return false;
   return std::all_of(v.begin(), v.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
   });
 }
 
@@ -727,17 +737,21 @@ bool validReturnTo(std::string_view path) noexcept {
 
 const char* loginStateErrorName(LoginStateError e) noexcept {
   switch (e) {
-    case LoginStateError::kMalformed: return "login_state_malformed";
-    case LoginStateError::kWrongKey: return "login_state_wrong_key";
-    case LoginStateError::kTampered: return "login_state_tampered";
-    case LoginStateError::kExpired: return "login_state_expired";
-    case LoginStateError::kStateMismatch: return "login_state_mismatch";
+    case LoginStateError::kMalformed:
+      return "login_state_malformed";
+    case LoginStateError::kWrongKey:
+      return "login_state_wrong_key";
+    case LoginStateError::kTampered:
+      return "login_state_tampered";
+    case LoginStateError::kExpired:
+      return "login_state_expired";
+    case LoginStateError::kStateMismatch:
+      return "login_state_mismatch";
   }
   return "login_state_malformed";
 }
 
-StatusOr<LoginStateCodec> LoginStateCodec::create(const CookieKeys& keys,
-                                                  std::string cookie_name) {
+StatusOr<LoginStateCodec> LoginStateCodec::create(const CookieKeys& keys, std::string cookie_name) {
   if (!isToken(cookie_name))
     return invalidArgument("the login state cookie name is not a valid cookie name");
   ASSIGN_OR_RETURN(DerivedKeys d, deriveKeys(keys, kLoginLabel));
@@ -808,8 +822,8 @@ LoginStateDecodeResult LoginStateCodec::decode(std::string_view cookie_value,
                                                SystemTime now) const noexcept {
   LoginStateDecodeResult r;
   std::string plaintext;
-  if (auto e = open(cookie_value, cookie_name_, cur_key_, cur_id_, prev_key_, prev_id_,
-                    plaintext)) {
+  if (auto e =
+          open(cookie_value, cookie_name_, cur_key_, cur_id_, prev_key_, prev_id_, plaintext)) {
     r.error = *e == OpenError::kMalformed  ? LoginStateError::kMalformed
               : *e == OpenError::kWrongKey ? LoginStateError::kWrongKey
                                            : LoginStateError::kTampered;

@@ -59,7 +59,7 @@ enum class SessionError : unsigned char {
 const char* sessionErrorName(SessionError e) noexcept;
 
 struct Session {
-  std::string sid;                  // 128 random bits, base64url
+  std::string sid;  // 128 random bits, base64url
   std::string subject;
   std::string provider;             // the provider the user signed in with
   std::vector<std::string> groups;  // sorted, unique (as in the Principal)
@@ -67,9 +67,9 @@ struct Session {
   std::string name;
   bool mfa = false;
   SystemTime issued_at{};
-  SystemTime expires_at{};          // absolute end
-  SystemTime idle_expires_at{};     // end unless the cookie is re-issued (refresh())
-  std::string csrf;                 // 256 random bits, base64url (43 characters)
+  SystemTime expires_at{};       // absolute end
+  SystemTime idle_expires_at{};  // end unless the cookie is re-issued (refresh())
+  std::string csrf;              // 256 random bits, base64url (43 characters)
 };
 
 struct SessionOptions {
@@ -257,8 +257,8 @@ bool validPkceVerifier(std::string_view verifier) noexcept;
 bool validReturnTo(std::string_view path) noexcept;
 
 struct LoginState {
-  std::string state;            // 128 random bits, base64url: the OAuth/RelayState value
-  std::string nonce;            // 128 random bits, base64url: the OIDC nonce
+  std::string state;  // 128 random bits, base64url: the OAuth/RelayState value
+  std::string nonce;  // 128 random bits, base64url: the OIDC nonce
   std::string pkce_verifier;
   std::string return_to;        // validated by validReturnTo(); "/" when none was given
   std::string saml_request_id;  // the AuthnRequest ID, for InResponseTo; may be empty
@@ -287,16 +287,14 @@ class LoginStateCodec {
 
   // cookie name: "__Host-" + cookie_name.
   [[nodiscard]] static StatusOr<LoginStateCodec> create(const CookieKeys& keys,
-                                                        std::string cookie_name =
-                                                            "stepgate-login");
+                                                        std::string cookie_name = "stepgate-login");
 
   const std::string& cookieName() const noexcept { return cookie_name_; }
 
   // Fresh state, nonce and PKCE verifier; return_to must pass validReturnTo() (empty means
   // "/"); InvalidArgument otherwise, or for a saml_request_id over 256 characters.
   [[nodiscard]] StatusOr<LoginState> begin(std::string_view return_to,
-                                           std::string_view saml_request_id,
-                                           SystemTime now) const;
+                                           std::string_view saml_request_id, SystemTime now) const;
 
   // Set-Cookie for the state: Max-Age 600, Secure, HttpOnly, SameSite=Lax, Path=/.
   // SameSite=Lax lets the cookie come back on the identity provider's top-level GET

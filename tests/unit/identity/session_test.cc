@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "identity/jwt.h"
 
@@ -18,7 +19,9 @@ using std::chrono::seconds;
 
 const SystemTime kNow = SystemTime(seconds(1'900'000'000));
 
-std::string key(char fill) { return std::string(kSessionKeyBytes, fill); }
+std::string key(char fill) {
+  return std::string(kSessionKeyBytes, fill);
+}
 
 Principal alice() {
   Principal p;
@@ -277,8 +280,8 @@ TEST(SessionCodecTest, KeyRotation) {
   EXPECT_TRUE(rotated.decode(old_value, kNow).ok());  // decrypts with the previous key
   const std::string new_value = freshCookie(rotated);
   EXPECT_TRUE(rotated.decode(new_value, kNow).ok());
-  EXPECT_EQ(*old_codec.decode(new_value, kNow).error, SessionError::kWrongKey);  // encrypted
-                                                                                  // with current
+  // New cookies are encrypted with the current key, which the old codec does not have.
+  EXPECT_EQ(*old_codec.decode(new_value, kNow).error, SessionError::kWrongKey);
   const SessionCodec retired = codec({key('b'), ""});
   EXPECT_EQ(*retired.decode(old_value, kNow).error, SessionError::kWrongKey);
   EXPECT_TRUE(retired.decode(new_value, kNow).ok());
@@ -322,7 +325,8 @@ TEST(SessionCodecTest, OversizeSessionsTruncateGroupsOrFail) {
 }
 
 TEST(SessionCodecTest, FindCookie) {
-  EXPECT_EQ(findCookie("a=1; __Host-s=xyz; b=2", "__Host-s"), std::optional<std::string_view>("xyz"));
+  EXPECT_EQ(findCookie("a=1; __Host-s=xyz; b=2", "__Host-s"),
+            std::optional<std::string_view>("xyz"));
   EXPECT_EQ(findCookie("__Host-s=first;__Host-s=second", "__Host-s"),
             std::optional<std::string_view>("first"));
   EXPECT_EQ(findCookie("x__Host-s=1; __Host-sx=2", "__Host-s"), std::nullopt);
@@ -338,8 +342,10 @@ struct FakeHeader {
 };
 
 TEST(CsrfTest, HeadersAreCollectedCaseInsensitively) {
-  std::vector<FakeHeader> hs = {{"X-CSRF-Token", "t"}, {"origin", "https://a"},
-                                {"SEC-FETCH-SITE", "same-origin"}, {"Accept", "*/*"}};
+  std::vector<FakeHeader> hs = {{"X-CSRF-Token", "t"},
+                                {"origin", "https://a"},
+                                {"SEC-FETCH-SITE", "same-origin"},
+                                {"Accept", "*/*"}};
   const CsrfHeaders h = csrfHeadersFrom(hs);
   EXPECT_EQ(h.csrf_token, std::optional<std::string_view>("t"));
   EXPECT_EQ(h.origin, std::optional<std::string_view>("https://a"));
@@ -389,7 +395,11 @@ TEST(CsrfTest, Matrix) {
       {"POST", {}, ours_upper, {}, R::kOk, R::kMissingToken},
       {"POST", {}, evil, {}, R::kMissingToken, R::kMissingToken},
       {"POST", {}, "null", {}, R::kMissingToken, R::kMissingToken},
-      {"POST", {}, "https://stepgate.example.com.evil.example", {}, R::kMissingToken,
+      {"POST",
+       {},
+       "https://stepgate.example.com.evil.example",
+       {},
+       R::kMissingToken,
        R::kMissingToken},
       {"POST", {}, {}, "same-origin", R::kOk, R::kMissingToken},
       {"POST", {}, {}, "same-site", R::kMissingToken, R::kMissingToken},
@@ -453,6 +463,23 @@ TEST(SessionRevocationTest, BoundedWithPurgeOfExpiredEntries) {
   EXPECT_TRUE(list.isRevoked("c", kNow + minutes(2)));
 }
 
+TEST(SessionRevocationTest, SharedByThreads) {
+  SessionRevocationList list;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&list, t] {
+      for (int i = 0; i < 500; ++i) {
+        const std::string sid = std::to_string(t) + "-" + std::to_string(i);
+        EXPECT_TRUE(list.revoke(sid, kNow + hours(1), kNow).isOk());
+        EXPECT_TRUE(list.isRevoked(sid, kNow));
+      }
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  EXPECT_EQ(list.size(), 2000u);
+}
+
 // ---- PKCE, return_to and login state ----------------------------------------------------
 
 TEST(PkceTest, Rfc7636AppendixBVector) {
@@ -474,8 +501,8 @@ TEST(PkceTest, FreshPairsAreValidAndDistinct) {
 }
 
 TEST(ReturnToTest, AcceptsSameOriginPaths) {
-  for (const char* ok : {"/", "/ui/workflows", "/ui/workflows?tab=runs&x=1#frag",
-                         "/a%20b", "/path/with/..%2e"}) {
+  for (const char* ok :
+       {"/", "/ui/workflows", "/ui/workflows?tab=runs&x=1#frag", "/a%20b", "/path/with/..%2e"}) {
     EXPECT_TRUE(validReturnTo(ok)) << ok;
   }
 }
@@ -483,9 +510,9 @@ TEST(ReturnToTest, AcceptsSameOriginPaths) {
 TEST(ReturnToTest, RefusesOpenRedirects) {
   for (const char* bad :
        {"", "//evil.com", "/\\evil.com", "https://evil.com", "%2F%2Fevil.com", "/%2F%2Fevil.com",
-        "/%2fevil.com", "/%5Cevil.com", "\\\\evil.com", "evil.com", "/\t/evil.com",
-        "/ /evil.com", "/\n/evil.com", "javascript:alert(1)", "/a\\b", "/\x7f", "/caf\xc3\xa9",
-        "http:/evil.com", "///evil.com"}) {
+        "/%2fevil.com", "/%5Cevil.com", "\\\\evil.com", "evil.com", "/\t/evil.com", "/ /evil.com",
+        "/\n/evil.com", "javascript:alert(1)", "/a\\b", "/\x7f", "/caf\xc3\xa9", "http:/evil.com",
+        "///evil.com"}) {
     EXPECT_FALSE(validReturnTo(bad)) << bad;
   }
   EXPECT_FALSE(validReturnTo("/" + std::string(2048, 'a')));

@@ -120,9 +120,7 @@ TEST_F(StepgateIssuerTest, KidIsTheRfc7638Thumbprint) {
 }
 
 TEST_F(StepgateIssuerTest, RefusesKeysThatAreNotP256AndUnreadableFiles) {
-  {
-    std::ofstream(options_.key_file) << "not a key\n";
-  }
+  { std::ofstream(options_.key_file) << "not a key\n"; }
   auto bad = StepgateIssuer::open(options_);
   ASSERT_FALSE(bad.isOk());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
@@ -141,8 +139,8 @@ TEST_F(StepgateIssuerTest, RefusesKeysThatAreNotP256AndUnreadableFiles) {
 TEST_F(StepgateIssuerTest, AccessTokenVerifiesWithTheTokenVerifierRoundTrip) {
   auto issuer = openIssuer();
   ASSERT_NE(issuer, nullptr);
-  auto token = issuer->mintAccessToken(alice(), "workflow-api", std::chrono::minutes(15), now_,
-                                       "sid-123");
+  auto token =
+      issuer->mintAccessToken(alice(), "workflow-api", std::chrono::minutes(15), now_, "sid-123");
   ASSERT_TRUE(token.isOk()) << token.status().toString();
 
   const KeySet ks = keys(*issuer);
@@ -176,8 +174,8 @@ TEST_F(StepgateIssuerTest, AccessTokenIsRefusedWhereItShouldBe) {
   ASSERT_TRUE(token.isOk());
   const KeySet ks = keys(*issuer);
   // Expired, wrong audience, wrong typ, another issuer's keys.
-  auto expired = verifyJwt(*token, provider("at+jwt", "workflow-api"), ks,
-                           now_ + std::chrono::minutes(20));
+  auto expired =
+      verifyJwt(*token, provider("at+jwt", "workflow-api"), ks, now_ + std::chrono::minutes(20));
   ASSERT_FALSE(expired.ok());
   EXPECT_EQ(*expired.error, AuthError::kExpired);
   auto aud = verifyJwt(*token, provider("at+jwt", "other-api"), ks, now_);
@@ -224,8 +222,8 @@ TEST_F(StepgateIssuerTest, UpstreamAssertionVerifiesRoundTrip) {
   auto issuer = openIssuer();
   ASSERT_NE(issuer, nullptr);
   OperationSummary op{"argo-prod", "nightly-etl", "load", {"run", "read"}};
-  auto token = issuer->mintUpstreamAssertion(alice(), op, "argo-prod", std::chrono::seconds(45),
-                                             now_);
+  auto token =
+      issuer->mintUpstreamAssertion(alice(), op, "argo-prod", std::chrono::seconds(45), now_);
   ASSERT_TRUE(token.isOk()) << token.status().toString();
   const KeySet ks = keys(*issuer);
   const VerifyResult r = verifyJwt(*token, provider(kUpstreamAssertionTyp, "argo-prod"), ks, now_);
