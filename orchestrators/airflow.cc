@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "orchestrators/profile_util.h"
 #include "orchestrators/profiles.h"
 #include "orchestrators/route_table.h"
 
@@ -71,25 +72,6 @@ bool isDigits(std::string_view s) {
       return false;
   }
   return true;
-}
-
-std::string percentEncode(std::string_view in) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(in.size());
-  for (char ch : in) {
-    const auto c = static_cast<unsigned char>(ch);
-    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
-    }
-  }
-  return out;
 }
 
 // RFC 6901 escaping of one member name.
@@ -1177,7 +1159,8 @@ bool AirflowProfile::lookupCall(const LookupKey& key, LookupCall& out) const {
     return false;
   out = LookupCall{};
   out.method = "GET";
-  out.target = "/api/v2/backfills/" + percentEncode(key.id);
+  out.target = "/api/v2/backfills/";
+  appendPercentEncoded(out.target, key.id);
   return true;
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "orchestrators/profile_util.h"
 #include "orchestrators/profiles.h"
 #include "orchestrators/route_table.h"
 
@@ -631,23 +632,6 @@ std::vector<std::string> selectedSteps(const std::vector<Term>& terms, const Loo
 }
 
 // ---- Lookup answers -------------------------------------------------------------------
-
-std::string_view percentEncodeInto(std::string_view in, std::string& out) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (char ch : in) {
-    const auto c = static_cast<unsigned char>(ch);
-    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
 
 // The template a Workflow or a CronWorkflow's workflowSpec object runs ("" inline), as the
 // server's own answer spells it (exact member names).
@@ -1274,23 +1258,23 @@ bool ArgoProfile::lookupCall(const LookupKey& key, LookupCall& out) const {
       if (key.scope.empty())
         return false;
       out.target = "/api/v1/workflows/";
-      percentEncodeInto(key.scope, out.target);
+      appendPercentEncoded(out.target, key.scope);
       out.target.push_back('/');
-      percentEncodeInto(key.id, out.target);
+      appendPercentEncoded(out.target, key.id);
       out.target.append("?fields=");
       out.target.append(kWorkflowFields);
       return true;
     case argo::kLookupArchived:
       out.target = "/api/v1/archived-workflows/";
-      percentEncodeInto(key.id, out.target);
+      appendPercentEncoded(out.target, key.id);
       return true;
     case argo::kLookupCron:
       if (key.scope.empty())
         return false;
       out.target = "/api/v1/cron-workflows/";
-      percentEncodeInto(key.scope, out.target);
+      appendPercentEncoded(out.target, key.scope);
       out.target.push_back('/');
-      percentEncodeInto(key.id, out.target);
+      appendPercentEncoded(out.target, key.id);
       return true;
     default:
       return false;

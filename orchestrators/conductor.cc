@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/json.h"
+#include "orchestrators/profile_util.h"
 #include "orchestrators/profiles.h"
 #include "orchestrators/route_table.h"
 
@@ -680,21 +681,6 @@ void extractInput(const JsonValue* input, Operation& op) {
   }
 }
 
-void appendEncoded(std::string& out, std::string_view id) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (char c : id) {
-    const auto u = static_cast<unsigned char>(c);
-    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u == '-' ||
-        u == '.' || u == '_' || u == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 0xF];
-    }
-  }
-}
-
 // An id the server generated (a UUID, in practice): printable ASCII without separators.
 bool plausibleId(std::string_view id) {
   if (id.empty() || id.size() > kMaxIdLength) return false;
@@ -1227,16 +1213,16 @@ bool ConductorProfile::lookupCall(const LookupKey& key, LookupCall& out) const {
   switch (key.kind) {
     case kExecutionLookup:
       out.target = "/api/workflow/";
-      appendEncoded(out.target, key.id);
+      appendPercentEncoded(out.target, key.id);
       out.target += "?includeTasks=false";
       return true;
     case kTaskLookup:
       out.target = "/api/tasks/";
-      appendEncoded(out.target, key.id);
+      appendPercentEncoded(out.target, key.id);
       return true;
     case kScheduleLookup:
       out.target = "/api/scheduler/schedules/";
-      appendEncoded(out.target, key.id);
+      appendPercentEncoded(out.target, key.id);
       return true;
     default:
       return false;

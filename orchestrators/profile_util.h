@@ -12,4 +12,8 @@ bool validUtf8(std::string_view s) noexcept;
 // Equal ignoring ASCII letter case (header names, AWS JSON member names).
 bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept;
 
+// Appends `in` to `out` percent-encoded (RFC 3986): everything but the unreserved characters
+// A-Z a-z 0-9 - . _ ~ becomes %XX (upper-case hex), '/' included.
+void appendPercentEncoded(std::string& out, std::string_view in);
+
 }  // namespace stepgate::orchestrators

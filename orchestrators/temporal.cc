@@ -558,23 +558,6 @@ const JsonValue& emptyObject() {
   return kEmpty;
 }
 
-// Percent-encodes one path segment or query value for a lookup call.
-void appendEncoded(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-}
-
 // An id the server's router would read as the one segment it is: not empty, no '/' (the
 // gateway decodes %2F before routing), not a dot segment.
 bool segmentSafe(std::string_view id) {
@@ -1130,27 +1113,27 @@ bool TemporalProfile::lookupCall(const LookupKey& key, LookupCall& out) const {
       if (key.kind == kCurrentRun && !key.id2.empty())
         return false;
       t = "/api/v1/namespaces/";
-      appendEncoded(t, key.scope);
+      appendPercentEncoded(t, key.scope);
       t += "/workflows/";
-      appendEncoded(t, key.id);
+      appendPercentEncoded(t, key.id);
       if (!key.id2.empty()) {
         t += "?execution.runId=";
-        appendEncoded(t, key.id2);
+        appendPercentEncoded(t, key.id2);
       }
       return true;
     case kSchedule:
       if (!segmentSafe(key.scope) || !segmentSafe(key.id))
         return false;
       t = "/api/v1/namespaces/";
-      appendEncoded(t, key.scope);
+      appendPercentEncoded(t, key.scope);
       t += "/schedules/";
-      appendEncoded(t, key.id);
+      appendPercentEncoded(t, key.id);
       return true;
     case kNamespace:
       if (!segmentSafe(key.id))
         return false;
       t = "/api/v1/namespaces/";
-      appendEncoded(t, key.id);
+      appendPercentEncoded(t, key.id);
       return true;
     default:
       return false;
