@@ -74,19 +74,6 @@ bool isDigits(std::string_view s) {
   return true;
 }
 
-// RFC 6901 escaping of one member name.
-void appendPointerToken(std::string& out, std::string_view name) {
-  for (char c : name) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out.push_back(c);
-    }
-  }
-}
-
 // The string and number members of `obj` as input fields under `prefix`.
 void addScalars(const JsonValue& obj, std::string_view prefix, std::vector<InputField>& out) {
   if (!obj.isObject())

@@ -661,15 +661,7 @@ void extractInput(const JsonValue* input, Operation& op) {
   for (const JsonMember& m : input->asObject()) {
     if (op.input.size() >= kMaxInputFields) return;
     std::string path = "/";
-    for (char c : m.name) {
-      if (c == '~') {
-        path += "~0";
-      } else if (c == '/') {
-        path += "~1";
-      } else {
-        path += c;
-      }
-    }
+    appendPointerToken(path, m.name);
     if (m.value.isInt()) {
       op.input.push_back(
           policy::InputField::ofNumber(std::move(path), static_cast<double>(m.value.asInt())));

@@ -68,4 +68,16 @@ void appendPercentEncoded(std::string& out, std::string_view in) {
   }
 }
 
+void appendPointerToken(std::string& out, std::string_view name) {
+  for (const char c : name) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
 }  // namespace stepgate::orchestrators

@@ -1,5 +1,6 @@
 #pragma once
-// Small helpers the profiles share.
+// Small helpers the profiles share: UTF-8 validation, ASCII case-insensitive comparison,
+// percent-encoding of lookup path segments and JSON pointer (RFC 6901) tokens.
 
 #include <string>
 #include <string_view>
@@ -15,5 +16,8 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept;
 // Appends `in` to `out` percent-encoded (RFC 3986): everything but the unreserved characters
 // A-Z a-z 0-9 - . _ ~ becomes %XX (upper-case hex), '/' included.
 void appendPercentEncoded(std::string& out, std::string_view in);
+
+// Appends `name` as one JSON pointer token: '~' as "~0", '/' as "~1" (RFC 6901).
+void appendPointerToken(std::string& out, std::string_view name);
 
 }  // namespace stepgate::orchestrators

@@ -686,15 +686,7 @@ void TemporalProfile::addInputs(const JsonValue& body, policy::Operation& op) {
     if (!m.value.isString() && !m.value.isNumber())
       continue;
     std::string ptr = "/";
-    for (const char ch : m.name) {
-      if (ch == '~') {
-        ptr += "~0";
-      } else if (ch == '/') {
-        ptr += "~1";
-      } else {
-        ptr += ch;
-      }
-    }
+    appendPointerToken(ptr, m.name);
     if (m.value.isString()) {
       op.input.push_back(policy::InputField::ofString(std::move(ptr), m.value.asString()));
     } else {
