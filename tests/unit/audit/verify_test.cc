@@ -5,11 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <ctime>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,141 +16,22 @@
 #include "audit/verify.h"
 #include "common/json.h"
 #include "common/json_writer.h"
+#include "tests/unit/audit/test_util.h"
 
 namespace stepgate::audit {
 namespace {
 
-// A log built directly from the format (segment framing, Merkle tree, signed notes), so
-// the verifier is tested against the specification rather than against the writer.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/stepgate-verify-XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    path_ = d != nullptr ? d : "";
-  }
-  ~TempDir() {
-    if (!path_.empty()) std::system(("rm -rf '" + path_ + "'").c_str());
-  }
-  const std::string& path() const { return path_; }
+using testutil::kStartUs;
+using testutil::payloadsOf;
+using testutil::readFileText;
+using testutil::TestLog;
+using testutil::timeText;
+using testutil::writeFile;
 
- private:
-  std::string path_;
+// Logs under /tmp/stepgate-verify-XXXXXX.
+struct TempDir : testutil::TempDir {
+  TempDir() : testutil::TempDir("verify") {}
 };
-
-void writeFile(const std::string& path, std::string_view data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << data;
-}
-
-std::string readFileText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-constexpr int64_t kStartUs = 1'763'800'000'000'000;  // 2025-11-22
-
-std::string timeText(int64_t us) {
-  const time_t secs = static_cast<time_t>(us / 1'000'000);
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(us % 1'000'000));
-  return buf;
-}
-
-class TestLog {
- public:
-  TestLog(std::string dir, std::shared_ptr<const SigningKey> key, std::string salt = "")
-      : dir_(std::move(dir)), key_(std::move(key)), salt_(std::move(salt)) {
-    segments_.push_back({0, {}});
-  }
-
-  // Appends a record of `type` with extra members `fields` ("" or ",\"a\":1"), `step_us`
-  // after the previous one.
-  void add(const std::string& type, const std::string& fields = "", int64_t step_us = 1000) {
-    now_ += step_us;
-    const uint64_t seq = tree_.size();
-    char id[96];
-    std::snprintf(id, sizeof id, "%08llx-%04llx-7%03llx-8%03llx-%012llx",
-                  static_cast<unsigned long long>(now_ / 1000 >> 16),
-                  static_cast<unsigned long long>((now_ / 1000) & 0xFFFF),
-                  static_cast<unsigned long long>(seq & 0xFFF),
-                  static_cast<unsigned long long>((seq >> 12) & 0xFFF),
-                  static_cast<unsigned long long>(seq));
-    std::string p = "{\"v\":1,\"seq\":" + std::to_string(seq) + ",\"event_id\":\"" + id +
-                    "\",\"type\":\"" + type + "\",\"time\":\"" + timeText(now_) + "\"" + fields;
-    if (!salt_.empty()) p += ",\"salt\":\"" + salt_ + "\"";
-    p += "}";
-    segments_.back().second.push_back(p);
-    tree_.append(leafHash(p));
-  }
-  void request(int64_t step_us = 1000) { add("request", ",\"request_id\":\"r\"", step_us); }
-  // A checkpoint of every record so far, as a record and in checkpoints.note.
-  void checkpoint(int64_t step_us = 1000) {
-    Checkpoint cp;
-    cp.origin = "stepgate.example/audit/test";
-    cp.size = tree_.size();
-    cp.root = tree_.root();
-    const std::string note = key_->sign(cp);
-    std::string f = ",\"size\":" + std::to_string(cp.size) + ",\"root\":\"" + toBase64(cp.root) +
-                    "\",\"note\":";
-    json::appendString(f, note);
-    add("checkpoint", f, step_us);
-    notes_ += note + "\n";
-    last_note_ = note;
-  }
-  void rotate() { segments_.push_back({tree_.size(), {}}); }
-  uint64_t size() const { return tree_.size(); }
-  const std::string& lastNote() const { return last_note_; }
-  const std::string& notes() const { return notes_; }
-  const std::string& dir() const { return dir_; }
-  std::string segmentPath(size_t i) const {
-    return dir_ + "/" + segmentFileName(segments_[i].first);
-  }
-
-  void write() const {
-    mkdir(dir_.c_str(), 0700);
-    mkdir((dir_ + "/segments").c_str(), 0700);
-    for (const auto& [first, payloads] : segments_) {
-      writeSegment(dir_ + "/" + segmentFileName(first), first, payloads);
-    }
-    writeFile(dir_ + "/checkpoints.note", notes_);
-  }
-
-  static void writeSegment(const std::string& path, uint64_t first,
-                           const std::vector<std::string>& payloads) {
-    std::string s;
-    appendSegmentHeader(s, first, kStartUs);
-    for (const auto& p : payloads) appendFrame(s, p);
-    writeFile(path, s);
-  }
-
- private:
-  std::string dir_;
-  std::shared_ptr<const SigningKey> key_;
-  std::string salt_;
-  int64_t now_ = kStartUs;
-  CompactRange tree_;
-  std::vector<std::pair<uint64_t, std::vector<std::string>>> segments_;
-  std::string notes_;
-  std::string last_note_;
-};
-
-std::vector<std::string> payloadsOf(const std::string& path) {
-  const std::string bytes = readFileText(path);
-  auto scan = scanSegment(bytes);
-  EXPECT_TRUE(scan.isOk());
-  std::vector<std::string> out;
-  if (!scan.isOk()) return out;
-  for (const Frame& f : scan->frames) out.emplace_back(f.payload);
-  return out;
-}
 
 class VerifyTest : public ::testing::Test {
  protected:
