@@ -7,35 +7,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
+
+#include "tests/unit/audit/test_util.h"
 
 namespace stepgate::audit {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/stepgate-ckpt-XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    path_ = d != nullptr ? d : "";
-  }
-  ~TempDir() {
-    if (!path_.empty()) std::system(("rm -rf '" + path_ + "'").c_str());
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+struct TempDir : testutil::TempDir {
+  TempDir() : testutil::TempDir("ckpt") {}
 };
 
-std::string readAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testutil::readFileText;
 
 // Decodes standard base64 (test helper; the inputs are well-formed).
 std::string unbase64(std::string_view in) {
@@ -154,7 +137,7 @@ TEST(CheckpointTest, SignatureMatchesAnIndependentSigner) {
   const std::string cmd = "openssl pkeyutl -sign -rawin -inkey '" + pem + "' -in '" + dir.path() +
                           "/text' -out '" + dir.path() + "/sig' 2>/dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  const std::string sig = readAll(dir.path() + "/sig");
+  const std::string sig = readFileText(dir.path() + "/sig");
   ASSERT_EQ(sig.size(), 64u);
   const std::string line = note.substr(text.size() + 1);
   const std::string prefix = "\xE2\x80\x94 independent ";

@@ -26,6 +26,7 @@
 
 #include "audit/segment.h"
 #include "common/json.h"
+#include "tests/unit/audit/test_util.h"
 
 extern char** environ;
 
@@ -36,23 +37,11 @@ using namespace std::chrono_literals;
 
 // ---- helpers -------------------------------------------------------------------------------
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/stepgate-fwd-XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    path_ = d != nullptr ? d : "/tmp/stepgate-fwd-failed";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+struct TempDir : testutil::TempDir {
+  TempDir() : testutil::TempDir("fwd") {}
 };
+
+using testutil::readFileText;
 
 std::string recordJson(uint64_t seq, const std::string& effect = "allow") {
   return "{\"v\":1,\"type\":\"request\",\"seq\":" + std::to_string(seq) +
@@ -83,13 +72,6 @@ bool waitUntil(const std::function<bool()>& pred) {
     std::this_thread::sleep_for(10ms);
   }
   return pred();
-}
-
-std::string readFileText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 std::string lower(std::string s) {

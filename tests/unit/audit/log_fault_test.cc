@@ -18,26 +18,13 @@
 #include "audit/merkle.h"
 #include "audit/segment.h"
 #include "common/json.h"
+#include "tests/unit/audit/test_util.h"
 
 namespace stepgate::audit {
 namespace {
 
-class FaultTempDir {
- public:
-  FaultTempDir() {
-    char tmpl[] = "/tmp/stepgate-logfault-XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    path_ = d != nullptr ? d : "/tmp/stepgate-logfault-failed";
-  }
-  ~FaultTempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+struct FaultTempDir : testutil::TempDir {
+  FaultTempDir() : testutil::TempDir("logfault") {}
 };
 
 struct FaultAcks {

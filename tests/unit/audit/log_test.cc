@@ -23,33 +23,16 @@
 #include "audit/segment.h"
 #include "audit/verify.h"
 #include "common/json.h"
+#include "tests/unit/audit/test_util.h"
 
 namespace stepgate::audit {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/stepgate-log-XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    path_ = d != nullptr ? d : "/tmp/stepgate-log-failed";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+struct TempDir : testutil::TempDir {
+  TempDir() : testutil::TempDir("log") {}
 };
 
-std::shared_ptr<const SigningKey> makeKey(const std::string& dir) {
-  auto k = SigningKey::generate(dir + "/signing.pem", "stepgate-test");
-  EXPECT_TRUE(k.isOk()) << k.status().toString();
-  return k.isOk() ? *k : nullptr;
-}
+using testutil::makeKey;
 
 // Every record of the log directory, in order, with the seq of the first.
 struct LogContents {
