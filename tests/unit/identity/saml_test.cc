@@ -15,6 +15,9 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
+#include <atomic>
 
 namespace stepgate::identity {
 namespace {
@@ -483,6 +486,15 @@ TEST_F(SamlVerify, DoctypeRejected) {
   // External entity.
   doc = "<?xml version=\"1.0\"?><!DOCTYPE r SYSTEM \"http://evil.example.com/x.dtd\"><r/>";
   expectError(doc, SamlError::kDoctypeForbidden);
+  // In UTF-16 a byte search for "<!DOCTYPE" finds nothing; the parser must still stop.
+  std::string ascii =
+      "<?xml version=\"1.0\" encoding=\"UTF-16\"?><!DOCTYPE r [<!ENTITY a \"x\">]><r>&a;</r>";
+  std::string utf16 = "\xff\xfe";
+  for (char ch : ascii) {
+    utf16 += ch;
+    utf16 += '\0';
+  }
+  expectError(utf16, SamlError::kDoctypeForbidden);
 }
 
 TEST_F(SamlVerify, Replay) {
@@ -529,6 +541,27 @@ TEST_F(SamlVerify, SubjectFromAttribute) {
   config_.subject_attribute = "missing";
   rebuild();
   expectError(fixture("assertion_signed.xml"), SamlError::kMissingSubject);
+}
+
+TEST_F(SamlVerify, SharedVerifierAcrossThreads) {
+  const std::string good = fixture("encrypted_assertion.xml");
+  const std::string bad = fixture("attacker_keyinfo.xml");
+  std::atomic<int> passed{0}, rejected{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 5; ++i) {
+        if (verify(good).ok)
+          ++passed;
+        if (verify(bad).error == SamlError::kBadSignature)
+          ++rejected;
+      }
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  EXPECT_EQ(passed.load(), 20);
+  EXPECT_EQ(rejected.load(), 20);
 }
 
 TEST(SamlVerifierCreate, RejectsBadConfiguration) {
