@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "audit/encoding.h"
 #include "common/c_ptr.h"
 
 namespace stepgate::audit {
@@ -57,17 +58,6 @@ void pathRange(const std::vector<Hash>& leaves, uint64_t m, uint64_t begin, uint
     pathRange(leaves, m - k, begin + k, n - k, out);
     out.push_back(rootRange(leaves, begin, k));
   }
-}
-
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int b64Value(char c) noexcept {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
 }
 
 int hexValue(char c) noexcept {
@@ -160,47 +150,13 @@ std::string toHex(const Hash& h) {
   return out;
 }
 
-std::string toBase64(const Hash& h) {
-  std::string out;
-  out.reserve(44);
-  size_t i = 0;
-  for (; i + 3 <= h.size(); i += 3) {
-    const uint32_t v = static_cast<uint32_t>(h[i]) << 16 | static_cast<uint32_t>(h[i + 1]) << 8 |
-                       h[i + 2];
-    out.push_back(kB64[(v >> 18) & 63]);
-    out.push_back(kB64[(v >> 12) & 63]);
-    out.push_back(kB64[(v >> 6) & 63]);
-    out.push_back(kB64[v & 63]);
-  }
-  // 32 = 30 + 2: two bytes left, one '='.
-  const uint32_t v = static_cast<uint32_t>(h[i]) << 16 | static_cast<uint32_t>(h[i + 1]) << 8;
-  out.push_back(kB64[(v >> 18) & 63]);
-  out.push_back(kB64[(v >> 12) & 63]);
-  out.push_back(kB64[(v >> 6) & 63]);
-  out.push_back('=');
-  return out;
-}
+std::string toBase64(const Hash& h) { return base64Encode(view(h)); }
 
 bool fromBase64(std::string_view text, Hash& out) {
-  // Exactly 44 characters of standard, padded base64 in canonical form.
-  if (text.size() != 44 || text[43] != '=') return false;
-  Hash h{};
-  size_t o = 0;
-  for (size_t i = 0; i < 44; i += 4) {
-    int v[4];
-    for (int k = 0; k < 4; ++k) v[k] = (i + k == 43) ? 0 : b64Value(text[i + k]);
-    if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) return false;
-    const uint32_t w = static_cast<uint32_t>(v[0]) << 18 | static_cast<uint32_t>(v[1]) << 12 |
-                       static_cast<uint32_t>(v[2]) << 6 | static_cast<uint32_t>(v[3]);
-    h[o++] = static_cast<uint8_t>(w >> 16);
-    h[o++] = static_cast<uint8_t>(w >> 8);
-    if (i + 4 < 44) {
-      h[o++] = static_cast<uint8_t>(w);
-    } else if ((w & 0xFFu) != 0) {
-      return false;  // non-canonical: bits beyond the last byte set
-    }
-  }
-  out = h;
+  // Standard, padded base64 in canonical form of exactly 32 bytes (44 characters).
+  std::string bytes;
+  if (!base64Decode(text, bytes) || bytes.size() != out.size()) return false;
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(bytes[i]);
   return true;
 }
 

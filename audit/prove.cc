@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "audit/encoding.h"
 #include "audit/merkle.h"
 #include "audit/reader.h"
 #include "common/json.h"
@@ -13,60 +14,6 @@ namespace stepgate::audit {
 namespace {
 
 constexpr char kFormat[] = "stepgate-inclusion-proof/1";
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64(std::string_view in) {
-  std::string out;
-  size_t i = 0;
-  const auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<uint8_t>(in[k])); };
-  for (; i + 3 <= in.size(); i += 3) {
-    const uint32_t v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
-    for (int s = 18; s >= 0; s -= 6) out.push_back(kB64[(v >> s) & 63]);
-  }
-  if (in.size() - i == 1) {
-    const uint32_t v = byte(i) << 16;
-    out.push_back(kB64[(v >> 18) & 63]);
-    out.push_back(kB64[(v >> 12) & 63]);
-    out += "==";
-  } else if (in.size() - i == 2) {
-    const uint32_t v = byte(i) << 16 | byte(i + 1) << 8;
-    out.push_back(kB64[(v >> 18) & 63]);
-    out.push_back(kB64[(v >> 12) & 63]);
-    out.push_back(kB64[(v >> 6) & 63]);
-    out += '=';
-  }
-  return out;
-}
-
-bool unbase64(std::string_view in, std::string& out) {
-  out.clear();
-  if (in.size() % 4 != 0) return false;
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t pad = 0;
-  for (size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    int v = -1;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+') v = 62;
-    else if (c == '/') v = 63;
-    else if (c == '=' && i + 2 >= in.size()) {
-      ++pad;
-      continue;
-    }
-    if (v < 0 || pad > 0) return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFFu));
-    }
-  }
-  if (pad > 2 || (acc & ((1u << bits) - 1)) != 0) return false;  // canonical trailing bits
-  return true;
-}
 
 // The subtrees whose roots form the audit path of leaf m in [begin, begin+n), bottom-up.
 void pathRanges(uint64_t m, uint64_t begin, uint64_t n,
@@ -169,7 +116,7 @@ StatusOr<std::string> proveInclusion(Env& env, const std::string& dir, uint64_t 
   out += "\",\"seq\":";
   json::appendUint(out, seq);
   out += ",\"payload_base64\":\"";
-  out += base64(payload);
+  out += base64Encode(payload);
   out += "\",\"leaf_hash\":\"";
   out += toHex(leafHash(payload));
   out += "\",\"tree_size\":";
@@ -214,7 +161,7 @@ StatusOr<ProvedRecord> verifyProof(std::string_view document, const NoteVerifier
   ProvedRecord out;
   out.seq = static_cast<uint64_t>(seq->asInt());
   out.tree_size = static_cast<uint64_t>(size->asInt());
-  if (!unbase64(payload_b64->asString(), out.payload)) {
+  if (!base64Decode(payload_b64->asString(), out.payload)) {
     return invalidArgument("proof: payload_base64 is not base64");
   }
   Hash leaf{};
