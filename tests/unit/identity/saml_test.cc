@@ -290,6 +290,17 @@ TEST_F(SamlVerify, SignedAssertionPasses) { expectOk(fixture("assertion_signed.x
 TEST_F(SamlVerify, BothSignedPasses) { expectOk(fixture("both_signed.xml")); }
 TEST_F(SamlVerify, EncryptedAssertionPasses) { expectOk(fixture("encrypted_assertion.xml")); }
 
+TEST_F(SamlVerify, EncryptedAssertionInSignedResponsePasses) {
+  expectOk(fixture("encrypted_response_signed.xml"));
+  std::string doc = fixture("encrypted_response_signed.xml");
+  auto pos = doc.find("<xenc:CipherValue>") + 18;  // the wrapped key, covered by the signature
+  doc[pos] = doc[pos] == 'A' ? 'B' : 'A';
+  expectError(doc, SamlError::kBadSignature);
+  config_.require_signed_assertion = true;
+  rebuild();
+  expectError(fixture("encrypted_response_signed.xml"), SamlError::kAssertionNotSigned);
+}
+
 TEST_F(SamlVerify, EncryptedAssertionWithoutKey) {
   config_.sp_private_key_pem.clear();
   rebuild();
