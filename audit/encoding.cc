@@ -73,4 +73,14 @@ bool base64Decode(std::string_view in, std::string& out) {
   return true;
 }
 
+void appendHex(std::string& out, std::string_view in) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.reserve(out.size() + 2 * in.size());
+  for (const char ch : in) {
+    const auto b = static_cast<uint8_t>(ch);
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0xF]);
+  }
+}
+
 }  // namespace stepgate::audit

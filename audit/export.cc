@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "audit/encoding.h"
 #include "common/json_writer.h"
 
 namespace stepgate::audit {
@@ -65,13 +66,8 @@ class Sha256 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     EVP_DigestFinal_ex(ctx_, md, &n);
-    static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
-    out.reserve(2 * n);
-    for (unsigned int i = 0; i < n; ++i) {
-      out += kHex[md[i] >> 4];
-      out += kHex[md[i] & 15];
-    }
+    appendHex(out, std::string_view(reinterpret_cast<const char*>(md), n));
     return out;
   }
 

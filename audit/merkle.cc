@@ -140,13 +140,8 @@ bool verifyInclusion(const Hash& leaf, uint64_t index, uint64_t size,
 }
 
 std::string toHex(const Hash& h) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(64);
-  for (uint8_t b : h) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xF]);
-  }
+  appendHex(out, view(h));
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "audit/encoding.h"
 #include "common/json_writer.h"
 
 namespace stepgate::audit {
@@ -291,12 +292,8 @@ std::string CredentialHasher::hash(std::string_view credential) const {
   unsigned int len = 0;
   HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
        reinterpret_cast<const unsigned char*>(credential.data()), credential.size(), mac, &len);
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "hmac-sha256:";
-  for (unsigned i = 0; i < 16 && i < len; ++i) {
-    out += kHex[mac[i] >> 4];
-    out += kHex[mac[i] & 15];
-  }
+  appendHex(out, std::string_view(reinterpret_cast<const char*>(mac), len < 16 ? len : 16));
   return out;
 }
 
