@@ -262,7 +262,8 @@ class Loader {
 
 Status Loader::load(const YAML::Node& root, Config& config) {
   RETURN_IF_ERROR(src_.checkMap(root, {"listeners", "upstreams", "limits", "path", "proxy", "admin",
-                                       "log", "identity", "policies", "policy", "audit"}));
+                                       "log", "identity", "policies", "policy", "audit",
+                                       "issuer"}));
   RETURN_IF_ERROR(src_.require(root, "listeners"));
   RETURN_IF_ERROR(loadListeners(root["listeners"], config));
   RETURN_IF_ERROR(src_.require(root, "upstreams"));
@@ -294,6 +295,29 @@ Status Loader::load(const YAML::Node& root, Config& config) {
     config.audit.emplace();
     RETURN_IF_ERROR(loadAudit(src_, base_dir_, n, *config.audit));
   }
+  if (const YAML::Node n = root["issuer"]; n.IsDefined()) {
+    RETURN_IF_ERROR(src_.checkMap(n, {"url", "signing_key"}));
+    RETURN_IF_ERROR(src_.require(n, "url"));
+    RETURN_IF_ERROR(src_.require(n, "signing_key"));
+    config.issuer.emplace();
+    RETURN_IF_ERROR(src_.optString(n, "url", config.issuer->url));
+    if (config.issuer->url.rfind("https://", 0) != 0 &&
+        config.issuer->url.rfind("http://", 0) != 0) {
+      return src_.error(n["url"], "url: expected https://host[:port][/path]");
+    }
+    std::string key;
+    RETURN_IF_ERROR(src_.optString(n, "signing_key", key));
+    if (key.empty()) return src_.error(n["signing_key"], "signing_key: a file name");
+    std::filesystem::path kp(key);
+    if (kp.is_relative()) kp = base_dir_ / kp;
+    config.issuer->signing_key_file = kp.lexically_normal().string();
+  }
+  for (size_t i = 0; i < config.upstreams.size(); ++i) {
+    if (config.upstreams[i].identity_assertion && !config.issuer) {
+      return src_.error(upstream_nodes_[i]["identity_assertion"],
+                        "identity_assertion needs the top-level 'issuer' (stepgate's signing key)");
+    }
+  }
   RETURN_IF_ERROR(checkAddresses(config));
   // Last, as it may wait on DNS: only a config that is otherwise valid gets resolved.
   return resolveUpstreams(config);
@@ -322,7 +346,7 @@ Status Loader::loadUpstream(const YAML::Node& name, const YAML::Node& node, Upst
   RETURN_IF_ERROR(src_.checkMap(node, {"profile", "url", "connect_timeout", "response_timeout",
                                        "max_idle", "idle_timeout", "max_requests_per_connection",
                                        "tls", "routes", "lookup", "aws",
-                                       "max_inspected_body"}));
+                                       "max_inspected_body", "identity_assertion"}));
   RETURN_IF_ERROR(src_.require(node, "url"));
   RETURN_IF_ERROR(src_.optString(node, "profile", out.profile));
   const std::vector<std::string_view> profiles(std::begin(kProfiles), std::end(kProfiles));
@@ -356,6 +380,25 @@ Status Loader::loadUpstream(const YAML::Node& name, const YAML::Node& node, Upst
     RETURN_IF_ERROR(loadRoutes(src_, routes, out.routes));
   }
   RETURN_IF_ERROR(src_.optSize64(node, "max_inspected_body", out.max_inspected_body));
+  if (const YAML::Node ia = node["identity_assertion"]; ia.IsDefined()) {
+    out.identity_assertion.emplace();
+    RETURN_IF_ERROR(src_.checkMap(ia, {"header", "audience", "ttl"}));
+    RETURN_IF_ERROR(src_.optString(ia, "header", out.identity_assertion->header));
+    const std::string& h = out.identity_assertion->header;
+    bool token = !h.empty() && h.size() <= 64;
+    for (char c : h) {
+      token = token && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '-');
+    }
+    if (!token) return src_.error(ia["header"], "header: a header name (letters, digits, '-')");
+    RETURN_IF_ERROR(src_.optString(ia, "audience", out.identity_assertion->audience));
+    if (out.identity_assertion->audience.empty()) out.identity_assertion->audience = out.url;
+    RETURN_IF_ERROR(src_.optDuration(ia, "ttl", out.identity_assertion->ttl));
+    if (out.identity_assertion->ttl < std::chrono::seconds(30) ||
+        out.identity_assertion->ttl > std::chrono::seconds(60)) {
+      return src_.error(ia["ttl"], "ttl: 30s to 60s");
+    }
+  }
   RETURN_IF_ERROR(positive(node, "max_inspected_body", out.max_inspected_body, "upstream"));
   if (const YAML::Node lookup = node["lookup"]; lookup.IsDefined()) {
     RETURN_IF_ERROR(loadLookup(lookup, out.lookup));

@@ -86,6 +86,14 @@ struct AwsSigningConfig {
   std::string session_token_file;         // optional (temporary credentials)
 };
 
+// A short-lived JWT signed by stepgate (the top-level `issuer`) naming who made the request
+// and what the policy allowed, sent to the upstream in `header` (docs/sessions.md).
+struct IdentityAssertionConfig {
+  std::string header = "X-Stepgate-Identity";
+  std::string audience;                   // `aud`; default: the upstream's URL
+  Duration ttl{std::chrono::seconds(60)}; // 30s..60s
+};
+
 struct UpstreamConfig {
   std::string name;
   std::string profile = "generic";        // conductor | step-functions | temporal | argo | airflow | generic
@@ -106,6 +114,7 @@ struct UpstreamConfig {
   LookupConfig lookup;
   std::optional<AwsSigningConfig> aws;    // step-functions: required
   uint64_t max_inspected_body = 1u << 20; // bodies a profile reads to classify; beyond: 413
+  std::optional<IdentityAssertionConfig> identity_assertion;  // needs the top-level `issuer`
 };
 
 struct LimitsConfig {
@@ -250,6 +259,14 @@ struct AuditSyslogConfig {
   Duration max_backoff{std::chrono::seconds(60)};
 };
 
+// stepgate as a token issuer (docs/sessions.md): the `iss` of its tokens and upstream identity
+// assertions, and its ES256 key (created, 0600, when the file does not exist). Its JWKS is
+// served at /.well-known/jwks.json on every listener.
+struct IssuerConfig {
+  std::string url;                        // https://stepgate.example.com
+  std::string signing_key_file;           // resolved path
+};
+
 // The audit log (docs/audit.md). Absent: no audit log.
 struct AuditConfig {
   std::string dir;                        // resolved; created if missing
@@ -282,6 +299,7 @@ struct Config {
   std::string policies_dir;               // resolved; empty: no policy enforcement
   PolicyConfig policy;
   std::optional<AuditConfig> audit;
+  std::optional<IssuerConfig> issuer;
 
   const UpstreamConfig* findUpstream(const std::string& name) const {
     for (const auto& u : upstreams) {

@@ -376,6 +376,16 @@ void Connection::handleHead(size_t head_len) {
     }
   }
 
+  // stepgate's own JWKS (top-level `issuer`): public, answered here on every listener.
+  if (runtime_->issuer && path_ == "/.well-known/jwks.json" &&
+      (req_.method == "GET" || req_.method == "HEAD")) {
+    req_keep_alive_ = req_.keep_alive;
+    req_is_head_ = req_.method == "HEAD";
+    evbuffer_drain(in, head_len);
+    sendLocalBody(200, "application/jwk-set+json", runtime_->issuer->jwksJson(),
+                  req_.body != http1::BodyKind::kNone);
+    return;
+  }
   // Everything needed later is copied out of the head now: its bytes are drained below.
   req_keep_alive_ = req_.keep_alive;
   req_http10_ = req_.version_minor == 0;
@@ -1119,6 +1129,7 @@ void Connection::sendUpstream() {
   ctx.request_id = request_id_;
   ctx.via = cfg().proxy.via;
   if (body_read_ && req_body_kind_ != http1::BodyKind::kNone) ctx.body_length = body_.size();
+  signature_.clear();
   if (const auto& creds = runtime_->aws_signers[upstream_index_]) {
     // stepgate signs what it forwards with its own credentials (the caller's signature
     // cannot be checked here and is dropped): Content-Type and X-Amz-Target as forwarded,
@@ -1130,13 +1141,43 @@ void Connection::sendUpstream() {
         header_views_.push_back({h.name, h.value});
       }
     }
-    signature_.clear();
     orchestrators::signV4(*creds, req_.method, path_, req_.has_query ? req_.query : "",
                           up.host_header, header_views_, body_,
                           std::chrono::system_clock::now(), signature_);
     ctx.strip_aws_signature = true;
-    ctx.extra_headers = signature_;
   }
+  if (up.identity_assertion) {
+    // Who asked, and what the policy allowed, signed by stepgate for the upstream. Inbound
+    // copies of the header are always dropped; anonymous requests carry none.
+    ctx.strip_header = up.identity_assertion->header;
+    if (runtime_->issuer && principal_ && principal_->authenticated()) {
+      identity::OperationSummary summary;
+      summary.upstream = up.name;
+      if (classification_.classified()) {
+        summary.workflow = classification_.op.workflow;
+        summary.step = classification_.op.step;
+        for (unsigned a = 0; a < policy::kActionCount; ++a) {
+          const auto action = static_cast<policy::Action>(a);
+          if (classification_.op.actions.has(action)) {
+            summary.actions.emplace_back(policy::actionName(action));
+          }
+        }
+      }
+      auto token = worker_.assertionCache().get(
+          *runtime_->issuer, *principal_, summary, up.identity_assertion->audience,
+          std::chrono::duration_cast<std::chrono::seconds>(up.identity_assertion->ttl),
+          std::chrono::system_clock::now());
+      if (token.isOk()) {
+        signature_ += up.identity_assertion->header;
+        signature_ += ": ";
+        signature_ += *token;
+        signature_ += "\r\n";
+      } else {
+        WorkerStats::inc(worker_.stats().assertion_failures);
+      }
+    }
+  }
+  ctx.extra_headers = signature_;
   appendUpstreamRequestHead(req_, ctx, scratch_);
   evbuffer_drain(in, head_len);
   head_len_ = 0;
@@ -1534,6 +1575,36 @@ void Connection::endInflight() {
 }
 
 // ---- local responses and lifecycle -------------------------------------------------------
+
+void Connection::sendLocalBody(int status, std::string_view content_type, std::string_view body,
+                               bool close) {
+  releaseUpstream(false);
+  endInflight();
+  if (request_id_[0] == '\0') worker_.newRequestId(request_id_);
+  close = close || !req_keep_alive_ || draining_ || worker_.draining();
+  scratch_.clear();
+  char line[64];
+  const int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reasonPhrase(status));
+  scratch_.append(line, static_cast<size_t>(n));
+  scratch_.append("Content-Type: ");
+  scratch_.append(content_type);
+  scratch_.append("\r\nCache-Control: max-age=300\r\nContent-Length: ");
+  json::appendUint(scratch_, body.size());
+  scratch_.append("\r\nX-Request-Id: ");
+  scratch_.append(request_id_);
+  scratch_.append("\r\n");
+  if (close) scratch_.append("Connection: close\r\n");
+  scratch_.append("\r\n");
+  if (!req_is_head_) scratch_.append(body);
+  sendOrQueue(bev_, !tls_, scratch_.data(), scratch_.size());
+  recordResponse(status);
+  if (close) {
+    state_ = State::kClosing;
+    beginClose();
+    return;
+  }
+  resetForNextRequest();
+}
 
 void Connection::sendLocalResponse(int status, std::string_view error, bool close,
                                    std::string_view extra_headers,

@@ -103,6 +103,8 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   // `extra_fields` is JSON text inserted after the "error" field (",\"reason\":...").
   void sendLocalResponse(int status, std::string_view error, bool close,
                          std::string_view extra_headers = {}, std::string_view extra_fields = {});
+  // A local 200-style answer with a body of our own (stepgate's JWKS).
+  void sendLocalBody(int status, std::string_view content_type, std::string_view body, bool close);
   bool authenticate();
   void refuseAuthentication(identity::AuthError error, int provider);
   // Classifies the request with the upstream's profile (reading the body and waiting for

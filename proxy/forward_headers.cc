@@ -128,6 +128,8 @@ void appendUpstreamRequestHead(const http1::RequestHead& req, const ForwardConte
       continue;
     if (ctx.strip_aws_signature && isAwsSignatureHeader(h.name))
       continue;
+    if (!ctx.strip_header.empty() && equalsIgnoreCase(h.name, ctx.strip_header))
+      continue;
     appendHeader(out, h.name, h.value);
   }
   out.append(ctx.extra_headers);

@@ -37,6 +37,8 @@ struct ForwardContext {
   // X-Amz-Security-Token, X-Amz-Content-Sha256) are dropped; `extra_headers` (complete
   // "Name: value\r\n" lines, stepgate's own signature) are added.
   bool strip_aws_signature = false;
+  // A header stepgate sets itself (the identity assertion's): inbound copies are dropped.
+  std::string_view strip_header;
   std::string_view extra_headers;
 };
 

@@ -11,6 +11,7 @@
 #include "config/schema.h"
 #include "identity/introspection.h"
 #include "identity/key_store.h"
+#include "identity/stepgate_issuer.h"
 #include "orchestrators/profile.h"
 #include "orchestrators/resolver.h"
 #include "orchestrators/sigv4.h"
@@ -42,6 +43,9 @@ struct Runtime {
   // Upstreams with `aws`: the credentials forwarded requests are signed with (SigV4); null
   // for the others. Read from their files when the runtime is built (start, reload).
   std::vector<std::shared_ptr<const orchestrators::SigV4Credentials>> aws_signers;
+  // stepgate's own signing key (top-level `issuer`): upstream identity assertions and the
+  // JWKS at /.well-known/jwks.json. Null without `issuer`.
+  std::shared_ptr<const identity::StepgateIssuer> issuer;
   uint64_t generation = 0;
 };
 

@@ -104,6 +104,14 @@ StatusOr<RuntimeConstSharedPtr> buildRuntime(config::ConfigConstSharedPtr config
   auto pol = loadPolicies(*config);
   if (!pol.isOk()) return pol.status();
   rt->policy = std::move(pol).value();
+  if (config->issuer) {
+    identity::StepgateIssuerOptions io;
+    io.issuer_url = config->issuer->url;
+    io.key_file = config->issuer->signing_key_file;
+    auto issuer = identity::StepgateIssuer::open(io);
+    if (!issuer.isOk()) return invalidArgument("issuer: " + issuer.status().message());
+    rt->issuer = std::shared_ptr<const identity::StepgateIssuer>(std::move(issuer).value());
+  }
   rt->config = std::move(config);
   return RuntimeConstSharedPtr(std::move(rt));
 }

@@ -238,6 +238,9 @@ std::string StatsRegistry::renderPrometheus() const {
   counter("stepgate_lookup_timeouts_total",
           "Lookups not answered within the lookup timeout (denied: unresolved).",
           &WorkerStats::lookup_timeouts);
+  counter("stepgate_identity_assertion_failures_total",
+          "Upstream identity assertions that could not be signed (the request went without one).",
+          &WorkerStats::assertion_failures);
   counter("stepgate_audit_waits_total",
           "Requests that waited for their audit record to be durable (strict mode).",
           &WorkerStats::audit_waits);

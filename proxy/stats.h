@@ -80,6 +80,7 @@ struct alignas(64) WorkerStats {
   std::atomic<uint64_t> lookup_waits{0};            // requests that waited for lookups
   std::atomic<uint64_t> lookup_worker_cache_hits{0};  // answered by the worker's own cache
   std::atomic<uint64_t> lookup_timeouts{0};         // lookups not answered in time
+  std::atomic<uint64_t> assertion_failures{0};  // identity assertions that could not be made
   std::atomic<uint64_t> audit_waits{0};     // requests that waited for their record (strict)
   std::atomic<uint64_t> audit_refused{0};   // records the log would not take (full, low disk)
   std::atomic<uint64_t> audit_failed{0};    // records the log could not make durable

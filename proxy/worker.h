@@ -21,6 +21,7 @@
 #include "audit/log.h"
 #include "audit/record.h"
 #include "identity/authenticator.h"
+#include "identity/stepgate_issuer.h"
 #include "proxy/dispatcher.h"
 #include "proxy/runtime.h"
 #include "proxy/stats.h"
@@ -102,6 +103,8 @@ class Worker {
   void removeAuditWait(uint64_t id) { audit_waits_.erase(id); }
   // Posted by the audit log's DurableCallback: resumes the connections still waiting.
   void completeAudit(const std::vector<uint64_t>& cookies, bool ok);
+  // Upstream identity assertions already signed, reused for half their lifetime.
+  identity::UpstreamAssertionCache& assertionCache() { return assertion_cache_; }
   bool draining() const { return draining_; }
   // The in-flight upstream request count (max_inflight_upstream).
   uint32_t& inflight() { return inflight_; }
@@ -139,6 +142,7 @@ class Worker {
   std::unordered_map<uint64_t, Connection*> introspection_waits_;
   std::unordered_map<uint64_t, Connection*> lookup_waits_;
   std::unordered_map<uint64_t, Connection*> audit_waits_;
+  identity::UpstreamAssertionCache assertion_cache_;
   audit::Producer* audit_ = nullptr;
   const audit::CredentialHasher* audit_hasher_ = nullptr;
   bool audit_strict_ = true;
