@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "common/json_writer.h"
+#include "common/private_file.h"
 #include "identity/jws_sign.h"
 #include "identity/jwt.h"
 
@@ -58,31 +59,6 @@ void appendStringArray(std::string& out, const std::vector<std::string>& items, 
   out += ']';
 }
 
-// Writes a new file with mode 0600; fails if it exists.
-Status writeNewPrivateFile(const std::string& path, const std::string& data) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return internalError("cannot create " + path + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      ::close(fd);
-      ::unlink(path.c_str());
-      return internalError("cannot write " + path);
-    }
-    done += static_cast<size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced) {
-    ::unlink(path.c_str());
-    return internalError("cannot write " + path);
-  }
-  return okStatus();
-}
 
 StatusOr<EvpPkeyPtr> readPemKey(const std::string& path) {
   FILE* f = fopen(path.c_str(), "re");
