@@ -416,6 +416,27 @@ TEST(OidcCallbackTest, StrictRefusals) {
   EXPECT_FALSE(parseCallback("state=s&code=a&pad=" + std::string(9000, 'a')).isOk());
 }
 
+// The callback's state goes to the login-state cookie check: a state from another login is
+// refused there (in constant time), before any code is exchanged.
+TEST(OidcCallbackTest, WrongStateRefusedByLoginCookie) {
+  auto codec = LoginStateCodec::create(CookieKeys{std::string(32, 'k'), ""});
+  ASSERT_TRUE(codec.isOk());
+  auto st = codec->begin("/ui", "", at(kNow));
+  ASSERT_TRUE(st.isOk());
+  auto set_cookie = codec->setCookie(*st, at(kNow));
+  ASSERT_TRUE(set_cookie.isOk());
+  const std::string cookie = set_cookie->substr(set_cookie->find('=') + 1,
+                                                set_cookie->find(';') - set_cookie->find('=') - 1);
+  auto good = parseCallback("code=c&state=" + st->state);
+  ASSERT_TRUE(good.isOk());
+  EXPECT_TRUE(codec->decode(cookie, good->state, at(kNow + 5)).ok());
+  auto bad = parseCallback("code=c&state=" + st->state + "x");
+  ASSERT_TRUE(bad.isOk());
+  auto d = codec->decode(cookie, bad->state, at(kNow + 5));
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(*d.error, LoginStateError::kStateMismatch);
+}
+
 // ---- code exchange and refresh -------------------------------------------------------------
 
 class OidcTokenTest : public ::testing::Test {
