@@ -19,6 +19,7 @@
 #include "common/logging.h"
 #include "config/identity_loader.h"
 #include "config/audit_config_loader.h"
+#include "config/sso_config_loader.h"
 #include "config/policy_config_loader.h"
 #include "config/host_name.h"
 #include "config/yaml_util.h"
@@ -263,7 +264,7 @@ class Loader {
 Status Loader::load(const YAML::Node& root, Config& config) {
   RETURN_IF_ERROR(src_.checkMap(root, {"listeners", "upstreams", "limits", "path", "proxy", "admin",
                                        "log", "identity", "policies", "policy", "audit",
-                                       "issuer"}));
+                                       "issuer", "sso"}));
   RETURN_IF_ERROR(src_.require(root, "listeners"));
   RETURN_IF_ERROR(loadListeners(root["listeners"], config));
   RETURN_IF_ERROR(src_.require(root, "upstreams"));
@@ -311,6 +312,17 @@ Status Loader::load(const YAML::Node& root, Config& config) {
     std::filesystem::path kp(key);
     if (kp.is_relative()) kp = base_dir_ / kp;
     config.issuer->signing_key_file = kp.lexically_normal().string();
+  }
+  if (const YAML::Node n = root["sso"]; n.IsDefined()) {
+    config.sso.emplace();
+    RETURN_IF_ERROR(loadSso(src_, base_dir_, n, config.issuer, *config.sso));
+    for (const auto& p : config.identity.providers) {
+      if (p.name == kStepgateProviderName || p.issuer == config.issuer->url) {
+        return src_.error(n, std::string("sso: an identity provider already uses the name '") +
+                                 kStepgateProviderName + "' or the issuer url");
+      }
+    }
+    config.identity.providers.push_back(stepgateProvider(*config.issuer, *config.sso));
   }
   for (size_t i = 0; i < config.upstreams.size(); ++i) {
     if (config.upstreams[i].identity_assertion && !config.issuer) {

@@ -218,6 +218,9 @@ struct ProviderConfig {
   std::string client_key_alg = "ES256";  // private_key_jwt: ES256 ES384 RS256 PS256 EdDSA
   Duration cache_max_ttl{std::chrono::minutes(5)};
   Duration negative_cache_ttl{std::chrono::seconds(10)};
+  // stepgate's own access tokens (added by the loader with `sso:`): keys come from the
+  // top-level `issuer` key, not from the KeyStore.
+  bool local_issuer = false;
   // mTLS: which certificate field becomes the subject.
   std::string certificate_subject = "san_uri";  // san_uri | san_dns | subject_dn
 };
@@ -286,6 +289,43 @@ struct AuditConfig {
   std::vector<AuditSyslogConfig> syslogs;
 };
 
+// Browser sign-in (docs/sso.md): endpoints under path_prefix answered by stepgate itself,
+// an encrypted session cookie, and stepgate access tokens for command-line users.
+struct SsoSessionConfig {
+  std::string key_file;                   // resolved; 32-byte key, created (0600) if missing
+  Duration ttl{std::chrono::hours(8)};
+  Duration idle_ttl{std::chrono::hours(1)};
+  std::string cookie_name = "stepgate-session";  // sent as __Host-<name> (or __Secure-)
+  std::string domain;                     // empty: host-only cookie
+};
+
+struct SsoSamlConfig {
+  std::string entity_id;                  // our SP entity id (the Audience)
+  std::string acs_url;                    // https://host{path_prefix}/saml/acs
+  std::string idp_entity_id;
+  std::string idp_cert_file;              // resolved; PEM
+  std::string idp_sso_url;
+  std::string sp_key_file;                // resolved; optional PEM private key
+  std::string sp_cert_file;               // resolved; optional PEM certificate
+  std::string subject_attribute;          // empty: NameID
+  std::string groups_attribute;           // empty: no groups
+  Duration clock_skew{std::chrono::seconds(60)};
+};
+
+struct SsoTokenConfig {
+  Duration ttl{std::chrono::hours(1)};
+  std::string audience;                   // default: the issuer url
+};
+
+inline constexpr char kStepgateProviderName[] = "stepgate";
+
+struct SsoConfig {
+  std::string path_prefix = "/.stepgate";
+  SsoSessionConfig session;
+  SsoSamlConfig saml;
+  SsoTokenConfig token;
+};
+
 struct Config {
   std::string source_path;                // the file it was loaded from
   std::vector<ListenerConfig> listeners;
@@ -300,6 +340,7 @@ struct Config {
   PolicyConfig policy;
   std::optional<AuditConfig> audit;
   std::optional<IssuerConfig> issuer;
+  std::optional<SsoConfig> sso;
 
   const UpstreamConfig* findUpstream(const std::string& name) const {
     for (const auto& u : upstreams) {

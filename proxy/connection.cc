@@ -404,8 +404,87 @@ void Connection::handleHead(size_t head_len) {
   auth_reason_ = {};
   auth_provider_ = -1;
   classification_.reset({});
+  local_body_ = false;
+  session_refresh_.clear();
+  if (runtime_->sso && isSsoPath(*runtime_->sso, path_)) {
+    startSso();
+    return;
+  }
   if (!authenticate()) return;  // refused, or waiting for a key refetch
   forwardRequest();
+}
+
+std::string_view Connection::joinedCookies() {
+  cookies_.clear();
+  for (const http1::Header& h : req_.headers) {
+    if (!http1::equalsIgnoreCase(h.name, "cookie")) continue;
+    if (!cookies_.empty()) cookies_.append("; ");
+    cookies_.append(h.value);
+  }
+  return cookies_;
+}
+
+void Connection::startSso() {
+  if (ssoNeedsBody(*runtime_->sso, req_.method, path_) &&
+      req_body_kind_ != http1::BodyKind::kNone) {
+    startLocalBodyCollection();
+    return;
+  }
+  finishSso();
+}
+
+void Connection::startLocalBodyCollection() {
+  local_body_ = true;
+  body_read_ = false;
+  body_.clear();
+  startBodyCollection();
+}
+
+void Connection::finishSso() {
+  const SsoRuntime& sso = *runtime_->sso;
+  WorkerStats& s = worker_.stats();
+  SsoRequest r;
+  r.method = req_.method;
+  r.path = path_;
+  r.query = req_.query;
+  r.cookie_header = joinedCookies();
+  for (const http1::Header& h : req_.headers) {
+    if (http1::equalsIgnoreCase(h.name, "content-type")) r.content_type = h.value;
+  }
+  r.csrf = identity::csrfHeadersFrom(req_.headers);
+  r.body = body_;
+  r.now = std::chrono::system_clock::now();
+  const SsoAnswer a = answerSso(sso, r);
+  local_body_ = false;
+  const bool close = !req_body_done_;
+  switch (a.outcome) {
+    case SsoOutcome::kSignedIn: WorkerStats::inc(s.sso_logins); break;
+    case SsoOutcome::kTokenIssued: WorkerStats::inc(s.sso_tokens); break;
+    case SsoOutcome::kSignedOut: WorkerStats::inc(s.sso_logouts); break;
+    case SsoOutcome::kRefused: WorkerStats::inc(s.sso_refusals); break;
+    case SsoOutcome::kServed: break;
+    case SsoOutcome::kLoginFailed: {
+      const size_t slot = a.saml_error ? static_cast<size_t>(*a.saml_error)
+                                       : static_cast<size_t>(identity::SamlError::kCount);
+      WorkerStats::inc(s.sso_login_failures[slot]);
+      if (log::enabled(log::Level::kDebug)) {
+        log::write(log::Level::kDebug, "identity", "SAML sign-in refused",
+                   {{"reason", a.error}, {"peer", peer_ip_}}, request_id_);
+      }
+      // A refused sign-in is an authentication failure like any other (audit record).
+      auth_reason_ = a.error;
+      auth_provider_ = -1;
+      answerDecided("auth_failure", a.status, a.error, close, a.headers, {});
+      return;
+    }
+  }
+  evbuffer_drain(bufferevent_get_input(bev_), head_len_);
+  head_len_ = 0;
+  if (a.content_type.empty()) {
+    sendLocalResponse(a.status, a.error, close, a.headers);
+  } else {
+    sendLocalAnswer(a.status, a.content_type, a.body, a.headers, close);
+  }
 }
 
 bool Connection::authenticate() {
@@ -423,6 +502,37 @@ bool Connection::authenticate() {
       break;
     case BearerStatus::kAbsent:
     case BearerStatus::kOtherScheme:
+      if (runtime_->sso && bearer.status == BearerStatus::kAbsent) {
+        // A browser's session cookie (no Authorization header at all).
+        const SessionAuth sa =
+            authenticateSession(*runtime_->sso, req_.method, joinedCookies(),
+                                identity::csrfHeadersFrom(req_.headers),
+                                std::chrono::system_clock::now());
+        if (sa.result == SessionAuth::Result::kOk) {
+          o.principal = sa.principal;
+          session_refresh_ = sa.set_cookie;
+          break;
+        }
+        if (sa.result == SessionAuth::Result::kCsrf) {
+          WorkerStats::inc(s.session_csrf_failures);
+          if (log::enabled(log::Level::kDebug)) {
+            log::write(log::Level::kDebug, "identity", "session request without a valid CSRF token",
+                       {{"reason", sa.reason}, {"peer", peer_ip_}}, request_id_);
+          }
+          auth_reason_ = sa.reason;
+          auth_provider_ = -1;
+          answerDecided("auth_failure", 403, "csrf", req_body_kind_ != http1::BodyKind::kNone,
+                        {}, {});
+          return false;
+        }
+        if (sa.result != SessionAuth::Result::kNoCookie) {
+          WorkerStats::inc(s.session_invalid);
+          if (log::enabled(log::Level::kDebug)) {
+            log::write(log::Level::kDebug, "identity", "session cookie refused",
+                       {{"reason", sa.reason}, {"peer", peer_ip_}}, request_id_);
+          }
+        }
+      }
       if (auth.mtlsProvider() >= 0 && client_cert_.present) {
         o = auth.authenticateCertificate(client_cert_);
       } else {
@@ -701,16 +811,21 @@ void Connection::finishLookups() {
 
 void Connection::startBodyCollection() {
   const size_t up_index = runtime_->listener_upstream[listener_index_];
-  const uint64_t limit = cfg().upstreams[up_index].max_inspected_body;
+  const uint64_t limit =
+      local_body_ ? kSsoMaxBody : cfg().upstreams[up_index].max_inspected_body;
   WorkerStats& s = worker_.stats();
-  WorkerStats::inc(s.bodies_inspected);
+  if (!local_body_) WorkerStats::inc(s.bodies_inspected);
   if (req_body_kind_ == http1::BodyKind::kNone) {
     body_read_ = true;
-    continueClassification();
+    if (local_body_) {
+      finishSso();
+    } else {
+      continueClassification();
+    }
     return;
   }
   if (req_body_kind_ == http1::BodyKind::kContentLength && req_body_remaining_ > limit) {
-    WorkerStats::inc(s.bodies_too_large);
+    if (!local_body_) WorkerStats::inc(s.bodies_too_large);
     evbuffer_drain(bufferevent_get_input(bev_), head_len_);
     head_len_ = 0;
     sendLocalResponse(413, "body_too_large_to_inspect", true);
@@ -743,7 +858,8 @@ void Connection::startBodyCollection() {
 
 void Connection::collectBody() {
   const size_t up_index = runtime_->listener_upstream[listener_index_];
-  const uint64_t limit = cfg().upstreams[up_index].max_inspected_body;
+  const uint64_t limit =
+      local_body_ ? kSsoMaxBody : cfg().upstreams[up_index].max_inspected_body;
   WorkerStats& s = worker_.stats();
   evbuffer* in = bufferevent_get_input(bev_);
   bool done = false;
@@ -799,6 +915,11 @@ void Connection::collectBody() {
   req_body_done_ = true;
   req_body_remaining_ = 0;
   body_read_ = true;
+  if (local_body_) {
+    state_ = State::kReadingHead;
+    finishSso();
+    return;
+  }
   JsonLimits jl;
   jl.max_bytes = static_cast<size_t>(limit);
   jl.max_depth = 64;
@@ -1177,6 +1298,26 @@ void Connection::sendUpstream() {
       }
     }
   }
+  if (runtime_->sso) {
+    // The sign-in cookies are stepgate's: the upstream never sees them (other cookies go on).
+    cookie_rewrites_.clear();
+    size_t n = 0;
+    for (const http1::Header& h : req_.headers) n += http1::equalsIgnoreCase(h.name, "cookie");
+    cookie_rewrites_.reserve(n);  // the views below point into these strings
+    static constexpr std::string_view kDropped = "x-stepgate-dropped-cookie";
+    for (http1::Header& h : req_.headers) {
+      if (!http1::equalsIgnoreCase(h.name, "cookie")) continue;
+      cookie_rewrites_.push_back(stripSsoCookies(*runtime_->sso, h.value));
+      if (cookie_rewrites_.back().size() == h.value.size()) continue;
+      if (!cookie_rewrites_.back().empty()) {
+        h.value = cookie_rewrites_.back();
+        continue;
+      }
+      // Nothing left: the header goes as the one forward_headers drops.
+      if (ctx.strip_header.empty()) ctx.strip_header = kDropped;
+      h.name = ctx.strip_header;
+    }
+  }
   ctx.extra_headers = signature_;
   appendUpstreamRequestHead(req_, ctx, scratch_);
   evbuffer_drain(in, head_len);
@@ -1466,6 +1607,10 @@ bool Connection::parseResponseHead() {
     opts.head_request = req_is_head_;
     opts.request_id = request_id_;
     appendClientResponseHead(resp_, opts, scratch_);
+    if (!session_refresh_.empty() && scratch_.size() >= 2) {
+      // The session was used with less than half its idle time left: re-issued here.
+      scratch_.insert(scratch_.size() - 2, session_refresh_);
+    }
     evbuffer_drain(uin, scan.head_len);
     resp_head_done_ = true;
     resp_started_ = true;
@@ -1578,6 +1723,11 @@ void Connection::endInflight() {
 
 void Connection::sendLocalBody(int status, std::string_view content_type, std::string_view body,
                                bool close) {
+  sendLocalAnswer(status, content_type, body, "Cache-Control: max-age=300\r\n", close);
+}
+
+void Connection::sendLocalAnswer(int status, std::string_view content_type, std::string_view body,
+                                 std::string_view extra_headers, bool close) {
   releaseUpstream(false);
   endInflight();
   if (request_id_[0] == '\0') worker_.newRequestId(request_id_);
@@ -1588,7 +1738,9 @@ void Connection::sendLocalBody(int status, std::string_view content_type, std::s
   scratch_.append(line, static_cast<size_t>(n));
   scratch_.append("Content-Type: ");
   scratch_.append(content_type);
-  scratch_.append("\r\nCache-Control: max-age=300\r\nContent-Length: ");
+  scratch_.append("\r\n");
+  scratch_.append(extra_headers);
+  scratch_.append("Content-Length: ");
   json::appendUint(scratch_, body.size());
   scratch_.append("\r\nX-Request-Id: ");
   scratch_.append(request_id_);

@@ -105,6 +105,16 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
                          std::string_view extra_headers = {}, std::string_view extra_fields = {});
   // A local 200-style answer with a body of our own (stepgate's JWKS).
   void sendLocalBody(int status, std::string_view content_type, std::string_view body, bool close);
+  // The same with `extra_headers` (complete lines) instead of the default Cache-Control.
+  void sendLocalAnswer(int status, std::string_view content_type, std::string_view body,
+                       std::string_view extra_headers, bool close);
+  // Browser sign-in endpoints under sso.path_prefix (proxy/sso_endpoints.h): answered here,
+  // before authentication; the ACS form body is read first (at most kSsoMaxBody).
+  void startSso();
+  void startLocalBodyCollection();
+  void finishSso();
+  // All Cookie headers of the request, joined with "; " (into cookies_).
+  std::string_view joinedCookies();
   bool authenticate();
   void refuseAuthentication(identity::AuthError error, int provider);
   // Classifies the request with the upstream's profile (reading the body and waiting for
@@ -195,6 +205,10 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   std::string learn_query_;          // what learn() sees of the request
   std::string learn_method_;
   std::string signature_;            // SigV4 header lines for the forwarded request
+  bool local_body_ = false;          // the body being read is for a local (sign-in) endpoint
+  std::string cookies_;              // joinedCookies()
+  std::string session_refresh_;      // a Set-Cookie line for the response (idle refresh)
+  std::vector<std::string> cookie_rewrites_;  // Cookie values forwarded without ours
 
   // Audit state of the current request.
   policy::Decision decision_;

@@ -16,6 +16,7 @@
 #include "orchestrators/resolver.h"
 #include "orchestrators/sigv4.h"
 #include "policy/evaluator.h"
+#include "proxy/sso_endpoints.h"
 #include "proxy/tls/client_context.h"
 #include "proxy/tls/server_context.h"
 
@@ -46,6 +47,11 @@ struct Runtime {
   // stepgate's own signing key (top-level `issuer`): upstream identity assertions and the
   // JWKS at /.well-known/jwks.json. Null without `issuer`.
   std::shared_ptr<const identity::StepgateIssuer> issuer;
+  // The issuer's public keys, for the `stepgate` provider that accepts its access tokens.
+  identity::KeySetConstSharedPtr issuer_keys;
+  // Browser sign-in (`sso:`): verifier, cookie codecs and the process-wide replay cache and
+  // revocation list. Null without `sso`.
+  SsoRuntimeConstSharedPtr sso;
   uint64_t generation = 0;
 };
 

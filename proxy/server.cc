@@ -111,6 +111,18 @@ StatusOr<RuntimeConstSharedPtr> buildRuntime(config::ConfigConstSharedPtr config
     auto issuer = identity::StepgateIssuer::open(io);
     if (!issuer.isOk()) return invalidArgument("issuer: " + issuer.status().message());
     rt->issuer = std::shared_ptr<const identity::StepgateIssuer>(std::move(issuer).value());
+    std::vector<std::string> warnings;
+    auto keys = identity::parseJwks(rt->issuer->jwksJson(), warnings);
+    if (!keys.isOk()) return invalidArgument("issuer: " + keys.status().message());
+    rt->issuer_keys = std::make_shared<const identity::KeySet>(std::move(keys).value());
+  }
+  if (config->sso) {
+    // The replay cache and the revocation list belong to the process: a reload keeps them.
+    static const auto replay = std::make_shared<identity::SamlReplayCache>();
+    static const auto revoked = std::make_shared<identity::SessionRevocationList>();
+    auto sso = buildSsoRuntime(*config->sso, rt->issuer, replay, revoked);
+    if (!sso.isOk()) return sso.status();
+    rt->sso = std::move(sso).value();
   }
   rt->config = std::move(config);
   return RuntimeConstSharedPtr(std::move(rt));
@@ -120,6 +132,7 @@ namespace {
 
 // Providers whose keys the KeyStore manages (all but introspection and mtls).
 bool needsKeys(const config::ProviderConfig& p) {
+  if (p.local_issuer) return false;  // the issuer's own keys (Runtime::issuer_keys)
   return p.type == config::ProviderType::kJwt || p.type == config::ProviderType::kOidc;
 }
 

@@ -241,6 +241,30 @@ std::string StatsRegistry::renderPrometheus() const {
   counter("stepgate_identity_assertion_failures_total",
           "Upstream identity assertions that could not be signed (the request went without one).",
           &WorkerStats::assertion_failures);
+  counter("stepgate_sso_logins_total", "SAML sign-ins accepted (a session cookie was issued).",
+          &WorkerStats::sso_logins);
+  header(out, "stepgate_sso_login_failures_total", "counter",
+         "SAML responses refused at the ACS, by reason.");
+  for (size_t i = 1; i <= static_cast<size_t>(identity::SamlError::kCount); ++i) {
+    const uint64_t v = totalAt(&WorkerStats::sso_login_failures, i);
+    if (v == 0) continue;
+    const char* name = i == static_cast<size_t>(identity::SamlError::kCount)
+                           ? "login_state"
+                           : identity::samlErrorName(static_cast<identity::SamlError>(i));
+    line(out, "stepgate_sso_login_failures_total", std::string("reason=\"") + name + "\"", v);
+  }
+  counter("stepgate_sso_tokens_total", "Access tokens issued for browser sessions.",
+          &WorkerStats::sso_tokens);
+  counter("stepgate_sso_logouts_total", "Sessions ended by logout.", &WorkerStats::sso_logouts);
+  counter("stepgate_sso_refusals_total",
+          "Other sign-in endpoint refusals (no session, CSRF, bad request).",
+          &WorkerStats::sso_refusals);
+  counter("stepgate_session_invalid_total",
+          "Session cookies refused on proxied requests (expired, revoked, tampered).",
+          &WorkerStats::session_invalid);
+  counter("stepgate_session_csrf_failures_total",
+          "State-changing session requests refused for a missing or wrong CSRF token.",
+          &WorkerStats::session_csrf_failures);
   counter("stepgate_audit_waits_total",
           "Requests that waited for their audit record to be durable (strict mode).",
           &WorkerStats::audit_waits);

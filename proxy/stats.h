@@ -17,6 +17,7 @@
 #include "proxy/http1/parser.h"
 #include "identity/auth_error.h"
 #include "identity/principal.h"
+#include "identity/saml.h"
 #include "proxy/http1/path_normalize.h"
 
 namespace stepgate::proxy {
@@ -81,6 +82,16 @@ struct alignas(64) WorkerStats {
   std::atomic<uint64_t> lookup_worker_cache_hits{0};  // answered by the worker's own cache
   std::atomic<uint64_t> lookup_timeouts{0};         // lookups not answered in time
   std::atomic<uint64_t> assertion_failures{0};  // identity assertions that could not be made
+  // Browser sign-in (proxy/sso_endpoints.h).
+  std::atomic<uint64_t> sso_logins{0};        // SAML responses accepted (session issued)
+  // SAML responses refused, by identity::SamlError; the last slot: cookie or form problems.
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(identity::SamlError::kCount) + 1>
+      sso_login_failures{};
+  std::atomic<uint64_t> sso_tokens{0};        // access tokens issued for sessions
+  std::atomic<uint64_t> sso_logouts{0};
+  std::atomic<uint64_t> sso_refusals{0};      // other local sign-in answers >= 400
+  std::atomic<uint64_t> session_invalid{0};   // session cookies refused (expired, revoked...)
+  std::atomic<uint64_t> session_csrf_failures{0};  // session requests without a valid CSRF token
   std::atomic<uint64_t> audit_waits{0};     // requests that waited for their record (strict)
   std::atomic<uint64_t> audit_refused{0};   // records the log would not take (full, low disk)
   std::atomic<uint64_t> audit_failed{0};    // records the log could not make durable

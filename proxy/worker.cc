@@ -61,6 +61,11 @@ void Worker::buildAuthenticator() {
       if (auto keys = runtime_->key_store->current(p.name)) authenticator_->setKeys(p.name, keys);
     }
   }
+  if (runtime_->issuer_keys) {
+    for (const auto& p : runtime_->config->identity.providers) {
+      if (p.local_issuer) authenticator_->setKeys(p.name, runtime_->issuer_keys);
+    }
+  }
 }
 
 void Worker::unpark(Connection* conn) {

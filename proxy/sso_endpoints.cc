@@ -1,0 +1,419 @@
+#include "proxy/sso_endpoints.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "common/json_writer.h"
+
+namespace stepgate::proxy {
+namespace {
+
+StatusOr<std::string> readPem(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return invalidArgument(std::string(what) + ": cannot read " + path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.size() > 64 * 1024) return invalidArgument(std::string(what) + ": too large: " + path);
+  return text;
+}
+
+int hexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> urlDecode(std::string_view in, bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      const int hi = hexDigit(in[i + 1]), lo = hexDigit(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> queryValue(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return urlDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1),
+                       true);
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+constexpr char kNoStore[] = "Cache-Control: no-store\r\n";
+
+SsoAnswer refuse(int status, std::string_view error, SsoOutcome outcome = SsoOutcome::kRefused) {
+  SsoAnswer a;
+  a.status = status;
+  a.error = error;
+  a.outcome = outcome;
+  a.headers = kNoStore;
+  return a;
+}
+
+SsoAnswer json(int status, std::string body) {
+  SsoAnswer a;
+  a.status = status;
+  a.content_type = "application/json";
+  a.body = std::move(body);
+  a.headers = kNoStore;
+  return a;
+}
+
+void appendTime(std::string& out, SystemTime t) {
+  json::appendInt(out, std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch())
+                           .count());
+}
+
+// The login-state cookie goes with a cross-site POST (the IdP's form to the ACS): SameSite=None.
+std::string crossSite(std::string set_cookie) {
+  const size_t at = set_cookie.find("SameSite=Lax");
+  if (at != std::string::npos) set_cookie.replace(at, 12, "SameSite=None");
+  return set_cookie;
+}
+
+struct SessionLookup {
+  std::optional<identity::Session> session;
+  std::string_view reason;
+  bool revoked = false;
+};
+
+SessionLookup findSession(const SsoRuntime& sso, std::string_view cookie_header, SystemTime now) {
+  SessionLookup out;
+  const auto value = identity::findCookie(cookie_header, sso.sessions->cookieName());
+  if (!value) {
+    out.reason = "session_missing";
+    return out;
+  }
+  identity::SessionDecodeResult r = sso.sessions->decode(*value, now);
+  if (!r.ok()) {
+    out.reason = identity::sessionErrorName(*r.error);
+    return out;
+  }
+  if (sso.revoked->isRevoked(r.session.sid, now)) {
+    out.reason = "session_revoked";
+    out.revoked = true;
+    return out;
+  }
+  out.session = std::move(r.session);
+  return out;
+}
+
+bool csrfOk(std::string_view method, const identity::CsrfHeaders& h,
+            const identity::Session& s) {
+  identity::CsrfOptions opts;
+  opts.allow_same_origin = false;  // an explicit X-CSRF-Token only
+  return identity::checkCsrf(method, h, s, opts) == identity::CsrfResult::kOk;
+}
+
+SsoAnswer metadata(const SsoRuntime& sso) {
+  SsoAnswer a;
+  a.content_type = "application/samlmetadata+xml";
+  a.body = identity::spMetadataXml(sso.verifier->config());
+  a.headers = "Cache-Control: max-age=300\r\n";
+  return a;
+}
+
+SsoAnswer login(const SsoRuntime& sso, const SsoRequest& req) {
+  std::string return_to = "/";
+  if (auto v = queryValue(req.query, "return_to")) {
+    if (!identity::validReturnTo(*v)) return refuse(400, "bad_return_to");
+    return_to = std::move(*v);
+  }
+  auto state = sso.login->begin(return_to, {}, req.now);
+  if (!state.isOk()) return refuse(400, "bad_return_to");
+  std::string request_id;
+  auto url = identity::buildAuthnRequestRedirect(sso.verifier->config(), state->state, request_id,
+                                                 req.now);
+  if (!url.isOk()) return refuse(500, "saml_request_failed");
+  state->saml_request_id = request_id;
+  auto cookie = sso.login->setCookie(*state, req.now);
+  if (!cookie.isOk()) return refuse(500, "login_state_failed");
+  SsoAnswer a;
+  a.status = 302;
+  a.content_type = "text/plain";
+  a.body = "Redirecting to the identity provider\n";
+  a.headers = kNoStore;
+  a.headers += "Location: " + *url + "\r\n";
+  a.headers += "Set-Cookie: " + crossSite(std::move(cookie).value()) + "\r\n";
+  return a;
+}
+
+SsoAnswer loginFailed(std::string_view error, std::optional<identity::SamlError> saml) {
+  SsoAnswer a = refuse(403, error, SsoOutcome::kLoginFailed);
+  a.saml_error = saml;
+  return a;
+}
+
+SsoAnswer acs(const SsoRuntime& sso, const SsoRequest& req) {
+  std::string_view ct = req.content_type.substr(0, req.content_type.find(';'));
+  while (!ct.empty() && ct.back() == ' ') ct.remove_suffix(1);
+  if (!identity::asciiIEquals(ct, "application/x-www-form-urlencoded")) {
+    return loginFailed("unsupported_media_type", std::nullopt);
+  }
+  const auto saml_response = formValue(req.body, "SAMLResponse");
+  if (!saml_response || saml_response->empty()) return loginFailed("saml_response_missing", {});
+  const auto relay_state = formValue(req.body, "RelayState");
+  const auto cookie = identity::findCookie(req.cookie_header, sso.login->cookieName());
+  if (!cookie) return loginFailed("login_state_missing", std::nullopt);
+  if (!relay_state) return loginFailed("login_state_mismatch", std::nullopt);
+  const identity::LoginStateDecodeResult ls =
+      sso.login->decode(*cookie, std::string_view(*relay_state), req.now);
+  if (!ls.ok()) return loginFailed(identity::loginStateErrorName(*ls.error), std::nullopt);
+  const identity::SamlAssertionResult r = sso.verifier->verifyResponse(
+      *saml_response, ls.state.saml_request_id, req.now, sso.replay.get());
+  if (!r.ok) return loginFailed(identity::samlErrorName(r.error), r.error);
+
+  identity::Principal p;
+  p.provider = sso.config.saml.idp_entity_id;
+  p.issuer = sso.config.saml.idp_entity_id;
+  p.subject = r.subject;
+  p.method = identity::AuthMethod::kSession;
+  p.groups = r.groups;
+  std::sort(p.groups.begin(), p.groups.end());
+  p.groups.erase(std::unique(p.groups.begin(), p.groups.end()), p.groups.end());
+  auto session = sso.sessions->newSession(p, req.now);
+  if (!session.isOk()) return loginFailed("session_failed", std::nullopt);
+  if (r.session_not_on_or_after && *r.session_not_on_or_after < session->expires_at) {
+    session->expires_at = *r.session_not_on_or_after;
+    session->idle_expires_at = std::min(session->idle_expires_at, session->expires_at);
+  }
+  auto set = sso.sessions->setCookie(*session, req.now);
+  if (!set.isOk()) return loginFailed("session_failed", std::nullopt);
+  SsoAnswer a;
+  a.status = 303;
+  a.outcome = SsoOutcome::kSignedIn;
+  a.content_type = "text/plain";
+  a.body = "Signed in\n";
+  a.headers = kNoStore;
+  a.headers += "Location: " + ls.state.return_to + "\r\n";
+  a.headers += "Set-Cookie: " + *set + "\r\n";
+  a.headers += "Set-Cookie: " + crossSite(sso.login->clearCookie()) + "\r\n";
+  return a;
+}
+
+SsoAnswer token(const SsoRuntime& sso, const SsoRequest& req) {
+  SessionLookup s = findSession(sso, req.cookie_header, req.now);
+  if (!s.session) return refuse(401, "session_required");
+  if (!csrfOk(req.method, req.csrf, *s.session)) return refuse(403, "csrf");
+  const identity::Principal p = sso.sessions->principal(*s.session);
+  const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(sso.config.token.ttl);
+  auto t = sso.issuer->mintAccessToken(p, sso.config.token.audience, ttl, req.now,
+                                       s.session->sid);
+  if (!t.isOk()) return refuse(500, "token_failed");
+  std::string body = "{\"access_token\":";
+  json::appendString(body, *t);
+  body += ",\"token_type\":\"Bearer\",\"expires_in\":";
+  json::appendInt(body, ttl.count());
+  body += "}\n";
+  SsoAnswer a = json(200, std::move(body));
+  a.outcome = SsoOutcome::kTokenIssued;
+  return a;
+}
+
+SsoAnswer logout(const SsoRuntime& sso, const SsoRequest& req) {
+  std::string return_to;
+  if (auto v = queryValue(req.query, "return_to")) {
+    if (!identity::validReturnTo(*v)) return refuse(400, "bad_return_to");
+    return_to = std::move(*v);
+  }
+  SessionLookup s = findSession(sso, req.cookie_header, req.now);
+  if (s.session) {
+    if (!csrfOk(req.method, req.csrf, *s.session)) return refuse(403, "csrf");
+    // A full revocation list still ends the browser's cookie below.
+    (void)sso.revoked->revoke(s.session->sid, s.session->expires_at, req.now);
+  }
+  SsoAnswer a = json(200, "{\"signed_out\":true}\n");
+  if (!return_to.empty()) {
+    a.status = 303;
+    a.headers += "Location: " + return_to + "\r\n";
+  }
+  a.headers += "Set-Cookie: " + sso.sessions->clearCookie() + "\r\n";
+  a.outcome = SsoOutcome::kSignedOut;
+  return a;
+}
+
+SsoAnswer sessionInfo(const SsoRuntime& sso, const SsoRequest& req) {
+  SessionLookup s = findSession(sso, req.cookie_header, req.now);
+  if (!s.session) return refuse(401, "session_required");
+  identity::Session& session = *s.session;
+  std::string refresh;
+  if (sso.sessions->needsRefresh(session, req.now)) {
+    sso.sessions->refresh(session, req.now);
+    if (auto set = sso.sessions->setCookie(session, req.now); set.isOk()) {
+      refresh = "Set-Cookie: " + *set + "\r\n";
+    }
+  }
+  std::string body = "{\"subject\":";
+  json::appendString(body, session.subject);
+  body += ",\"provider\":";
+  json::appendString(body, session.provider);
+  body += ",\"groups\":[";
+  for (size_t i = 0; i < session.groups.size(); ++i) {
+    if (i > 0) body += ',';
+    json::appendString(body, session.groups[i]);
+  }
+  body += "],\"expires_at\":";
+  appendTime(body, session.expires_at);
+  body += ",\"idle_expires_at\":";
+  appendTime(body, session.idle_expires_at);
+  body += ",\"csrf_token\":";
+  json::appendString(body, session.csrf);
+  body += "}\n";
+  SsoAnswer a = json(200, std::move(body));
+  a.headers += refresh;
+  return a;
+}
+
+}  // namespace
+
+StatusOr<SsoRuntimeConstSharedPtr> buildSsoRuntime(
+    const config::SsoConfig& config, std::shared_ptr<const identity::StepgateIssuer> issuer,
+    std::shared_ptr<identity::SamlReplayCache> replay,
+    std::shared_ptr<identity::SessionRevocationList> revoked) {
+  auto rt = std::make_shared<SsoRuntime>();
+  rt->config = config;
+  rt->issuer = std::move(issuer);
+  rt->replay = std::move(replay);
+  rt->revoked = std::move(revoked);
+  if (!rt->issuer) return invalidArgument("sso: needs the top-level issuer");
+  identity::SamlSpConfig sp;
+  sp.entity_id = config.saml.entity_id;
+  sp.acs_url = config.saml.acs_url;
+  sp.idp_entity_id = config.saml.idp_entity_id;
+  sp.idp_sso_url = config.saml.idp_sso_url;
+  sp.clock_skew = std::chrono::duration_cast<std::chrono::seconds>(config.saml.clock_skew);
+  sp.subject_attribute = config.saml.subject_attribute;
+  sp.groups_attribute = config.saml.groups_attribute;
+  sp.max_response_bytes = kSsoMaxBody;
+  auto cert = readPem(config.saml.idp_cert_file, "sso.saml.idp_cert");
+  if (!cert.isOk()) return cert.status();
+  sp.idp_cert_pem = std::move(cert).value();
+  if (!config.saml.sp_key_file.empty()) {
+    auto key = readPem(config.saml.sp_key_file, "sso.saml.sp_key");
+    if (!key.isOk()) return key.status();
+    auto spc = readPem(config.saml.sp_cert_file, "sso.saml.sp_cert");
+    if (!spc.isOk()) return spc.status();
+    sp.sp_private_key_pem = std::move(key).value();
+    sp.sp_cert_pem = std::move(spc).value();
+    sp.sign_authn_requests = true;
+  }
+  auto verifier = identity::SamlVerifier::create(std::move(sp));
+  if (!verifier.isOk()) return invalidArgument("sso.saml: " + verifier.status().message());
+  rt->verifier = std::move(verifier).value();
+  auto key = identity::loadOrCreateSessionKey(config.session.key_file);
+  if (!key.isOk()) return invalidArgument("sso.session: " + key.status().message());
+  identity::CookieKeys keys;
+  keys.current = std::move(key).value();
+  identity::SessionOptions so;
+  so.cookie_name = config.session.cookie_name;
+  so.domain = config.session.domain;
+  so.lifetime = std::chrono::duration_cast<std::chrono::seconds>(config.session.ttl);
+  so.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(config.session.idle_ttl);
+  auto codec = identity::SessionCodec::create(keys, so);
+  if (!codec.isOk()) return invalidArgument("sso.session: " + codec.status().message());
+  rt->sessions.emplace(std::move(codec).value());
+  auto login = identity::LoginStateCodec::create(keys, config.session.cookie_name + "-login");
+  if (!login.isOk()) return invalidArgument("sso.session: " + login.status().message());
+  rt->login.emplace(std::move(login).value());
+  return SsoRuntimeConstSharedPtr(std::move(rt));
+}
+
+bool isSsoPath(const SsoRuntime& sso, std::string_view path) noexcept {
+  const std::string& p = sso.config.path_prefix;
+  return path.size() >= p.size() && path.substr(0, p.size()) == p &&
+         (path.size() == p.size() || path[p.size()] == '/');
+}
+
+bool ssoNeedsBody(const SsoRuntime& sso, std::string_view method, std::string_view path) noexcept {
+  return method == "POST" && path.size() > sso.config.path_prefix.size() &&
+         path.substr(sso.config.path_prefix.size()) == "/saml/acs";
+}
+
+SsoAnswer answerSso(const SsoRuntime& sso, const SsoRequest& req) {
+  const std::string_view sub = req.path.substr(sso.config.path_prefix.size());
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  const bool post = req.method == "POST";
+  if (sub == "/saml/metadata") return get ? metadata(sso) : refuse(405, "method_not_allowed");
+  if (sub == "/login") return get ? login(sso, req) : refuse(405, "method_not_allowed");
+  if (sub == "/saml/acs") return post ? acs(sso, req) : refuse(405, "method_not_allowed");
+  if (sub == "/token") return post ? token(sso, req) : refuse(405, "method_not_allowed");
+  if (sub == "/logout") return post ? logout(sso, req) : refuse(405, "method_not_allowed");
+  if (sub == "/session") return get ? sessionInfo(sso, req) : refuse(405, "method_not_allowed");
+  return refuse(404, "not_found");
+}
+
+SessionAuth authenticateSession(const SsoRuntime& sso, std::string_view method,
+                                std::string_view cookie_header,
+                                const identity::CsrfHeaders& csrf, SystemTime now) {
+  SessionAuth out;
+  if (!identity::findCookie(cookie_header, sso.sessions->cookieName())) return out;
+  SessionLookup s = findSession(sso, cookie_header, now);
+  if (!s.session) {
+    out.result = s.revoked ? SessionAuth::Result::kRevoked : SessionAuth::Result::kInvalid;
+    out.reason = s.reason;
+    return out;
+  }
+  identity::CsrfOptions opts;
+  opts.allow_same_origin = false;
+  const identity::CsrfResult c = identity::checkCsrf(method, csrf, *s.session, opts);
+  if (c != identity::CsrfResult::kOk) {
+    out.result = SessionAuth::Result::kCsrf;
+    out.reason = identity::csrfResultName(c);
+    return out;
+  }
+  out.result = SessionAuth::Result::kOk;
+  if (sso.sessions->needsRefresh(*s.session, now)) {
+    sso.sessions->refresh(*s.session, now);
+    if (auto set = sso.sessions->setCookie(*s.session, now); set.isOk()) {
+      out.set_cookie = "Set-Cookie: " + *set + "\r\n";
+    }
+  }
+  out.principal = std::make_shared<const identity::Principal>(sso.sessions->principal(*s.session));
+  return out;
+}
+
+std::string stripSsoCookies(const SsoRuntime& sso, std::string_view cookie_header) {
+  std::string out;
+  std::string_view rest = cookie_header;
+  while (!rest.empty()) {
+    const size_t semi = rest.find(';');
+    std::string_view part = rest.substr(0, semi);
+    rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+    while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
+    while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
+    if (part.empty()) continue;
+    const std::string_view name = part.substr(0, part.find('='));
+    if (name == sso.sessions->cookieName() || name == sso.login->cookieName()) continue;
+    if (!out.empty()) out += "; ";
+    out.append(part);
+  }
+  return out;
+}
+
+std::optional<std::string> formValue(std::string_view form, std::string_view name) {
+  return queryValue(form, name);
+}
+
+}  // namespace stepgate::proxy
