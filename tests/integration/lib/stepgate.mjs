@@ -2,6 +2,7 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 
 import { configInfo } from './config.mjs';
 import { stepgateBin, waitForPort, withTimeout } from './util.mjs';
@@ -18,6 +19,18 @@ process.on('exit', () => {
     }
   }
 });
+
+// GET /readyz on the admin port: the status, or 0 when it does not answer.
+function readyStatus(port) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/readyz', timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('timeout', () => { req.destroy(); resolve(0); });
+    req.on('error', () => resolve(0));
+  });
+}
 
 // The admin listener's port when the config names one (admin: address: 127.0.0.1:N).
 function adminPortFromFile(configPath) {
@@ -40,7 +53,8 @@ function listenPortFromFile(configPath) {
 // Spawns `$STEPGATE_BIN serve -c configPath ...args` and waits (at most startTimeoutMs) until
 // the listener port accepts TCP. Options: args, env (added to process.env), port (default:
 // the config's first listener; the admin port named in the config, if any, is waited for
-// too), bin (default STEPGATE_BIN), startTimeoutMs (20000).
+// too, and then /readyz until 200 unless waitReady: false), bin (default STEPGATE_BIN),
+// startTimeoutMs (20000).
 // Returns {pid, proc, port, logs(), stdout(), stderr(), exited (Promise), stop(signal, opts)}.
 // logs() parses the JSON lines of stdout and stderr; lines that are not JSON come as {raw}.
 // stop(signal = 'SIGTERM', {timeoutMs = 10000}) resolves with the exit code, or the signal
@@ -114,6 +128,15 @@ export async function startStepgate(configPath, opts = {}) {
       timeoutMs: opts.startTimeoutMs ?? 20000,
       isAlive: () => exitInfo === null,
     });
+    // /readyz turns 200 once every identity provider's first key load has ended: a test's
+    // first token must not race the key load (it would get 503). Bounded; a config that
+    // never gets ready is the test's to notice.
+    const deadline = Date.now() + (opts.startTimeoutMs ?? 20000);
+    while (up && opts.waitReady !== false && Date.now() < deadline && exitInfo === null) {
+      const code = await readyStatus(adminPort);
+      if (code === 200) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
   }
   if (!up) {
     await handle.stop('SIGKILL');
