@@ -45,6 +45,9 @@ class AdminServer::Impl {
     server_.new_task_queue = [] { return new httplib::ThreadPool(kAdminThreads); };
     server_.set_read_timeout(kIoTimeoutSeconds, 0);
     server_.set_write_timeout(kIoTimeoutSeconds, 0);
+    // An idle keep-alive client (a metrics scraper) must not hold shutdown for long: the
+    // server waits for such connections when it stops.
+    server_.set_keep_alive_timeout(1);
     server_.set_payload_max_length(kMaxPayloadBytes);
 
     server_.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {

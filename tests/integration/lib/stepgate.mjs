@@ -23,7 +23,9 @@ process.on('exit', () => {
 // GET /readyz on the admin port: the status, or 0 when it does not answer.
 function readyStatus(port) {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/readyz', timeout: 1000 }, (res) => {
+    // No keep-alive: an idle connection would hold the admin server's shutdown.
+    const req = http.get({ host: '127.0.0.1', port, path: '/readyz', timeout: 1000, agent: false,
+      headers: { Connection: 'close' } }, (res) => {
       res.resume();
       resolve(res.statusCode);
     });
