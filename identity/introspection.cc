@@ -16,6 +16,7 @@
 #include "common/logging.h"
 #include "identity/claim_mapping.h"
 #include "common/json.h"
+#include "identity/client_credentials.h"
 #include "identity/jws_sign.h"
 #include "identity/jwt.h"
 
@@ -25,66 +26,9 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr std::string_view kComponent = "identity";
-constexpr size_t kMaxSecretFileBytes = 4096;
 constexpr size_t kMaxAnswerBytes = 1u << 20;
 constexpr size_t kJtiBytes = 16;
 constexpr char kJwtBearerAssertion[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-StatusOr<std::string> readSecretFile(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    return notFound("cannot open client_secret_file " + path);
-  }
-  std::string out;
-  char buf[1024];
-  size_t n = 0;
-  bool too_large = false;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
-    out.append(buf, n);
-    if (out.size() > kMaxSecretFileBytes) {
-      too_large = true;
-      break;
-    }
-  }
-  OPENSSL_cleanse(buf, sizeof(buf));
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (too_large || failed) {
-    OPENSSL_cleanse(out.data(), out.size());
-    return too_large ? invalidArgument("client_secret_file " + path + " is larger than " +
-                                       std::to_string(kMaxSecretFileBytes) + " bytes")
-                     : unavailable("cannot read client_secret_file " + path);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) {
-    out.back() = '\0';
-    out.pop_back();
-  }
-  if (out.empty()) {
-    return invalidArgument("client_secret_file " + path + " is empty");
-  }
-  return out;
-}
-
-// Refuses to prompt for a passphrase: an encrypted key fails to load instead.
-int noPassphrase(char*, int, int, void*) {
-  return -1;
-}
-
-// The PEM private key in `path` (PKCS#8 or a traditional RSA/EC key; not encrypted).
-StatusOr<EvpPkeyPtr> readPrivateKeyFile(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    return notFound("cannot open client_key_file " + path);
-  }
-  EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, noPassphrase, nullptr);
-  std::fclose(f);
-  ERR_clear_error();  // leave no stale entry for later, unrelated error reports
-  if (key == nullptr) {
-    return invalidArgument("client_key_file " + path +
-                           " holds no unencrypted PEM private key");
-  }
-  return EvpPkeyPtr(key, EVP_PKEY_free);
-}
 
 std::string base64(std::string_view in) {
   std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
@@ -153,7 +97,7 @@ StatusOr<IntrospectorPtr> Introspector::create(const config::ProviderConfig& pro
     if (provider.client_secret_file.empty()) {
       return invalidArgument(where + "client_secret_file is required");
     }
-    auto secret = readSecretFile(provider.client_secret_file);
+    auto secret = readClientSecretFile(provider.client_secret_file);
     if (!secret.isOk()) {
       return Status(secret.status().code(), where + secret.status().message());
     }
@@ -169,7 +113,7 @@ StatusOr<IntrospectorPtr> Introspector::create(const config::ProviderConfig& pro
       return invalidArgument(where + "client_key_alg '" + provider.client_key_alg +
                              "' is not a signing algorithm stepgate supports");
     }
-    auto key = readPrivateKeyFile(provider.client_key_file);
+    auto key = readClientKeyFile(provider.client_key_file);
     if (!key.isOk()) {
       return Status(key.status().code(), where + key.status().message());
     }

@@ -12,6 +12,7 @@
 
 #include "common/json.h"
 #include "common/json_writer.h"
+#include "identity/client_credentials.h"
 #include "identity/auth_error.h"
 #include "identity/jws_sign.h"
 #include "identity/jwt.h"
@@ -21,7 +22,6 @@
 namespace stepgate::identity {
 namespace {
 
-constexpr size_t kMaxSecretFileBytes = 4096;
 constexpr size_t kMaxCallbackValueBytes = 2048;
 constexpr size_t kMaxErrorDescriptionChars = 256;
 constexpr size_t kJtiBytes = 16;
@@ -62,56 +62,17 @@ std::string sanitizeDescription(std::string_view s) {
   return out;
 }
 
+// The credential files, with their errors as this library's config_invalid code.
 StatusOr<std::string> readSecretFile(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    return configInvalid("cannot open client_secret_file " + path);
-  }
-  std::string out;
-  char buf[1024];
-  size_t n = 0;
-  bool too_large = false;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
-    out.append(buf, n);
-    if (out.size() > kMaxSecretFileBytes) {
-      too_large = true;
-      break;
-    }
-  }
-  OPENSSL_cleanse(buf, sizeof(buf));
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (too_large || failed) {
-    OPENSSL_cleanse(out.data(), out.size());
-    return configInvalid(too_large ? "client_secret_file " + path + " is too large"
-                                   : "cannot read client_secret_file " + path);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) {
-    out.back() = '\0';
-    out.pop_back();
-  }
-  if (out.empty()) {
-    return configInvalid("client_secret_file " + path + " is empty");
-  }
-  return out;
-}
-
-int noPassphrase(char*, int, int, void*) {
-  return -1;
+  auto secret = readClientSecretFile(path);
+  if (!secret.isOk()) return configInvalid(secret.status().message());
+  return secret;
 }
 
 StatusOr<EvpPkeyPtr> readPrivateKeyFile(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    return configInvalid("cannot open client_key_file " + path);
-  }
-  EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, noPassphrase, nullptr);
-  std::fclose(f);
-  ERR_clear_error();
-  if (key == nullptr) {
-    return configInvalid("client_key_file " + path + " holds no unencrypted PEM private key");
-  }
-  return EvpPkeyPtr(key, EVP_PKEY_free);
+  auto key = readClientKeyFile(path);
+  if (!key.isOk()) return configInvalid(key.status().message());
+  return key;
 }
 
 std::string base64Std(std::string_view in) {
