@@ -1035,7 +1035,6 @@ void Connection::encodeAuditRecord(std::string_view type, int status, std::strin
   r.time_unix_us = decided_at_us_;
   r.request_id = request_id_;
   audit::PrincipalView pv;
-  std::string credential;
   if (principal_ && principal_->authenticated()) {
     const identity::Principal& p = *principal_;
     pv.provider = p.provider;
@@ -1047,8 +1046,13 @@ void Connection::encodeAuditRecord(std::string_view type, int status, std::strin
     pv.mfa = p.mfa;
     if (const audit::CredentialHasher* h = worker_.auditHasher();
         h != nullptr && !p.credential_id.empty()) {
-      credential = h->hash(p.credential_id);
-      pv.credential_id = credential;
+      // One HMAC per credential, not per record: the request and response records of a
+      // request, and the next requests with the same credential, share it.
+      if (audit_credential_of_ != p.credential_id) {
+        audit_credential_ = h->hash(p.credential_id);
+        audit_credential_of_ = p.credential_id;
+      }
+      pv.credential_id = audit_credential_;
     }
     r.principal = &pv;
   }

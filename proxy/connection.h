@@ -220,6 +220,9 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   bool audit_response_ = false;      // write a `response` record when the response ends
   int64_t decided_at_us_ = 0;        // wall clock of the decision
   std::string audit_fields_;         // the record being submitted (capacity reused)
+  // The keyed hash of the credential `audit_credential_of_` names (Principal::credential_id).
+  std::string audit_credential_;
+  std::string audit_credential_of_;
   // The local answer waiting for its record.
   int pending_status_ = 0;
   std::string_view pending_error_;
