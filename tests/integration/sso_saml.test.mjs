@@ -1,6 +1,7 @@
 // Browser sign-in with SAML through stepgate, end to end (docs/sso.md). The test is the IdP:
 // it follows the 302 from {prefix}/login, inflates the AuthnRequest, answers with a SAML
-// Response signed by the xmlsec1 command-line tool (a signer independent of stepgate), posts
+// Response signed by the xmlsec1 command-line tool (a signer independent of stepgate; the
+// signing is lib/saml_idp.mjs's, shared with the browser tests' IdP), posts
 // it to the ACS with the login-state cookie and uses the session cookie on the proxied API:
 // CSRF for state-changing calls, the cookie never forwarded, a stepgate access token accepted
 // as a bearer token, logout, and refused responses (replay, wrong audience, tampering).
@@ -9,12 +10,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { execFileSync } from 'node:child_process';
 
 import {
   startUpstream, writeConfig, startStepgate, freePort, rawRequest, makeTempDir, metrics,
   metricValue,
 } from './lib/harness.mjs';
+import { signedSamlResponse } from './lib/saml_idp.mjs';
 
 const SOURCE = process.env.STEPGATE_SOURCE_DIR ?? path.resolve(import.meta.dirname, '../..');
 const FIX = path.join(SOURCE, 'tests/fixtures/saml');
@@ -40,56 +41,12 @@ function send(port, method, p, { headers = '', body } = {}) {
     { timeoutMs: 8000 });
 }
 
-const iso = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-let counter = 0;
-
-// A signed SAML Response for `requestId` (the Assertion carries the signature).
+// A signed SAML Response for `requestId` (the Assertion carries the signature), made with
+// the xmlsec1 CLI by lib/saml_idp.mjs.
 function samlResponse(dir, requestId, { audience = SP, subject = 'alice@example.test',
   groups = ['ops', 'dev'] } = {}) {
-  const n = ++counter;
-  const t = Date.now();
-  const sig = `<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>`
-    + `<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>`
-    + `<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/>`
-    + `<ds:Reference URI="#_a${n}"><ds:Transforms>`
-    + `<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>`
-    + `<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms>`
-    + `<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>`
-    + `<ds:DigestValue></ds:DigestValue></ds:Reference></ds:SignedInfo>`
-    + `<ds:SignatureValue></ds:SignatureValue></ds:Signature>`;
-  const values = groups.map((g) => `<saml:AttributeValue>${g}</saml:AttributeValue>`).join('');
-  const xml = `<?xml version="1.0" encoding="UTF-8"?>
-<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r${n}" Version="2.0" IssueInstant="${iso(t)}" Destination="${ACS}" InResponseTo="${requestId}">
-  <saml:Issuer>${IDP}</saml:Issuer>
-  <samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>
-  <saml:Assertion ID="_a${n}" Version="2.0" IssueInstant="${iso(t)}">
-    <saml:Issuer>${IDP}</saml:Issuer>${sig}
-    <saml:Subject>
-      <saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">${subject}</saml:NameID>
-      <saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">
-        <saml:SubjectConfirmationData NotOnOrAfter="${iso(t + 300000)}" Recipient="${ACS}" InResponseTo="${requestId}"/>
-      </saml:SubjectConfirmation>
-    </saml:Subject>
-    <saml:Conditions NotBefore="${iso(t - 60000)}" NotOnOrAfter="${iso(t + 300000)}">
-      <saml:AudienceRestriction><saml:Audience>${audience}</saml:Audience></saml:AudienceRestriction>
-    </saml:Conditions>
-    <saml:AuthnStatement AuthnInstant="${iso(t)}" SessionIndex="_s${n}">
-      <saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext>
-    </saml:AuthnStatement>
-    <saml:AttributeStatement>
-      <saml:Attribute Name="groups">${values}</saml:Attribute>
-    </saml:AttributeStatement>
-  </saml:Assertion>
-</samlp:Response>
-`;
-  const unsigned = path.join(dir, `resp-${n}.xml`);
-  const signed = path.join(dir, `resp-${n}-signed.xml`);
-  fs.writeFileSync(unsigned, xml);
-  execFileSync('xmlsec1', ['--sign', '--privkey-pem',
-    `${path.join(FIX, 'idp-key.pem')},${path.join(FIX, 'idp-cert.pem')}`,
-    '--id-attr:ID', 'urn:oasis:names:tc:SAML:2.0:assertion:Assertion',
-    '--output', signed, unsigned], { stdio: 'pipe' });
-  return fs.readFileSync(signed, 'utf8');
+  return signedSamlResponse({ dir, requestId, destination: ACS, issuer: IDP, audience,
+    subject, groups });
 }
 
 describe('SAML sign-in, session cookie and stepgate tokens', () => {
