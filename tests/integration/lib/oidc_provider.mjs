@@ -16,6 +16,27 @@
 //   await idp.rotateKeys();                  // new signing keys first, old ones still served
 //   await idp.close();
 //
+// For a browser sign-in (the authorization code flow), start it with redirectUris and
+// accounts:
+//
+//   const idp = await startOidcProvider({
+//     redirectUris: [`https://127.0.0.1:${port}/.stepgate/oidc/callback`],
+//     accounts: { alice: { email: 'alice@example.test', name: 'Alice', groups: ['ops'] } },
+//   });
+//   idp.browserClient.clientId, idp.browserClient.clientSecret
+//
+// redirectUris adds a confidential client (browserClient; client_secret_basic, grant types
+// authorization_code and refresh_token, response type code, PKCE as the caller sends it)
+// and turns on oidc-provider's own development login and consent pages (devInteractions):
+// the login page takes any password for a login that is a key of `accounts` (an unknown
+// login does not sign in), then the consent page's button grants the requested scopes.
+// accounts maps a subject to its claims (email, name, groups; email_verified is true): the
+// scopes `profile` (name), `email` (email, email_verified) and `groups` (groups) release
+// them, in the ID token too (conformIdTokenClaims: false). The browser client gets a
+// refresh token with every code, without offline_access (it lives as long as the
+// provider's session). browserClient.accessTokenTTL is the access token lifetime
+// (accessTokenTTL), idTokenTTL the ID token's (option idTokenTTL, default 3600 s).
+//
 // The package missing is an error (the tests that use this must fail, not skip).
 
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -25,7 +46,16 @@ import { HOST, withTimeout } from './util.mjs';
 
 export const CLIENT_ID = 'stepgate-tests';
 export const KEY_CLIENT_ID = 'stepgate-tests-pkjwt';
+export const BROWSER_CLIENT_ID = 'stepgate-browser';
 export const SCOPES = ['workflows:read', 'workflows:write', 'workflows:admin'];
+// The OpenID scopes for a browser sign-in and the claims each releases.
+export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'groups'];
+const SCOPE_CLAIMS = {
+  openid: ['sub'],
+  profile: ['name'],
+  email: ['email', 'email_verified'],
+  groups: ['groups'],
+};
 const ALGS = ['RS256', 'ES256'];
 const RESOURCE_PREFIX = 'urn:stepgate:resource:';
 const REQUEST_TIMEOUT_MS = 5000;
@@ -82,14 +112,39 @@ function clientKeyPair() {
   };
 }
 
+// The account for subject `sub` from the `accounts` table, in oidc-provider's shape; undefined
+// for an unknown subject.
+function accountFrom(accounts, sub) {
+  if (!Object.hasOwn(accounts, sub)) return undefined;
+  const a = accounts[sub];
+  return {
+    accountId: sub,
+    async claims() {
+      const claims = { sub };
+      if (a.name !== undefined) claims.name = a.name;
+      if (a.email !== undefined) {
+        claims.email = a.email;
+        claims.email_verified = true;
+      }
+      if (a.groups !== undefined) claims.groups = [...a.groups];
+      return claims;
+    },
+  };
+}
+
 /**
- * Starts the provider. Options: accessTokenTTL (seconds, default 300).
- * Resolves to { issuer, port, clientId, clientSecret, keyClient, tokenFor, jwks, rotateKeys,
- * close }.
+ * Starts the provider. Options: accessTokenTTL (seconds, default 300); for browser sign-in
+ * (see the header): redirectUris, accounts ({sub: {email, name, groups}}), idTokenTTL
+ * (seconds, default 3600).
+ * Resolves to { issuer, port, clientId, clientSecret, keyClient, browserClient (with
+ * redirectUris only), tokenFor, jwks, rotateKeys, close }.
  */
-export async function startOidcProvider({ accessTokenTTL = 300 } = {}) {
+export async function startOidcProvider({ accessTokenTTL = 300, redirectUris, accounts = {},
+                                          idTokenTTL = 3600 } = {}) {
   const Provider = await loadProvider();
   const clientSecret = randomBytes(24).toString('base64url');
+  const browser = Array.isArray(redirectUris) && redirectUris.length > 0;
+  const browserSecret = browser ? randomBytes(24).toString('base64url') : undefined;
   let handler = (req, res) => {
     res.statusCode = 503;
     res.end();
@@ -105,6 +160,9 @@ export async function startOidcProvider({ accessTokenTTL = 300 } = {}) {
   let generation = 0;
   let keys = ALGS.map((alg) => signingKey(alg, generation));
   const clientKey = clientKeyPair();
+  // One cookie key for every provider instance (rotateKeys makes a new one), so a browser's
+  // sign-in session survives a key rotation.
+  const cookieKey = randomBytes(32).toString('hex');
 
   const makeProvider = () => {
     const provider = new Provider(issuer, {
@@ -125,22 +183,43 @@ export async function startOidcProvider({ accessTokenTTL = 300 } = {}) {
         token_endpoint_auth_method: 'private_key_jwt',
         token_endpoint_auth_signing_alg: 'ES256',
         jwks: { keys: [clientKey.publicJwk] },
-      }],
+      }, ...(browser ? [{
+        // Signs people in with the authorization code flow (stepgate's OIDC login).
+        client_id: BROWSER_CLIENT_ID,
+        client_secret: browserSecret,
+        grant_types: ['authorization_code', 'refresh_token'],
+        redirect_uris: [...redirectUris],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+        id_token_signed_response_alg: 'RS256',
+      }] : [])],
       jwks: { keys },
-      cookies: { keys: [randomBytes(32).toString('hex')] },
+      cookies: { keys: [cookieKey] },
       ttl: {
         ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? accessTokenTTL,
+        AccessToken: (ctx, token) => token.resourceServer?.accessTokenTTL ?? accessTokenTTL,
+        IdToken: idTokenTTL,
       },
-      scopes: ['openid', ...SCOPES],
+      scopes: browser ? [...OIDC_SCOPES, ...SCOPES] : ['openid', ...SCOPES],
+      claims: browser ? SCOPE_CLAIMS : undefined,
+      conformIdTokenClaims: false,
+      findAccount: (ctx, sub) => accountFrom(accounts, sub),
+      // The browser client gets a refresh token without asking for offline_access; the
+      // others keep the provider's default.
+      issueRefreshToken: async (ctx, client, code) => client.grantTypeAllowed('refresh_token') &&
+        (client.clientId === BROWSER_CLIENT_ID || code.scopes.has('offline_access')),
       features: {
-        devInteractions: { enabled: false },
+        devInteractions: { enabled: browser },
         clientCredentials: { enabled: true },
         // Any authenticated client may introspect (the tests' client is the only one).
         introspection: { enabled: true, allowedPolicy: () => true },
         revocation: { enabled: true },
         resourceIndicators: {
           enabled: true,
-          defaultResource: () => resourceFor('workflow-api', 'RS256'),
+          // A browser sign-in names no resource: its access token is for the userinfo
+          // endpoint, and the scopes' claims go into the ID token.
+          defaultResource: (ctx, client) => (client?.clientId === BROWSER_CLIENT_ID
+            ? undefined : resourceFor('workflow-api', 'RS256')),
           useGrantedResource: () => true,
           getResourceServerInfo: (ctx, resourceIndicator) => {
             const parsed = parseResource(resourceIndicator);
@@ -196,6 +275,13 @@ export async function startOidcProvider({ accessTokenTTL = 300 } = {}) {
     clientId: CLIENT_ID,
     clientSecret,
     keyClient: { clientId: KEY_CLIENT_ID, privateKeyPem: clientKey.privateKeyPem },
+    browserClient: browser ? {
+      clientId: BROWSER_CLIENT_ID,
+      clientSecret: browserSecret,
+      redirectUris: [...redirectUris],
+      accessTokenTTL,
+      idTokenTTL,
+    } : undefined,
 
     // An access token for `audience` with `scope`: a JWT signed with `alg` (RS256, ES256), or
     // with format 'opaque' an opaque token only introspection can check.
