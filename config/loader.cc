@@ -322,6 +322,17 @@ Status Loader::load(const YAML::Node& root, Config& config) {
                                  kStepgateProviderName + "' or the issuer url");
       }
     }
+    if (config.sso->oidc) {
+      const ProviderConfig* found = nullptr;
+      for (const auto& p : config.identity.providers) {
+        if (p.name == config.sso->oidc->provider) found = &p;
+      }
+      if (found == nullptr || found->type != ProviderType::kOidc) {
+        return src_.error(n["oidc"]["provider"],
+                          "provider: expected the name of an identity provider of type oidc "
+                          "(its discovery document and keys verify the ID token)");
+      }
+    }
     config.identity.providers.push_back(stepgateProvider(*config.issuer, *config.sso));
   }
   for (size_t i = 0; i < config.upstreams.size(); ++i) {

@@ -312,6 +312,28 @@ struct SsoSamlConfig {
   Duration clock_skew{std::chrono::seconds(60)};
 };
 
+// How stepgate authenticates to the OIDC provider's token endpoint (OIDC Core section 9).
+enum class LoginClientAuth : unsigned char {
+  kClientSecretBasic,
+  kClientSecretPost,
+  kPrivateKeyJwt,
+};
+
+struct SsoOidcConfig {
+  std::string provider;                   // an identity.providers entry of type oidc
+  std::string client_id;
+  LoginClientAuth client_auth = LoginClientAuth::kClientSecretBasic;
+  std::string client_secret_file;         // resolved; client_secret_*
+  std::string client_key_file;            // resolved; private_key_jwt (PEM)
+  std::string client_key_alg = "ES256";
+  std::string redirect_uri;               // https://host{path_prefix}/oidc/callback
+  std::vector<std::string> scopes = {"openid", "profile", "email"};
+  std::vector<std::string> extra_params;  // authorization request parameters passed through
+  Duration refresh_ttl{std::chrono::hours(24)};  // 0: refresh tokens are not kept
+  Duration fetch_timeout{std::chrono::seconds(5)};
+  std::string ca_file;                    // resolved; empty: the system trust store
+};
+
 struct SsoTokenConfig {
   Duration ttl{std::chrono::hours(1)};
   std::string audience;                   // default: the issuer url
@@ -321,8 +343,10 @@ inline constexpr char kStepgateProviderName[] = "stepgate";
 
 struct SsoConfig {
   std::string path_prefix = "/.stepgate";
+  bool login_redirect = true;             // browser navigations without a credential: 302
   SsoSessionConfig session;
-  SsoSamlConfig saml;
+  std::optional<SsoSamlConfig> saml;      // at least one of saml and oidc
+  std::optional<SsoOidcConfig> oidc;
   SsoTokenConfig token;
 };
 

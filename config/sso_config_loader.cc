@@ -134,12 +134,107 @@ Status loadSaml(const YamlSource& src, const std::filesystem::path& base_dir,
   return okStatus();
 }
 
+bool scopeToken(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (unsigned char c : s) {
+    if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+bool paramName(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '_' || c == '.' || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Status loadOidc(const YamlSource& src, const std::filesystem::path& base_dir,
+                const YAML::Node& n, const std::string& prefix, SsoOidcConfig& out) {
+  RETURN_IF_ERROR(src.checkMap(n, {"provider", "client_id", "client_auth", "client_secret_file",
+                                   "client_key_file", "client_key_alg", "redirect_uri",
+                                   "scopes", "extra_params", "refresh_ttl", "fetch_timeout",
+                                   "ca_file"}));
+  for (const char* k : {"provider", "client_id", "redirect_uri"}) {
+    RETURN_IF_ERROR(src.require(n, k));
+  }
+  RETURN_IF_ERROR(src.optString(n, "provider", out.provider));
+  RETURN_IF_ERROR(src.optString(n, "client_id", out.client_id));
+  if (out.client_id.empty()) return src.error(n["client_id"], "client_id: must not be empty");
+  std::string auth = "client_secret_basic";
+  RETURN_IF_ERROR(src.optString(n, "client_auth", auth));
+  if (auth == "client_secret_basic") {
+    out.client_auth = LoginClientAuth::kClientSecretBasic;
+  } else if (auth == "client_secret_post") {
+    out.client_auth = LoginClientAuth::kClientSecretPost;
+  } else if (auth == "private_key_jwt") {
+    out.client_auth = LoginClientAuth::kPrivateKeyJwt;
+  } else {
+    return src.error(n["client_auth"], "client_auth: expected client_secret_basic, "
+                                       "client_secret_post or private_key_jwt");
+  }
+  RETURN_IF_ERROR(fileName(src, base_dir, n, "client_secret_file", true, out.client_secret_file));
+  RETURN_IF_ERROR(fileName(src, base_dir, n, "client_key_file", true, out.client_key_file));
+  RETURN_IF_ERROR(src.optString(n, "client_key_alg", out.client_key_alg));
+  if (out.client_auth == LoginClientAuth::kPrivateKeyJwt) {
+    if (out.client_key_file.empty()) {
+      return src.error(n, "private_key_jwt needs client_key_file");
+    }
+    if (!out.client_secret_file.empty()) {
+      return src.error(n["client_secret_file"], "client_secret_file: not with private_key_jwt");
+    }
+  } else {
+    if (out.client_secret_file.empty()) {
+      return src.error(n, auth + " needs client_secret_file");
+    }
+    if (!out.client_key_file.empty()) {
+      return src.error(n["client_key_file"], "client_key_file: only with private_key_jwt");
+    }
+  }
+  RETURN_IF_ERROR(src.optString(n, "redirect_uri", out.redirect_uri));
+  if (!httpUrl(out.redirect_uri) || urlPath(out.redirect_uri) != prefix + "/oidc/callback") {
+    return src.error(n["redirect_uri"], "redirect_uri: expected https://HOST" + prefix +
+                                            "/oidc/callback (under path_prefix on this host)");
+  }
+  if (const YAML::Node s = n["scopes"]; s.IsDefined()) {
+    RETURN_IF_ERROR(src.readStringList(s, out.scopes));
+    bool openid = false;
+    for (const std::string& v : out.scopes) {
+      if (!scopeToken(v)) return src.error(s, "scopes: '" + v + "' is not a scope token");
+      openid = openid || v == "openid";
+    }
+    if (!openid) return src.error(s, "scopes: must contain openid");
+  }
+  if (const YAML::Node e = n["extra_params"]; e.IsDefined()) {
+    RETURN_IF_ERROR(src.readStringList(e, out.extra_params));
+    for (const std::string& v : out.extra_params) {
+      if (!paramName(v)) return src.error(e, "extra_params: '" + v + "' is not a parameter name");
+    }
+  }
+  RETURN_IF_ERROR(src.optDuration(n, "refresh_ttl", out.refresh_ttl));
+  if (out.refresh_ttl > std::chrono::hours(24 * 30)) {
+    return src.error(n["refresh_ttl"], "refresh_ttl: at most 720h (0 keeps no refresh token)");
+  }
+  RETURN_IF_ERROR(src.optDuration(n, "fetch_timeout", out.fetch_timeout));
+  if (out.fetch_timeout < std::chrono::milliseconds(100) ||
+      out.fetch_timeout > std::chrono::seconds(60)) {
+    return src.error(n["fetch_timeout"], "fetch_timeout: 100ms to 60s");
+  }
+  RETURN_IF_ERROR(fileName(src, base_dir, n, "ca_file", true, out.ca_file));
+  return okStatus();
+}
+
 }  // namespace
 
 Status loadSso(const YamlSource& src, const std::filesystem::path& base_dir,
                const YAML::Node& node, const std::optional<IssuerConfig>& issuer,
                SsoConfig& out) {
-  RETURN_IF_ERROR(src.checkMap(node, {"path_prefix", "session", "saml", "token"}));
+  RETURN_IF_ERROR(
+      src.checkMap(node, {"path_prefix", "login_redirect", "session", "saml", "oidc", "token"}));
   if (!issuer) {
     return src.error(node, "sso needs the top-level 'issuer' (stepgate's signing key)");
   }
@@ -150,8 +245,16 @@ Status loadSso(const YamlSource& src, const std::filesystem::path& base_dir,
   }
   RETURN_IF_ERROR(src.require(node, "session"));
   RETURN_IF_ERROR(loadSession(src, base_dir, node["session"], out.session));
-  RETURN_IF_ERROR(src.require(node, "saml"));
-  RETURN_IF_ERROR(loadSaml(src, base_dir, node["saml"], out.path_prefix, out.saml));
+  RETURN_IF_ERROR(src.optBool(node, "login_redirect", out.login_redirect));
+  if (!node["saml"].IsDefined() && !node["oidc"].IsDefined()) {
+    return src.error(node, "sso needs 'saml', 'oidc' or both (how people sign in)");
+  }
+  if (const YAML::Node n = node["saml"]; n.IsDefined()) {
+    RETURN_IF_ERROR(loadSaml(src, base_dir, n, out.path_prefix, out.saml.emplace()));
+  }
+  if (const YAML::Node n = node["oidc"]; n.IsDefined()) {
+    RETURN_IF_ERROR(loadOidc(src, base_dir, n, out.path_prefix, out.oidc.emplace()));
+  }
   out.token.audience = issuer->url;
   if (const YAML::Node t = node["token"]; t.IsDefined()) {
     RETURN_IF_ERROR(src.checkMap(t, {"ttl", "audience"}));

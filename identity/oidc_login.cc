@@ -719,4 +719,19 @@ std::string_view loginErrorCode(const Status& status) noexcept {
   return colon == std::string_view::npos ? m : m.substr(0, colon);
 }
 
+const char* oidcFailureName(OidcFailure f) noexcept {
+  switch (f) {
+    case OidcFailure::kCallback: return "callback";
+    case OidcFailure::kLoginState: return "login_state";
+    case OidcFailure::kWrongIssuer: return "wrong_issuer";
+    case OidcFailure::kProviderRefused: return "provider_refused";
+    case OidcFailure::kUnavailable: return "unavailable";
+    case OidcFailure::kTokenResponse: return "token_response";
+    case OidcFailure::kIdToken: return "id_token";
+    case OidcFailure::kSession: return "session";
+    case OidcFailure::kCount: break;
+  }
+  return "unknown";
+}
+
 }  // namespace stepgate::identity

@@ -240,6 +240,20 @@ struct IdTokenExpectations {
                                                 const IdTokenExpectations& expect,
                                                 SystemTime now);
 
+// Why an OIDC sign-in failed (the proxy's metrics label).
+enum class OidcFailure : unsigned char {
+  kCallback,         // callback_malformed
+  kLoginState,       // login_state_* (missing, expired, mismatch, tampered)
+  kWrongIssuer,      // RFC 9207 iss not the provider's
+  kProviderRefused,  // the provider sent an error (access_denied, ...) or refused the code
+  kUnavailable,      // token endpoint, discovery or keys unavailable
+  kTokenResponse,    // malformed token endpoint answer
+  kIdToken,          // the ID token failed verification
+  kSession,          // the session could not be made
+  kCount,
+};
+const char* oidcFailureName(OidcFailure f) noexcept;
+
 // The stable code at the start of a Status message made here ("provider_invalid_grant"), or
 // "" for an OK status.
 std::string_view loginErrorCode(const Status& status) noexcept;

@@ -32,6 +32,7 @@ constexpr size_t kMaxGroupsInCookie = 256;
 
 constexpr char kSessionLabel[] = "stepgate session cookie v1";
 constexpr char kLoginLabel[] = "stepgate login state cookie v1";
+constexpr char kRefreshLabel[] = "stepgate refresh grant cookie v1";
 constexpr char kKeyIdLabel[] = "stepgate cookie key id v1";
 
 int64_t unixSeconds(SystemTime t) {
@@ -834,6 +835,81 @@ LoginStateDecodeResult LoginStateCodec::decode(std::string_view cookie_value,
   if (r.error)
     r.state = LoginState{};
   return r;
+}
+
+StatusOr<RefreshCookieCodec> RefreshCookieCodec::create(const CookieKeys& keys,
+                                                        std::string cookie_name,
+                                                        std::string path) {
+  if (!isToken(cookie_name))
+    return invalidArgument("the refresh cookie name is not a valid cookie name");
+  if (path.empty() || path[0] != '/' || path.find_first_of("; ,\"") != std::string::npos)
+    return invalidArgument("the refresh cookie path must be an absolute path");
+  ASSIGN_OR_RETURN(DerivedKeys d, deriveKeys(keys, kRefreshLabel));
+  RefreshCookieCodec c;
+  c.cookie_name_ = "__Secure-" + cookie_name;
+  c.path_ = std::move(path);
+  c.cur_key_ = std::move(d.cur_key);
+  c.prev_key_ = std::move(d.prev_key);
+  c.cur_id_ = std::move(d.cur_id);
+  c.prev_id_ = std::move(d.prev_id);
+  return c;
+}
+
+std::string RefreshCookieCodec::attributes(int64_t max_age) const {
+  return "; Path=" + path_ + "; Max-Age=" + std::to_string(max_age) +
+         "; Secure; HttpOnly; SameSite=Lax";
+}
+
+StatusOr<std::string> RefreshCookieCodec::setCookie(const RefreshGrant& grant,
+                                                    SystemTime now) const {
+  const int64_t max_age = unixSeconds(grant.expires_at) - unixSeconds(now);
+  if (max_age <= 0)
+    return invalidArgument("the refresh grant has expired");
+  std::string p = "{\"v\":1,\"prov\":";
+  json::appendString(p, grant.provider);
+  p += ",\"sub\":";
+  json::appendString(p, grant.subject);
+  p += ",\"rt\":";
+  json::appendString(p, grant.refresh_token);
+  p += ",\"exp\":";
+  json::appendInt(p, unixSeconds(grant.expires_at));
+  p += '}';
+  auto sealed = seal(cur_key_, cur_id_, cookie_name_, p);
+  OPENSSL_cleanse(p.data(), p.size());
+  if (!sealed.isOk())
+    return sealed.status();
+  std::string header = cookie_name_ + "=" + *sealed + attributes(max_age);
+  if (header.size() > kMaxCookieBytes)
+    return invalidArgument("the refresh token is too large for a cookie");
+  return header;
+}
+
+std::string RefreshCookieCodec::clearCookie() const {
+  return cookie_name_ + "=" + attributes(0);
+}
+
+std::optional<RefreshGrant> RefreshCookieCodec::decode(std::string_view cookie_value,
+                                                       SystemTime now) const {
+  std::string plaintext;
+  if (open(cookie_value, cookie_name_, cur_key_, cur_id_, prev_key_, prev_id_, plaintext))
+    return std::nullopt;
+  JsonLimits limits;
+  limits.max_bytes = kMaxCookieBytes;
+  limits.max_depth = 1;
+  auto parsed = parseJson(plaintext, limits);
+  OPENSSL_cleanse(plaintext.data(), plaintext.size());
+  int64_t version = 0, exp = 0;
+  RefreshGrant g;
+  if (!parsed.isOk() || !parsed->isObject() || !readInt(*parsed, "v", version) || version != 1 ||
+      !readString(*parsed, "prov", g.provider) || !readString(*parsed, "sub", g.subject) ||
+      !readString(*parsed, "rt", g.refresh_token) || !readInt(*parsed, "exp", exp) ||
+      g.subject.empty() || g.refresh_token.empty()) {
+    return std::nullopt;
+  }
+  g.expires_at = fromUnix(exp);
+  if (now >= g.expires_at)
+    return std::nullopt;
+  return g;
 }
 
 }  // namespace stepgate::identity

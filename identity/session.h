@@ -316,4 +316,44 @@ class LoginStateCodec {
   std::string cur_id_, prev_id_;
 };
 
+// ---- refresh grant (OIDC) -----------------------------------------------------------------
+
+// An OIDC provider's refresh token, kept by the browser in its own encrypted cookie so that a
+// session can be renewed at the provider (which re-checks the user) without a login page.
+struct RefreshGrant {
+  std::string provider;       // the provider the session came from
+  std::string subject;        // the subject the renewed ID token must repeat
+  std::string refresh_token;  // a credential: never logged
+  SystemTime expires_at{};    // when stepgate stops using it (sso.oidc.refresh_ttl)
+};
+
+class RefreshCookieCodec {
+ public:
+  // cookie name: "__Secure-" + cookie_name; the cookie is sent only under `path` (the sign-in
+  // endpoints), so it never goes with proxied requests. InvalidArgument for a bad name, a
+  // path not starting with '/' or keys not 32 bytes.
+  [[nodiscard]] static StatusOr<RefreshCookieCodec> create(const CookieKeys& keys,
+                                                           std::string cookie_name,
+                                                           std::string path);
+
+  const std::string& cookieName() const noexcept { return cookie_name_; }
+
+  // "<name>=<value>; Path=<path>; Max-Age=<exp - now>; Secure; HttpOnly; SameSite=Lax".
+  // InvalidArgument when expired or over kMaxCookieBytes (a refresh token too large to keep).
+  [[nodiscard]] StatusOr<std::string> setCookie(const RefreshGrant& grant, SystemTime now) const;
+  std::string clearCookie() const;
+
+  // The grant, or nullopt when the value is malformed, sealed with another key, tampered or
+  // expired.
+  std::optional<RefreshGrant> decode(std::string_view cookie_value, SystemTime now) const;
+
+ private:
+  RefreshCookieCodec() = default;
+  std::string attributes(int64_t max_age) const;
+  std::string cookie_name_;
+  std::string path_;
+  std::string cur_key_, prev_key_;
+  std::string cur_id_, prev_id_;
+};
+
 }  // namespace stepgate::identity

@@ -256,6 +256,12 @@ void Connection::onTimer(int, short, void* arg) {
       self->sendLocalResponse(408, "header_timeout", true);
       return;
     case State::kAuthWait:
+      if (self->waiting_sso_) {
+        // The provider did not answer in time: sign-in is unavailable (503).
+        self->worker_.removeSsoWait(self->sso_wait_);
+        self->resumeAfterSso(unavailable("login_unavailable: the provider did not answer"));
+        return;
+      }
       if (self->waiting_introspection_) {
         // The endpoint did not answer in time: fail closed, as unavailable (503).
         self->worker_.removeIntrospectionWait(self->introspection_wait_);
@@ -440,9 +446,25 @@ void Connection::startLocalBodyCollection() {
   startBodyCollection();
 }
 
+bool Connection::redirectToLogin() {
+  std::string_view mode, accept;
+  for (const http1::Header& h : req_.headers) {
+    if (http1::equalsIgnoreCase(h.name, "sec-fetch-mode")) mode = h.value;
+    if (http1::equalsIgnoreCase(h.name, "accept")) accept = h.value;
+  }
+  const std::string location =
+      loginRedirect(*runtime_->sso, req_.method, path_, req_.query, mode, accept);
+  if (location.empty()) return false;
+  WorkerStats::inc(worker_.stats().sso_login_redirects);
+  auth_reason_ = "login_required";
+  auth_provider_ = -1;
+  answerDecided("auth_failure", 302, "login_required", req_body_kind_ != http1::BodyKind::kNone,
+                "Cache-Control: no-store\r\nLocation: " + location + "\r\n", {});
+  return true;
+}
+
 void Connection::finishSso() {
   const SsoRuntime& sso = *runtime_->sso;
-  WorkerStats& s = worker_.stats();
   SsoRequest r;
   r.method = req_.method;
   r.path = path_;
@@ -454,21 +476,88 @@ void Connection::finishSso() {
   r.csrf = identity::csrfHeadersFrom(req_.headers);
   r.body = body_;
   r.now = std::chrono::system_clock::now();
-  const SsoAnswer a = answerSso(sso, r);
+  r.oidc = runtime_->oidc_login.get();
+  SsoAnswer a = answerSso(sso, r);
   local_body_ = false;
+  if (a.outcome == SsoOutcome::kPending) {
+    startOidcCall(std::move(a.pending));
+    return;
+  }
+  finishSsoAnswer(a, false);
+}
+
+void Connection::startOidcCall(std::unique_ptr<OidcPending> pending) {
+  identity::OidcLoginService* service = runtime_->oidc_login.get();
+  if (service == nullptr) {
+    SsoAnswer a;
+    a.status = 503;
+    a.error = "login_unavailable";
+    a.outcome = SsoOutcome::kRefused;
+    finishSsoAnswer(a, true);
+    return;
+  }
+  // Reading stops while the provider is asked, so the head's bytes stay where req_ points.
+  state_ = State::kAuthWait;
+  waiting_sso_ = true;
+  bufferevent_disable(bev_, EV_READ);
+  armTimer(runtime_->sso->config.oidc->fetch_timeout + config::Duration(std::chrono::seconds(1)));
+  sso_wait_ = worker_.addSsoWait(this);
+  sso_pending_ = std::move(pending);
+  Worker* worker = &worker_;
+  const uint64_t id = sso_wait_;
+  auto done = [worker, id](StatusOr<identity::TokenResponse> r) {
+    worker->dispatcher().post([worker, id, r = std::move(r)]() mutable {
+      worker->completeSso(id, std::move(r));
+    });
+  };
+  if (sso_pending_->kind == OidcPending::Kind::kExchange) {
+    service->exchange(sso_pending_->secret, sso_pending_->pkce_verifier, std::move(done));
+  } else {
+    service->refresh(sso_pending_->secret, std::move(done));
+  }
+}
+
+void Connection::resumeAfterSso(StatusOr<identity::TokenResponse> tokens) {
+  if (state_ != State::kAuthWait || !waiting_sso_) return;
+  waiting_sso_ = false;
+  sso_wait_ = 0;
+  state_ = State::kReadingHead;
+  bufferevent_enable(bev_, EV_READ);
+  const std::unique_ptr<OidcPending> pending = std::move(sso_pending_);
+  const SsoRuntime& sso = *runtime_->sso;
+  const identity::Authenticator& auth = worker_.authenticator();
+  const int index = auth.providerIndex(sso.oidc_provider->name);
+  const identity::KeySet* keys =
+      index >= 0 ? auth.keys(static_cast<size_t>(index)).get() : nullptr;
+  SsoAnswer a = completeOidc(sso, *runtime_->oidc_login, *pending, tokens, keys,
+                             std::chrono::system_clock::now());
+  finishSsoAnswer(a, true);
+}
+
+void Connection::finishSsoAnswer(const SsoAnswer& a, bool oidc) {
+  WorkerStats& s = worker_.stats();
   const bool close = !req_body_done_;
   switch (a.outcome) {
-    case SsoOutcome::kSignedIn: WorkerStats::inc(s.sso_logins); break;
+    case SsoOutcome::kPending: break;  // not reached: handled by finishSso()
+    case SsoOutcome::kRefreshed: WorkerStats::inc(s.sso_refreshes); break;
+    case SsoOutcome::kSignedIn:
+      WorkerStats::inc(oidc ? s.sso_oidc_logins : s.sso_logins);
+      break;
     case SsoOutcome::kTokenIssued: WorkerStats::inc(s.sso_tokens); break;
     case SsoOutcome::kSignedOut: WorkerStats::inc(s.sso_logouts); break;
     case SsoOutcome::kRefused: WorkerStats::inc(s.sso_refusals); break;
     case SsoOutcome::kServed: break;
     case SsoOutcome::kLoginFailed: {
-      const size_t slot = a.saml_error ? static_cast<size_t>(*a.saml_error)
-                                       : static_cast<size_t>(identity::SamlError::kCount);
-      WorkerStats::inc(s.sso_login_failures[slot]);
+      if (a.oidc_failure) {
+        WorkerStats::inc(s.sso_oidc_login_failures[static_cast<size_t>(*a.oidc_failure)]);
+      } else {
+        const size_t slot = a.saml_error ? static_cast<size_t>(*a.saml_error)
+                                         : static_cast<size_t>(identity::SamlError::kCount);
+        WorkerStats::inc(s.sso_login_failures[slot]);
+      }
       if (log::enabled(log::Level::kDebug)) {
-        log::write(log::Level::kDebug, "identity", "SAML sign-in refused",
+        log::write(log::Level::kDebug, "identity",
+                   a.oidc_failure ? "OIDC sign-in refused" : "SAML sign-in refused",
                    {{"reason", a.error}, {"peer", peer_ip_}}, request_id_);
       }
       // A refused sign-in is an authentication failure like any other (audit record).
@@ -535,6 +624,9 @@ bool Connection::authenticate() {
       }
       if (auth.mtlsProvider() >= 0 && client_cert_.present) {
         o = auth.authenticateCertificate(client_cert_);
+      } else if (bearer.status == BearerStatus::kAbsent && runtime_->sso &&
+                 redirectToLogin()) {
+        return false;
       } else {
         o.error = identity::AuthError::kMissingCredentials;
       }
@@ -589,7 +681,7 @@ bool Connection::authenticate() {
 }
 
 void Connection::resumeAfterKeys() {
-  if (state_ != State::kAuthWait || waiting_introspection_) return;
+  if (state_ != State::kAuthWait || waiting_introspection_ || waiting_sso_) return;
   worker_.unpark(this);
   state_ = State::kReadingHead;
   bufferevent_enable(bev_, EV_READ);
@@ -1840,6 +1932,7 @@ void Connection::closeNow() {
   if (state_ == State::kAuthWait) {
     worker_.unpark(this);
     if (waiting_introspection_) worker_.removeIntrospectionWait(introspection_wait_);
+    if (waiting_sso_) worker_.removeSsoWait(sso_wait_);
   }
   if (state_ == State::kLookupWait) worker_.removeLookupWait(lookup_wait_);
   if (state_ == State::kAuditWait) worker_.removeAuditWait(audit_wait_);

@@ -52,6 +52,8 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   void resumeAfterKeys();
   // The introspection answer this request waited for.
   void resumeAfterIntrospection(identity::IntrospectionResult result);
+  // The OIDC provider's answer this sign-in request waited for (Worker::completeSso).
+  void resumeAfterSso(StatusOr<identity::TokenResponse> tokens);
   // The audit log made this request's record durable (ok) or could not (Worker::completeAudit).
   void resumeAfterAudit(uint64_t id, bool ok);
   // The answer to lookup `slot` of wait `id` (Worker::completeLookup).
@@ -113,6 +115,11 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   void startSso();
   void startLocalBodyCollection();
   void finishSso();
+  void finishSsoAnswer(const SsoAnswer& answer, bool oidc);
+  // Has the OIDC code exchange or refresh made off this thread; resumeAfterSso() goes on.
+  void startOidcCall(std::unique_ptr<OidcPending> pending);
+  // A browser navigation without a credential: 302 to sign in (true when answered).
+  bool redirectToLogin();
   // All Cookie headers of the request, joined with "; " (into cookies_).
   std::string_view joinedCookies();
   bool authenticate();
@@ -183,6 +190,9 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   bool waiting_introspection_ = false;  // kAuthWait is for an introspection answer
   uint64_t introspection_wait_ = 0;     // the worker's id for that wait
   std::string_view bearer_token_;       // the token being introspected (in the head's bytes)
+  bool waiting_sso_ = false;            // kAuthWait is for the OIDC provider (sign-in)
+  uint64_t sso_wait_ = 0;               // the worker's id for that wait
+  std::unique_ptr<OidcPending> sso_pending_;  // what the provider is being asked
   size_t head_len_ = 0;              // bytes of the current head, still in the input buffer
   identity::PrincipalConstSharedPtr principal_;  // who sent the current request
   orchestrators::Classification classification_;  // reused across requests

@@ -52,6 +52,9 @@ struct Runtime {
   // Browser sign-in (`sso:`): verifier, cookie codecs and the process-wide replay cache and
   // revocation list. Null without `sso`.
   SsoRuntimeConstSharedPtr sso;
+  // OIDC sign-in (`sso.oidc`): discovery, code exchanges and refreshes on its own threads;
+  // thread-safe. Kept across reloads while sso.oidc and its provider are unchanged.
+  std::shared_ptr<identity::OidcLoginService> oidc_login;
   uint64_t generation = 0;
 };
 

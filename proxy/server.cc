@@ -120,7 +120,13 @@ StatusOr<RuntimeConstSharedPtr> buildRuntime(config::ConfigConstSharedPtr config
     // The replay cache and the revocation list belong to the process: a reload keeps them.
     static const auto replay = std::make_shared<identity::SamlReplayCache>();
     static const auto revoked = std::make_shared<identity::SessionRevocationList>();
-    auto sso = buildSsoRuntime(*config->sso, rt->issuer, replay, revoked);
+    const config::ProviderConfig* oidc_provider = nullptr;
+    if (config->sso->oidc) {
+      for (const auto& p : config->identity.providers) {
+        if (p.name == config->sso->oidc->provider) oidc_provider = &p;
+      }
+    }
+    auto sso = buildSsoRuntime(*config->sso, oidc_provider, rt->issuer, replay, revoked);
     if (!sso.isOk()) return sso.status();
     rt->sso = std::move(sso).value();
   }
@@ -264,6 +270,62 @@ StatusOr<std::shared_ptr<identity::Introspector>> makeIntrospector(const config:
     return std::shared_ptr<identity::Introspector>(std::move(made).value());
   }
   return std::shared_ptr<identity::Introspector>();
+}
+
+// The settings of OIDC sign-in, to keep the OidcLoginService (and its discovered endpoints)
+// across a reload that does not change them.
+std::string oidcLoginSignature(const config::Config& cfg) {
+  if (!cfg.sso || !cfg.sso->oidc) return {};
+  const config::SsoOidcConfig& o = *cfg.sso->oidc;
+  std::string sig = o.provider + '\n' + o.client_id + '\n' +
+                    std::to_string(static_cast<int>(o.client_auth)) + '\n' +
+                    o.client_secret_file + '\n' + o.client_key_file + '\n' + o.client_key_alg +
+                    '\n' + o.redirect_uri + '\n' + o.ca_file + '\n' +
+                    std::to_string(o.fetch_timeout.count()) + '\n';
+  for (const auto& v : o.scopes) sig += v + ',';
+  sig += '\n';
+  for (const auto& v : o.extra_params) sig += v + ',';
+  for (const auto& p : cfg.identity.providers) {
+    if (p.name == o.provider) sig += '\n' + p.issuer;
+  }
+  return sig;
+}
+
+// The OidcLoginService for `cfg`'s sso.oidc (not started); null without it.
+StatusOr<std::shared_ptr<identity::OidcLoginService>> makeOidcLogin(const config::Config& cfg) {
+  if (!cfg.sso || !cfg.sso->oidc) return std::shared_ptr<identity::OidcLoginService>();
+  const config::SsoOidcConfig& o = *cfg.sso->oidc;
+  identity::OidcLoginConfig lc;
+  lc.client_id = o.client_id;
+  switch (o.client_auth) {
+    case config::LoginClientAuth::kClientSecretBasic:
+      lc.client_auth = identity::OidcClientAuth::kClientSecretBasic;
+      break;
+    case config::LoginClientAuth::kClientSecretPost:
+      lc.client_auth = identity::OidcClientAuth::kClientSecretPost;
+      break;
+    case config::LoginClientAuth::kPrivateKeyJwt:
+      lc.client_auth = identity::OidcClientAuth::kPrivateKeyJwt;
+      break;
+  }
+  lc.client_secret_file = o.client_secret_file;
+  lc.client_key_file = o.client_key_file;
+  lc.client_key_alg = o.client_key_alg;
+  lc.redirect_uri = o.redirect_uri;
+  lc.scopes = o.scopes;
+  lc.extra_authorize_params = o.extra_params;
+  lc.fetch_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.fetch_timeout);
+  lc.ca_file = o.ca_file;
+  std::string issuer;
+  for (const auto& p : cfg.identity.providers) {
+    if (p.name == o.provider) {
+      issuer = p.issuer;
+      if (lc.ca_file.empty()) lc.ca_file = p.ca_file;
+    }
+  }
+  auto made = identity::OidcLoginService::create(issuer, lc, httpFetcher(), realTime());
+  if (!made.isOk()) return invalidArgument("sso.oidc: " + made.status().message());
+  return std::shared_ptr<identity::OidcLoginService>(std::move(made).value());
 }
 
 bool sameListeners(const config::Config& a, const config::Config& b) {
@@ -703,6 +765,21 @@ void reload(Control& c) {
     retired_introspector = c.runtime->introspector;
     fresh_introspector = next->introspector != nullptr;
   }
+  std::shared_ptr<identity::OidcLoginService> retired_oidc;
+  bool fresh_oidc = false;
+  if (oidcLoginSignature(*c.runtime->config) == oidcLoginSignature(*next->config)) {
+    next->oidc_login = c.runtime->oidc_login;
+  } else {
+    auto made = makeOidcLogin(*next->config);
+    if (!made.isOk()) {
+      log::error("server", "reload failed; keeping the running configuration",
+                 {{"error", made.status().message()}});
+      return;
+    }
+    next->oidc_login = *made;
+    retired_oidc = c.runtime->oidc_login;
+    fresh_oidc = next->oidc_login != nullptr;
+  }
   std::vector<orchestrators::ResolverSharedPtr> retired_resolvers, fresh_resolvers;
   if (Status st = attachResolvers(*next, c.runtime.get(), retired_resolvers, fresh_resolvers);
       !st.isOk()) {
@@ -728,6 +805,8 @@ void reload(Control& c) {
   if (fresh_introspector) c.runtime->introspector->start();
   // Waiting requests of the old one get "unavailable" at once, then it is joined.
   if (retired_introspector) retired_introspector->stop();
+  if (fresh_oidc) c.runtime->oidc_login->start();
+  if (retired_oidc) retired_oidc->stop();
   for (const auto& r : retired_resolvers) r->stop();
   auditConfig(c, {});
   auditPolicy(c, {});
@@ -803,6 +882,13 @@ int Server::run() {
       return 2;
     }
     with_keys->introspector = *introspector;
+    auto oidc_login = makeOidcLogin(*with_keys->config);
+    if (!oidc_login.isOk()) {
+      fprintf(stderr, "%s: %s\n", options_.config_path.c_str(),
+              oidc_login.status().message().c_str());
+      return 2;
+    }
+    with_keys->oidc_login = *oidc_login;
     std::vector<orchestrators::ResolverSharedPtr> unused, fresh;
     if (Status st = attachResolvers(*with_keys, nullptr, unused, fresh); !st.isOk()) {
       fprintf(stderr, "%s: %s\n", options_.config_path.c_str(), st.message().c_str());
@@ -926,6 +1012,7 @@ int Server::run() {
   }
   if (control.runtime->key_store) control.runtime->key_store->start();
   if (control.runtime->introspector) control.runtime->introspector->start();
+  if (control.runtime->oidc_login) control.runtime->oidc_login->start();
   control.metrics_key_store = control.runtime->key_store;
   control.metrics_introspector = control.runtime->introspector;
   control.metrics_runtime = control.runtime;
@@ -1021,6 +1108,7 @@ int Server::run() {
 
   if (control.runtime->key_store) control.runtime->key_store->stop();
   if (control.runtime->introspector) control.runtime->introspector->stop();
+  if (control.runtime->oidc_login) control.runtime->oidc_login->stop();
   for (const auto& r : control.runtime->resolvers) {
     if (r) r->stop();
   }

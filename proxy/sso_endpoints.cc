@@ -6,7 +6,12 @@
 #include <iterator>
 #include <sstream>
 
+#include <openssl/crypto.h>
+
 #include "common/json_writer.h"
+#include "common/logging.h"
+#include "identity/http_fetch.h"
+#include "identity/oidc_login.h"
 
 namespace stepgate::proxy {
 namespace {
@@ -135,13 +140,19 @@ SsoAnswer metadata(const SsoRuntime& sso) {
   return a;
 }
 
-SsoAnswer login(const SsoRuntime& sso, const SsoRequest& req) {
-  std::string return_to = "/";
-  if (auto v = queryValue(req.query, "return_to")) {
-    if (!identity::validReturnTo(*v)) return refuse(400, "bad_return_to");
-    return_to = std::move(*v);
-  }
-  auto state = sso.login->begin(return_to, {}, req.now);
+// return_to from the query ("/" when absent); nullopt when present but not a local path.
+std::optional<std::string> returnTo(std::string_view query) {
+  auto v = queryValue(query, "return_to");
+  if (!v) return std::string("/");
+  if (!identity::validReturnTo(*v)) return std::nullopt;
+  return v;
+}
+
+SsoAnswer samlLogin(const SsoRuntime& sso, const SsoRequest& req) {
+  if (!sso.verifier) return refuse(404, "not_found");
+  const auto return_to = returnTo(req.query);
+  if (!return_to) return refuse(400, "bad_return_to");
+  auto state = sso.login->begin(*return_to, {}, req.now);
   if (!state.isOk()) return refuse(400, "bad_return_to");
   std::string request_id;
   auto url = identity::buildAuthnRequestRedirect(sso.verifier->config(), state->state, request_id,
@@ -166,7 +177,89 @@ SsoAnswer loginFailed(std::string_view error, std::optional<identity::SamlError>
   return a;
 }
 
+SsoAnswer oidcFailed(OidcFailure f, std::string_view error) {
+  SsoAnswer a = refuse(f == OidcFailure::kUnavailable ? 503 : 403, error,
+                       SsoOutcome::kLoginFailed);
+  a.oidc_failure = f;
+  return a;
+}
+
+// 302 to the provider's authorization endpoint with a fresh login-state cookie.
+SsoAnswer oidcRedirect(const SsoRuntime& sso, const identity::OidcLoginService& service,
+                       const std::string& return_to, SystemTime now) {
+  const auto endpoints = service.endpoints();
+  if (!endpoints) return refuse(503, "login_unavailable");
+  auto state = sso.login->begin(return_to, {}, now);
+  if (!state.isOk()) return refuse(400, "bad_return_to");
+  auto cookie = sso.login->setCookie(*state, now);
+  if (!cookie.isOk()) return refuse(500, "login_state_failed");
+  SsoAnswer a;
+  a.status = 302;
+  a.content_type = "text/plain";
+  a.body = "Redirecting to the identity provider\n";
+  a.headers = kNoStore;
+  a.headers += "Location: " + identity::authorizationUrl(*endpoints, service.client().config(),
+                                                         *state) + "\r\n";
+  a.headers += "Set-Cookie: " + *cookie + "\r\n";
+  return a;
+}
+
+SsoAnswer pendingAnswer(std::unique_ptr<OidcPending> p) {
+  SsoAnswer a;
+  a.outcome = SsoOutcome::kPending;
+  a.pending = std::move(p);
+  return a;
+}
+
+SsoAnswer oidcLogin(const SsoRuntime& sso, const SsoRequest& req) {
+  if (req.oidc == nullptr || !sso.oidc_provider) return refuse(404, "not_found");
+  const auto return_to = returnTo(req.query);
+  if (!return_to) return refuse(400, "bad_return_to");
+  if (sso.refresh && req.oidc->endpoints()) {
+    const auto value = identity::findCookie(req.cookie_header, sso.refresh->cookieName());
+    if (value) {
+      auto grant = sso.refresh->decode(*value, req.now);
+      if (grant && grant->provider == sso.oidc_provider->name) {
+        auto p = std::make_unique<OidcPending>();
+        p->kind = OidcPending::Kind::kLoginRefresh;
+        p->secret = std::move(grant->refresh_token);
+        p->subject = std::move(grant->subject);
+        p->grant_expires_at = grant->expires_at;
+        p->return_to = *return_to;
+        return pendingAnswer(std::move(p));
+      }
+    }
+  }
+  return oidcRedirect(sso, *req.oidc, *return_to, req.now);
+}
+
+SsoAnswer oidcCallback(const SsoRuntime& sso, const SsoRequest& req) {
+  if (req.oidc == nullptr || !sso.oidc_provider) return refuse(404, "not_found");
+  auto cb = identity::parseCallback(req.query);
+  if (!cb.isOk()) return oidcFailed(OidcFailure::kCallback, "callback_malformed");
+  const auto cookie = identity::findCookie(req.cookie_header, sso.login->cookieName());
+  if (!cookie) return oidcFailed(OidcFailure::kLoginState, "login_state_missing");
+  const identity::LoginStateDecodeResult ls =
+      sso.login->decode(*cookie, std::string_view(cb->state), req.now);
+  if (!ls.ok()) {
+    return oidcFailed(OidcFailure::kLoginState, identity::loginStateErrorName(*ls.error));
+  }
+  // RFC 9207: an issuer named in the answer must be the one the login went to (mix-up).
+  if (!cb->iss.empty() && cb->iss != sso.oidc_provider->issuer) {
+    return oidcFailed(OidcFailure::kWrongIssuer, "wrong_issuer");
+  }
+  if (!cb->ok()) return oidcFailed(OidcFailure::kProviderRefused, "provider_refused");
+  auto p = std::make_unique<OidcPending>();
+  p->kind = OidcPending::Kind::kExchange;
+  p->secret = std::move(cb->code);
+  p->pkce_verifier = ls.state.pkce_verifier;
+  p->nonce = ls.state.nonce;
+  p->return_to = ls.state.return_to;
+  return pendingAnswer(std::move(p));
+}
+
 SsoAnswer acs(const SsoRuntime& sso, const SsoRequest& req) {
+  if (!sso.verifier) return refuse(404, "not_found");
   std::string_view ct = req.content_type.substr(0, req.content_type.find(';'));
   while (!ct.empty() && ct.back() == ' ') ct.remove_suffix(1);
   if (!identity::asciiIEquals(ct, "application/x-www-form-urlencoded")) {
@@ -186,8 +279,8 @@ SsoAnswer acs(const SsoRuntime& sso, const SsoRequest& req) {
   if (!r.ok) return loginFailed(identity::samlErrorName(r.error), r.error);
 
   identity::Principal p;
-  p.provider = sso.config.saml.idp_entity_id;
-  p.issuer = sso.config.saml.idp_entity_id;
+  p.provider = sso.config.saml->idp_entity_id;
+  p.issuer = sso.config.saml->idp_entity_id;
   p.subject = r.subject;
   p.method = identity::AuthMethod::kSession;
   p.groups = r.groups;
@@ -250,6 +343,7 @@ SsoAnswer logout(const SsoRuntime& sso, const SsoRequest& req) {
     a.headers += "Location: " + return_to + "\r\n";
   }
   a.headers += "Set-Cookie: " + sso.sessions->clearCookie() + "\r\n";
+  if (sso.refresh) a.headers += "Set-Cookie: " + sso.refresh->clearCookie() + "\r\n";
   a.outcome = SsoOutcome::kSignedOut;
   return a;
 }
@@ -265,6 +359,36 @@ SsoAnswer sessionInfo(const SsoRuntime& sso, const SsoRequest& req) {
       refresh = "Set-Cookie: " + *set + "\r\n";
     }
   }
+  SsoAnswer a = json(200, sessionJson(session));
+  a.headers += refresh;
+  return a;
+}
+
+SsoAnswer refreshSession(const SsoRuntime& sso, const SsoRequest& req) {
+  if (req.oidc == nullptr || !sso.refresh) return refuse(404, "not_found");
+  SessionLookup s = findSession(sso, req.cookie_header, req.now);
+  if (!s.session) return refuse(401, "session_required");
+  if (!csrfOk(req.method, req.csrf, *s.session)) return refuse(403, "csrf");
+  const auto value = identity::findCookie(req.cookie_header, sso.refresh->cookieName());
+  std::optional<identity::RefreshGrant> grant;
+  if (value) grant = sso.refresh->decode(*value, req.now);
+  if (!grant || grant->subject != s.session->subject ||
+      grant->provider != s.session->provider) {
+    return refuse(409, "refresh_unavailable");
+  }
+  auto p = std::make_unique<OidcPending>();
+  p->kind = OidcPending::Kind::kRefresh;
+  p->secret = std::move(grant->refresh_token);
+  p->subject = std::move(grant->subject);
+  p->grant_expires_at = grant->expires_at;
+  p->old_sid = s.session->sid;
+  p->old_expires_at = s.session->expires_at;
+  return pendingAnswer(std::move(p));
+}
+
+}  // namespace
+
+std::string sessionJson(const identity::Session& session) {
   std::string body = "{\"subject\":";
   json::appendString(body, session.subject);
   body += ",\"provider\":";
@@ -281,15 +405,44 @@ SsoAnswer sessionInfo(const SsoRuntime& sso, const SsoRequest& req) {
   body += ",\"csrf_token\":";
   json::appendString(body, session.csrf);
   body += "}\n";
-  SsoAnswer a = json(200, std::move(body));
-  a.headers += refresh;
-  return a;
+  return body;
+}
+
+namespace {
+
+Status buildSaml(const config::SsoSamlConfig& saml, SsoRuntime& rt) {
+  identity::SamlSpConfig sp;
+  sp.entity_id = saml.entity_id;
+  sp.acs_url = saml.acs_url;
+  sp.idp_entity_id = saml.idp_entity_id;
+  sp.idp_sso_url = saml.idp_sso_url;
+  sp.clock_skew = std::chrono::duration_cast<std::chrono::seconds>(saml.clock_skew);
+  sp.subject_attribute = saml.subject_attribute;
+  sp.groups_attribute = saml.groups_attribute;
+  sp.max_response_bytes = kSsoMaxBody;
+  auto cert = readPem(saml.idp_cert_file, "sso.saml.idp_cert");
+  if (!cert.isOk()) return cert.status();
+  sp.idp_cert_pem = std::move(cert).value();
+  if (!saml.sp_key_file.empty()) {
+    auto key = readPem(saml.sp_key_file, "sso.saml.sp_key");
+    if (!key.isOk()) return key.status();
+    auto spc = readPem(saml.sp_cert_file, "sso.saml.sp_cert");
+    if (!spc.isOk()) return spc.status();
+    sp.sp_private_key_pem = std::move(key).value();
+    sp.sp_cert_pem = std::move(spc).value();
+    sp.sign_authn_requests = true;
+  }
+  auto verifier = identity::SamlVerifier::create(std::move(sp));
+  if (!verifier.isOk()) return invalidArgument("sso.saml: " + verifier.status().message());
+  rt.verifier = std::move(verifier).value();
+  return okStatus();
 }
 
 }  // namespace
 
 StatusOr<SsoRuntimeConstSharedPtr> buildSsoRuntime(
-    const config::SsoConfig& config, std::shared_ptr<const identity::StepgateIssuer> issuer,
+    const config::SsoConfig& config, const config::ProviderConfig* oidc_provider,
+    std::shared_ptr<const identity::StepgateIssuer> issuer,
     std::shared_ptr<identity::SamlReplayCache> replay,
     std::shared_ptr<identity::SessionRevocationList> revoked) {
   auto rt = std::make_shared<SsoRuntime>();
@@ -298,30 +451,9 @@ StatusOr<SsoRuntimeConstSharedPtr> buildSsoRuntime(
   rt->replay = std::move(replay);
   rt->revoked = std::move(revoked);
   if (!rt->issuer) return invalidArgument("sso: needs the top-level issuer");
-  identity::SamlSpConfig sp;
-  sp.entity_id = config.saml.entity_id;
-  sp.acs_url = config.saml.acs_url;
-  sp.idp_entity_id = config.saml.idp_entity_id;
-  sp.idp_sso_url = config.saml.idp_sso_url;
-  sp.clock_skew = std::chrono::duration_cast<std::chrono::seconds>(config.saml.clock_skew);
-  sp.subject_attribute = config.saml.subject_attribute;
-  sp.groups_attribute = config.saml.groups_attribute;
-  sp.max_response_bytes = kSsoMaxBody;
-  auto cert = readPem(config.saml.idp_cert_file, "sso.saml.idp_cert");
-  if (!cert.isOk()) return cert.status();
-  sp.idp_cert_pem = std::move(cert).value();
-  if (!config.saml.sp_key_file.empty()) {
-    auto key = readPem(config.saml.sp_key_file, "sso.saml.sp_key");
-    if (!key.isOk()) return key.status();
-    auto spc = readPem(config.saml.sp_cert_file, "sso.saml.sp_cert");
-    if (!spc.isOk()) return spc.status();
-    sp.sp_private_key_pem = std::move(key).value();
-    sp.sp_cert_pem = std::move(spc).value();
-    sp.sign_authn_requests = true;
+  if (config.saml) {
+    if (Status st = buildSaml(*config.saml, *rt); !st.isOk()) return st;
   }
-  auto verifier = identity::SamlVerifier::create(std::move(sp));
-  if (!verifier.isOk()) return invalidArgument("sso.saml: " + verifier.status().message());
-  rt->verifier = std::move(verifier).value();
   auto key = identity::loadOrCreateSessionKey(config.session.key_file);
   if (!key.isOk()) return invalidArgument("sso.session: " + key.status().message());
   identity::CookieKeys keys;
@@ -337,6 +469,16 @@ StatusOr<SsoRuntimeConstSharedPtr> buildSsoRuntime(
   auto login = identity::LoginStateCodec::create(keys, config.session.cookie_name + "-login");
   if (!login.isOk()) return invalidArgument("sso.session: " + login.status().message());
   rt->login.emplace(std::move(login).value());
+  if (config.oidc) {
+    if (oidc_provider == nullptr) return invalidArgument("sso.oidc: the provider is not configured");
+    rt->oidc_provider = *oidc_provider;
+    if (config.oidc->refresh_ttl.count() > 0) {
+      auto refresh = identity::RefreshCookieCodec::create(
+          keys, config.session.cookie_name + "-refresh", config.path_prefix);
+      if (!refresh.isOk()) return invalidArgument("sso.session: " + refresh.status().message());
+      rt->refresh.emplace(std::move(refresh).value());
+    }
+  }
   return SsoRuntimeConstSharedPtr(std::move(rt));
 }
 
@@ -355,9 +497,21 @@ SsoAnswer answerSso(const SsoRuntime& sso, const SsoRequest& req) {
   const std::string_view sub = req.path.substr(sso.config.path_prefix.size());
   const bool get = req.method == "GET" || req.method == "HEAD";
   const bool post = req.method == "POST";
-  if (sub == "/saml/metadata") return get ? metadata(sso) : refuse(405, "method_not_allowed");
-  if (sub == "/login") return get ? login(sso, req) : refuse(405, "method_not_allowed");
+  if (sub == "/login") {
+    if (!get) return refuse(405, "method_not_allowed");
+    return sso.oidc_provider ? oidcLogin(sso, req) : samlLogin(sso, req);
+  }
+  if (sub == "/saml/metadata") {
+    if (!sso.verifier) return refuse(404, "not_found");
+    return get ? metadata(sso) : refuse(405, "method_not_allowed");
+  }
+  if (sub == "/saml/login") return get ? samlLogin(sso, req) : refuse(405, "method_not_allowed");
   if (sub == "/saml/acs") return post ? acs(sso, req) : refuse(405, "method_not_allowed");
+  if (sub == "/oidc/login") return get ? oidcLogin(sso, req) : refuse(405, "method_not_allowed");
+  if (sub == "/oidc/callback") {
+    return get ? oidcCallback(sso, req) : refuse(405, "method_not_allowed");
+  }
+  if (sub == "/refresh") return post ? refreshSession(sso, req) : refuse(405, "method_not_allowed");
   if (sub == "/token") return post ? token(sso, req) : refuse(405, "method_not_allowed");
   if (sub == "/logout") return post ? logout(sso, req) : refuse(405, "method_not_allowed");
   if (sub == "/session") return get ? sessionInfo(sso, req) : refuse(405, "method_not_allowed");
@@ -405,7 +559,10 @@ std::string stripSsoCookies(const SsoRuntime& sso, std::string_view cookie_heade
     while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
     if (part.empty()) continue;
     const std::string_view name = part.substr(0, part.find('='));
-    if (name == sso.sessions->cookieName() || name == sso.login->cookieName()) continue;
+    if (name == sso.sessions->cookieName() || name == sso.login->cookieName() ||
+        (sso.refresh && name == sso.refresh->cookieName())) {
+      continue;
+    }
     if (!out.empty()) out += "; ";
     out.append(part);
   }
@@ -414,6 +571,163 @@ std::string stripSsoCookies(const SsoRuntime& sso, std::string_view cookie_heade
 
 std::optional<std::string> formValue(std::string_view form, std::string_view name) {
   return queryValue(form, name);
+}
+
+OidcPending::~OidcPending() {
+  if (!secret.empty()) OPENSSL_cleanse(secret.data(), secret.size());
+  if (!pkce_verifier.empty()) OPENSSL_cleanse(pkce_verifier.data(), pkce_verifier.size());
+}
+
+
+namespace {
+
+// What a failed token endpoint call becomes.
+SsoAnswer tokenFailure(const Status& st) {
+  const std::string_view code = identity::loginErrorCode(st);
+  if (code.rfind("provider_", 0) == 0) {
+    return oidcFailed(OidcFailure::kProviderRefused, "provider_refused");
+  }
+  if (code == "token_endpoint_unavailable" || code == "login_unavailable" ||
+      code == "token_response_too_large") {
+    return oidcFailed(OidcFailure::kUnavailable, "login_unavailable");
+  }
+  return oidcFailed(OidcFailure::kTokenResponse, "token_response_invalid");
+}
+
+}  // namespace
+
+SsoAnswer completeOidc(const SsoRuntime& sso, const identity::OidcLoginService& service,
+                       const OidcPending& pending,
+                       const StatusOr<identity::TokenResponse>& tokens,
+                       const identity::KeySet* keys, SystemTime now) {
+  using Kind = OidcPending::Kind;
+  const config::ProviderConfig& provider = *sso.oidc_provider;
+  // A silent renewal that fails for any reason falls back to the provider's login page.
+  auto fallback = [&](std::string_view why) {
+    log::debug("identity", "session renewal at the provider failed; signing in again",
+               {{"reason", why}});
+    SsoAnswer a = oidcRedirect(sso, service, pending.return_to, now);
+    if (sso.refresh) a.headers += "Set-Cookie: " + sso.refresh->clearCookie() + "\r\n";
+    return a;
+  };
+  auto refreshFailed = [&](std::string_view why) {
+    log::debug("identity", "session renewal at the provider failed", {{"reason", why}});
+    SsoAnswer a = refuse(401, "refresh_failed");
+    if (sso.refresh) a.headers += "Set-Cookie: " + sso.refresh->clearCookie() + "\r\n";
+    return a;
+  };
+  if (!tokens.isOk()) {
+    const std::string_view code = identity::loginErrorCode(tokens.status());
+    if (pending.kind == Kind::kLoginRefresh) return fallback(code);
+    if (pending.kind == Kind::kRefresh) {
+      // The provider unreachable is not a verdict on the user: keep the refresh cookie.
+      if (tokens.status().code() == StatusCode::kUnavailable &&
+          code.rfind("provider_", 0) != 0) {
+        return refuse(503, "login_unavailable");
+      }
+      return refreshFailed(code);
+    }
+    log::debug("identity", "OIDC code exchange failed", {{"reason", code}});
+    return tokenFailure(tokens.status());
+  }
+  const identity::TokenResponse& t = *tokens;
+  if (t.id_token.empty()) {
+    // Refreshes without an ID token cannot re-read who the user is: sign in again.
+    if (pending.kind == Kind::kLoginRefresh) return fallback("id_token_missing");
+    if (pending.kind == Kind::kRefresh) return refreshFailed("id_token_missing");
+    return oidcFailed(OidcFailure::kTokenResponse, "token_response_invalid");
+  }
+  if (keys == nullptr) {
+    if (pending.kind == Kind::kLoginRefresh) return fallback("keys_unavailable");
+    return oidcFailed(OidcFailure::kUnavailable, "keys_unavailable");
+  }
+  identity::IdTokenExpectations expect;
+  expect.client_id = service.client().config().client_id;
+  if (pending.kind == Kind::kExchange) {
+    expect.expected_nonce = pending.nonce;
+  } else {
+    expect.expected_subject = pending.subject;
+  }
+  expect.access_token = std::string_view(t.access_token);
+  auto principal = identity::verifyIdToken(t.id_token, provider, *keys, expect, now);
+  if (!principal.isOk()) {
+    const std::string_view code = identity::loginErrorCode(principal.status());
+    if (pending.kind == Kind::kLoginRefresh) return fallback(code);
+    if (pending.kind == Kind::kRefresh) return refreshFailed(code);
+    log::debug("identity", "ID token refused", {{"reason", code}});
+    return oidcFailed(code == "keys_unavailable" ? OidcFailure::kUnavailable
+                                                 : OidcFailure::kIdToken,
+                      code == "keys_unavailable" ? "keys_unavailable" : "id_token_invalid");
+  }
+  identity::Principal p = std::move(principal).value();
+  p.method = identity::AuthMethod::kSession;
+  std::sort(p.groups.begin(), p.groups.end());
+  p.groups.erase(std::unique(p.groups.begin(), p.groups.end()), p.groups.end());
+  auto session = sso.sessions->newSession(p, now);
+  if (!session.isOk()) return oidcFailed(OidcFailure::kSession, "session_failed");
+  auto set = sso.sessions->setCookie(*session, now);
+  if (!set.isOk()) return oidcFailed(OidcFailure::kSession, "session_failed");
+
+  std::string cookies = "Set-Cookie: " + *set + "\r\n";
+  if (sso.refresh) {
+    identity::RefreshGrant grant;
+    grant.provider = provider.name;
+    grant.subject = session->subject;
+    if (pending.kind == Kind::kExchange) {
+      grant.refresh_token = t.refresh_token;
+      grant.expires_at = now + std::chrono::duration_cast<std::chrono::seconds>(
+                                   sso.config.oidc->refresh_ttl);
+    } else {
+      // A refresh keeps the grant's end; the provider may rotate the token (RFC 6749 6).
+      grant.refresh_token = t.refresh_token.empty() ? pending.secret : t.refresh_token;
+      grant.expires_at = pending.grant_expires_at;
+    }
+    auto rc = grant.refresh_token.empty() ? StatusOr<std::string>(invalidArgument("none"))
+                                          : sso.refresh->setCookie(grant, now);
+    OPENSSL_cleanse(grant.refresh_token.data(), grant.refresh_token.size());
+    cookies += "Set-Cookie: " + (rc.isOk() ? *rc : sso.refresh->clearCookie()) + "\r\n";
+  }
+  if (pending.kind == Kind::kRefresh) {
+    // The replaced session ends now; the browser holds the new one.
+    (void)sso.revoked->revoke(pending.old_sid, pending.old_expires_at, now);
+    SsoAnswer a = json(200, sessionJson(*session));
+    a.outcome = SsoOutcome::kRefreshed;
+    a.headers += cookies;
+    return a;
+  }
+  SsoAnswer a;
+  a.status = 303;
+  a.outcome = pending.kind == Kind::kExchange ? SsoOutcome::kSignedIn : SsoOutcome::kRefreshed;
+  a.content_type = "text/plain";
+  a.body = "Signed in\n";
+  a.headers = kNoStore;
+  a.headers += "Location: " + pending.return_to + "\r\n";
+  a.headers += cookies;
+  if (pending.kind == Kind::kExchange) {
+    a.headers += "Set-Cookie: " + sso.login->clearCookie() + "\r\n";
+  }
+  return a;
+}
+
+std::string loginRedirect(const SsoRuntime& sso, std::string_view method,
+                          std::string_view path, std::string_view query,
+                          std::string_view sec_fetch_mode, std::string_view accept) {
+  if (!sso.config.login_redirect || (method != "GET" && method != "HEAD")) return {};
+  const bool navigation = sec_fetch_mode.empty()
+                              ? accept.find("text/html") != std::string_view::npos
+                              : identity::asciiIEquals(sec_fetch_mode, "navigate");
+  if (!navigation) return {};
+  std::string target(path);
+  if (!query.empty()) {
+    target += '?';
+    target.append(query);
+  }
+  std::string location = sso.config.path_prefix + "/login";
+  if (identity::validReturnTo(target)) {
+    location += '?';
+    location += identity::encodeForm({{"return_to", target}});
+  }
+  return location;
 }
 
 }  // namespace stepgate::proxy

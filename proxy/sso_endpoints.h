@@ -1,16 +1,24 @@
 #pragma once
 // Browser sign-in endpoints under sso.path_prefix (docs/sso.md), answered by stepgate itself
 // before authentication:
+//   GET  {prefix}/login           sign-in: OIDC when configured, else SAML
+//   GET  {prefix}/saml/login      302 to the IdP with an AuthnRequest and a login-state cookie
 //   GET  {prefix}/saml/metadata   the SP metadata
-//   GET  {prefix}/login           302 to the IdP with an AuthnRequest and a login-state cookie
 //   POST {prefix}/saml/acs        the IdP's SAML Response: a session cookie, 303 to return_to
+//   GET  {prefix}/oidc/login      302 to the provider (code flow, PKCE, state, nonce); with a
+//                                 refresh cookie, a silent renewal at the provider first
+//   GET  {prefix}/oidc/callback   the provider's redirect: code exchange, session, 303
+//   POST {prefix}/refresh         renews the session at the OIDC provider (CSRF token needed)
 //   POST {prefix}/token           a stepgate access token for the session (CSRF token needed)
 //   POST {prefix}/logout          ends the session (CSRF token needed)
 //   GET  {prefix}/session         who is signed in, and the CSRF token, as JSON
 // and the session-cookie authentication of proxied requests.
 //
 // Threads: SsoRuntime is immutable (its replay cache and revocation list lock internally);
-// answerSso() does no I/O, takes only those caches' short mutexes, and never throws.
+// answerSso() and completeOidc() do no I/O, take only those caches' short mutexes, and never
+// throw. The OIDC calls that need the provider (code exchange, refresh) are not made here:
+// answerSso() returns them as OidcPending, the caller has them run by the
+// identity::OidcLoginService and hands the answer to completeOidc().
 
 #include <memory>
 #include <optional>
@@ -19,6 +27,8 @@
 
 #include "common/time_source.h"
 #include "config/schema.h"
+#include "identity/key_set.h"
+#include "identity/oidc_login_service.h"
 #include "identity/principal.h"
 #include "identity/saml.h"
 #include "identity/session.h"
@@ -35,6 +45,10 @@ struct SsoRuntime {
   std::shared_ptr<const identity::SamlVerifier> verifier;
   std::optional<identity::SessionCodec> sessions;
   std::optional<identity::LoginStateCodec> login;
+  // OIDC sign-in: the provider's settings (issuer, algorithms, claim mapping) and, with
+  // sso.oidc.refresh_ttl > 0, the refresh-grant cookie. Null verifier without `saml`.
+  std::optional<config::ProviderConfig> oidc_provider;
+  std::optional<identity::RefreshCookieCodec> refresh;
   // Shared by every runtime of the process (kept across reloads).
   std::shared_ptr<identity::SamlReplayCache> replay;
   std::shared_ptr<identity::SessionRevocationList> revoked;
@@ -45,8 +59,10 @@ using SsoRuntimeConstSharedPtr = std::shared_ptr<const SsoRuntime>;
 
 // Builds the verifier and codecs (reads the IdP certificate, the SP key and certificate, and
 // the session key, creating the key file when missing). Startup and reload only.
+// `oidc_provider`: the identity provider sso.oidc.provider names (required with sso.oidc).
 StatusOr<SsoRuntimeConstSharedPtr> buildSsoRuntime(
-    const config::SsoConfig& config, std::shared_ptr<const identity::StepgateIssuer> issuer,
+    const config::SsoConfig& config, const config::ProviderConfig* oidc_provider,
+    std::shared_ptr<const identity::StepgateIssuer> issuer,
     std::shared_ptr<identity::SamlReplayCache> replay,
     std::shared_ptr<identity::SessionRevocationList> revoked);
 
@@ -62,12 +78,42 @@ struct SsoRequest {
   identity::CsrfHeaders csrf;
   std::string_view body;
   SystemTime now{};
+  // The OIDC client (endpoints once discovered); null without sso.oidc.
+  const identity::OidcLoginService* oidc = nullptr;
 };
+
+// An OIDC call the caller must have made at the provider before the answer can be given.
+struct OidcPending {
+  enum class Kind : unsigned char {
+    kExchange,      // the callback's code for tokens
+    kLoginRefresh,  // {prefix}/login with a refresh cookie: renew silently, else redirect
+    kRefresh,       // POST {prefix}/refresh
+  };
+  Kind kind = Kind::kExchange;
+  std::string secret;         // the code or the refresh token; cleansed by the destructor
+  std::string pkce_verifier;  // kExchange
+  std::string nonce;          // kExchange
+  std::string return_to;      // kExchange, kLoginRefresh
+  std::string subject;        // refreshes: the subject the new ID token must repeat
+  SystemTime grant_expires_at{};  // refreshes: when the refresh cookie ends
+  std::string old_sid;        // kRefresh: the session it replaces (revoked)
+  SystemTime old_expires_at{};
+
+  OidcPending() = default;
+  OidcPending(const OidcPending&) = delete;
+  OidcPending& operator=(const OidcPending&) = delete;
+  ~OidcPending();
+};
+
+using identity::OidcFailure;
+using identity::oidcFailureName;
 
 enum class SsoOutcome : unsigned char {
   kServed,        // metadata, login redirect, session info
   kSignedIn,      // ACS accepted a response
-  kLoginFailed,   // ACS refused (saml_error says why, or error for cookie problems)
+  kLoginFailed,   // ACS or OIDC callback refused (saml_error / oidc_failure say why)
+  kPending,       // an OIDC call must be made first: see SsoAnswer::pending
+  kRefreshed,     // a session renewed at the OIDC provider
   kTokenIssued,
   kSignedOut,
   kRefused,       // no session, CSRF, bad request, unknown endpoint
@@ -81,12 +127,32 @@ struct SsoAnswer {
   std::string_view error;    // a static code for error answers
   SsoOutcome outcome = SsoOutcome::kServed;
   std::optional<identity::SamlError> saml_error;
+  std::optional<OidcFailure> oidc_failure;
+  std::unique_ptr<OidcPending> pending;  // with kPending
 };
 
 // Whether the request's body must be read before answerSso() (POST to the ACS).
 bool ssoNeedsBody(const SsoRuntime& sso, std::string_view method, std::string_view path) noexcept;
 
 SsoAnswer answerSso(const SsoRuntime& sso, const SsoRequest& request);
+
+// The JSON of {prefix}/session for `session` (subject, provider, groups, expiries, csrf_token).
+std::string sessionJson(const identity::Session& session);
+
+// The answer once the provider has answered `pending`: `keys` are the provider's current keys
+// (null when none are loaded), `service` the OIDC client (for a fallback redirect).
+SsoAnswer completeOidc(const SsoRuntime& sso, const identity::OidcLoginService& service,
+                       const OidcPending& pending,
+                       const StatusOr<identity::TokenResponse>& tokens,
+                       const identity::KeySet* keys, SystemTime now);
+
+// Whether a request the proxy could not authenticate should be sent to sign in (302 to
+// {prefix}/login) instead of a 401: sso.login_redirect, GET or HEAD, and a browser's top-level
+// navigation (Sec-Fetch-Mode: navigate; or, from browsers that do not send Sec-Fetch-*,
+// Accept naming text/html). Returns the Location value, or "" when not.
+std::string loginRedirect(const SsoRuntime& sso, std::string_view method,
+                          std::string_view path, std::string_view query,
+                          std::string_view sec_fetch_mode, std::string_view accept);
 
 // Session-cookie authentication of a proxied request.
 struct SessionAuth {
@@ -103,7 +169,8 @@ SessionAuth authenticateSession(const SsoRuntime& sso, std::string_view method,
                                 std::string_view cookie_header,
                                 const identity::CsrfHeaders& csrf, SystemTime now);
 
-// `cookie_header` without the session and login-state cookies ("" when nothing is left).
+// `cookie_header` without the session, login-state and refresh cookies ("" when nothing is
+// left).
 std::string stripSsoCookies(const SsoRuntime& sso, std::string_view cookie_header);
 
 // Decodes application/x-www-form-urlencoded `name` from `form` ('+' is a space); nullopt when

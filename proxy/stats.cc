@@ -253,6 +253,22 @@ std::string StatsRegistry::renderPrometheus() const {
                            : identity::samlErrorName(static_cast<identity::SamlError>(i));
     line(out, "stepgate_sso_login_failures_total", std::string("reason=\"") + name + "\"", v);
   }
+  counter("stepgate_sso_oidc_logins_total",
+          "OIDC sign-ins accepted (a session cookie was issued).", &WorkerStats::sso_oidc_logins);
+  header(out, "stepgate_sso_oidc_login_failures_total", "counter",
+         "OIDC sign-ins refused at the callback, by reason.");
+  for (size_t i = 0; i < static_cast<size_t>(identity::OidcFailure::kCount); ++i) {
+    const uint64_t v = totalAt(&WorkerStats::sso_oidc_login_failures, i);
+    if (v == 0) continue;
+    line(out, "stepgate_sso_oidc_login_failures_total",
+         std::string("reason=\"") + identity::oidcFailureName(static_cast<identity::OidcFailure>(i)) + "\"", v);
+  }
+  counter("stepgate_sso_refreshes_total",
+          "Browser sessions renewed at the OIDC provider with its refresh token.",
+          &WorkerStats::sso_refreshes);
+  counter("stepgate_sso_login_redirects_total",
+          "Browser navigations without a credential sent to sign in (302).",
+          &WorkerStats::sso_login_redirects);
   counter("stepgate_sso_tokens_total", "Access tokens issued for browser sessions.",
           &WorkerStats::sso_tokens);
   counter("stepgate_sso_logouts_total", "Sessions ended by logout.", &WorkerStats::sso_logouts);

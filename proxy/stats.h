@@ -17,6 +17,7 @@
 #include "proxy/http1/parser.h"
 #include "identity/auth_error.h"
 #include "identity/principal.h"
+#include "identity/oidc_login.h"
 #include "identity/saml.h"
 #include "proxy/http1/path_normalize.h"
 
@@ -87,6 +88,11 @@ struct alignas(64) WorkerStats {
   // SAML responses refused, by identity::SamlError; the last slot: cookie or form problems.
   std::array<std::atomic<uint64_t>, static_cast<size_t>(identity::SamlError::kCount) + 1>
       sso_login_failures{};
+  std::atomic<uint64_t> sso_oidc_logins{0};   // OIDC sign-ins accepted (session issued)
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(identity::OidcFailure::kCount)>
+      sso_oidc_login_failures{};
+  std::atomic<uint64_t> sso_refreshes{0};     // sessions renewed at the OIDC provider
+  std::atomic<uint64_t> sso_login_redirects{0};  // navigations sent to sign in (302)
   std::atomic<uint64_t> sso_tokens{0};        // access tokens issued for sessions
   std::atomic<uint64_t> sso_logouts{0};
   std::atomic<uint64_t> sso_refusals{0};      // other local sign-in answers >= 400

@@ -86,6 +86,20 @@ void Worker::completeIntrospection(uint64_t id, identity::IntrospectionResult re
   conn->resumeAfterIntrospection(std::move(result));
 }
 
+uint64_t Worker::addSsoWait(Connection* conn) {
+  const uint64_t id = next_wait_id_++;
+  sso_waits_.emplace(id, conn);
+  return id;
+}
+
+void Worker::completeSso(uint64_t id, StatusOr<identity::TokenResponse> tokens) {
+  auto it = sso_waits_.find(id);
+  if (it == sso_waits_.end()) return;  // the connection went away or timed out meanwhile
+  Connection* conn = it->second;
+  sso_waits_.erase(it);
+  conn->resumeAfterSso(std::move(tokens));
+}
+
 uint64_t Worker::addLookupWait(Connection* conn) {
   const uint64_t id = next_wait_id_++;
   lookup_waits_.emplace(id, conn);

@@ -81,6 +81,12 @@ class Worker {
   void removeIntrospectionWait(uint64_t id) { introspection_waits_.erase(id); }
   // Posted by the Introspector's completion: resumes the connection if it still waits.
   void completeIntrospection(uint64_t id, identity::IntrospectionResult result);
+
+  // A connection waiting for the OIDC provider (sign-in code exchange or refresh).
+  uint64_t addSsoWait(Connection* conn);
+  void removeSsoWait(uint64_t id) { sso_waits_.erase(id); }
+  // Posted by the OidcLoginService's completion: resumes the connection if it still waits.
+  void completeSso(uint64_t id, StatusOr<identity::TokenResponse> tokens);
   // A connection waiting for execution lookups (orchestrators/resolver.h), by wait id.
   uint64_t addLookupWait(Connection* conn);
   void removeLookupWait(uint64_t id) { lookup_waits_.erase(id); }
@@ -140,6 +146,7 @@ class Worker {
   identity::AuthenticatorPtr authenticator_;
   std::vector<Connection*> parked_;
   std::unordered_map<uint64_t, Connection*> introspection_waits_;
+  std::unordered_map<uint64_t, Connection*> sso_waits_;
   std::unordered_map<uint64_t, Connection*> lookup_waits_;
   std::unordered_map<uint64_t, Connection*> audit_waits_;
   identity::UpstreamAssertionCache assertion_cache_;
