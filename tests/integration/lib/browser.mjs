@@ -80,6 +80,19 @@ function browserPids(userDataDir) {
   return pids;
 }
 
+// Kills what is left of a browser and removes its profile (synchronous: also used from the
+// process's 'exit' handler, for a test that ended without close()).
+function killAndRemove(userDataDir) {
+  for (const pid of browserPids(userDataDir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  fs.rmSync(userDataDir, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
+}
+
 /**
  * Starts headless Chromium with a fresh profile. Options: timeoutMs (the pages' default
  * timeout, 15000). Resolves to { context, newPage(), console, close() }.
@@ -102,6 +115,8 @@ export async function launchBrowser({ timeoutMs = PAGE_TIMEOUT_MS } = {}) {
     fs.rmSync(userDataDir, { recursive: true, force: true });
     throw new Error(`Chromium (${executablePath}) did not start: ${err.message}`);
   }
+  const onExit = () => killAndRemove(userDataDir);
+  process.once('exit', onExit);
   context.setDefaultTimeout(timeoutMs);
   context.setDefaultNavigationTimeout(timeoutMs);
 
@@ -133,15 +148,10 @@ export async function launchBrowser({ timeoutMs = PAGE_TIMEOUT_MS } = {}) {
       try {
         await withTimeout(context.close(), CLOSE_TIMEOUT_MS, 'chromium close');
       } catch {
-        for (const pid of browserPids(userDataDir)) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }
+        // killed below
       }
-      fs.rmSync(userDataDir, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
+      process.removeListener('exit', onExit);
+      killAndRemove(userDataDir);
     },
   };
 }
