@@ -151,7 +151,8 @@ export function parseAuthnRequest(samlRequest) {
     throw new Error(`SAMLRequest does not inflate: ${err.message}`);
   }
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw new Error('DOCTYPE in the AuthnRequest');
-  const root = /^\s*(?:<\?xml[^>]*\?>\s*)?<(?:([A-Za-z_][\w.-]*):)?AuthnRequest(\s[^>]*)>/.exec(xml);
+  const root = /^\s*(?:<\?xml[^>]*\?>\s*)?<(?:([A-Za-z_][\w.-]*):)?AuthnRequest(\s[^>]*)>/
+    .exec(xml);
   if (!root) throw new Error('the root element is not an AuthnRequest');
   const prefix = root[1] ? `${root[1]}:` : '';
   const attrs = {};
@@ -168,7 +169,9 @@ export function parseAuthnRequest(samlRequest) {
   }
   if (attrs.Version !== '2.0') throw new Error('Version is not 2.0');
   if (!attrs.ID || !NCNAME.test(attrs.ID)) throw new Error('no valid ID');
-  const issuers = [...xml.matchAll(/<(?:[A-Za-z_][\w.-]*:)?Issuer(?:\s[^>]*)?>([^<]*)<\/(?:[A-Za-z_][\w.-]*:)?Issuer>/g)];
+  const issuerElement =
+    /<(?:[A-Za-z_][\w.-]*:)?Issuer(?:\s[^>]*)?>([^<]*)<\/(?:[A-Za-z_][\w.-]*:)?Issuer>/g;
+  const issuers = [...xml.matchAll(issuerElement)];
   if (issuers.length !== 1) throw new Error('not exactly one Issuer');
   return {
     id: attrs.ID,
@@ -193,10 +196,12 @@ ${body}
 }
 
 function loginForm(txn, error) {
-  return page('Test IdP sign-in', `${error ? `<p id="error">${htmlEscape(error)}</p>\n` : ''}<form id="login-form" method="post" action="/sso/login">
+  const message = error ? `<p id="error">${htmlEscape(error)}</p>\n` : '';
+  return page('Test IdP sign-in', `${message}<form id="login-form" method="post" action="/sso/login">
 <input type="hidden" name="txn" value="${htmlEscape(txn)}">
 <label>User name <input id="username" name="username" autocomplete="username"></label>
-<label>Password <input id="password" name="password" type="password" autocomplete="current-password"></label>
+<label>Password
+<input id="password" name="password" type="password" autocomplete="current-password"></label>
 <button id="login" type="submit">Sign in</button>
 </form>`);
 }
