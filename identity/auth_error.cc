@@ -35,6 +35,7 @@ const char* authErrorName(AuthError e) noexcept {
     case AuthError::kIntrospectionUnavailable: return "introspection_unavailable";
     case AuthError::kCertificateMissing: return "certificate_missing";
     case AuthError::kCertificateUnverified: return "certificate_unverified";
+    case AuthError::kSessionRevoked: return "session_revoked";
     case AuthError::kCount: break;
   }
   return "unknown";

@@ -38,6 +38,7 @@ enum class AuthError : unsigned char {
   kIntrospectionUnavailable,  // the introspection endpoint failed
   kCertificateMissing,        // an mTLS provider and no client certificate
   kCertificateUnverified,     // a client certificate that did not verify
+  kSessionRevoked,            // a stepgate access token whose session was signed out
   kCount,                     // not an error: the number of values above
 };
 

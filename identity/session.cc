@@ -624,6 +624,13 @@ CsrfResult checkCsrf(std::string_view method, const CsrfHeaders& headers, const 
 
 // ---- revocation --------------------------------------------------------------------------
 
+SessionRevocationList::SessionRevocationList(size_t max_entries)
+    : max_entries_(max_entries), snapshot_(std::make_shared<const Map>()) {}
+
+void SessionRevocationList::publishLocked() {
+  snapshot_.store(std::make_shared<const Map>(by_sid_), std::memory_order_release);
+}
+
 Status SessionRevocationList::revoke(std::string_view sid, SystemTime expires_at, SystemTime now) {
   if (sid.empty())
     return invalidArgument("no session id");
@@ -643,6 +650,7 @@ Status SessionRevocationList::revoke(std::string_view sid, SystemTime expires_at
     }
     it->second = expires_at;
     by_exp_.emplace(expires_at, key);
+    publishLocked();
     return okStatus();
   }
   if (by_sid_.size() >= max_entries_) {
@@ -653,13 +661,16 @@ Status SessionRevocationList::revoke(std::string_view sid, SystemTime expires_at
   }
   by_sid_.emplace(key, expires_at);
   by_exp_.emplace(expires_at, std::move(key));
+  publishLocked();
   return okStatus();
 }
 
-bool SessionRevocationList::isRevoked(std::string_view sid, SystemTime now) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = by_sid_.find(std::string(sid));
-  return it != by_sid_.end() && now < it->second;
+bool SessionRevocationList::isRevoked(std::string_view sid, SystemTime now) const noexcept {
+  const std::shared_ptr<const Map> snap = snapshot_.load(std::memory_order_acquire);
+  if (snap->empty())
+    return false;
+  auto it = snap->find(sid);
+  return it != snap->end() && now < it->second;
 }
 
 size_t SessionRevocationList::size() const {

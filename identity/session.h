@@ -20,6 +20,7 @@
 // Nothing here throws; failures are Status values or SessionError codes, whose messages never
 // contain keys, cookie values or CSRF tokens.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -216,24 +217,37 @@ CsrfResult checkCsrf(std::string_view method, const CsrfHeaders& headers, const 
 
 // ---- revocation --------------------------------------------------------------------------
 
-// Session ids ended by logout, each kept until its session's exp. Bounded: when full,
-// expired entries are dropped first; if none were, revoke() fails with ResourceExhausted
-// (the cookie is still cleared; log it). Thread-safe; every call is O(log n) or an O(n)
-// purge when full. Per process: replicas do not share it.
+// Session ids ended by logout (or replaced by a refresh), each kept until its session's exp.
+// Bounded: when full, expired entries are dropped first; if none were, revoke() fails with
+// ResourceExhausted (the cookie is still cleared; log it). Per process: replicas do not share
+// it.
+// Threads: isRevoked() is on the request path and takes no lock: it reads an immutable
+// snapshot published with an atomic pointer. revoke() (logout, rare) takes a mutex, updates
+// the list and publishes a new snapshot (O(n) copy).
 class SessionRevocationList {
  public:
-  explicit SessionRevocationList(size_t max_entries = 100000) : max_entries_(max_entries) {}
+  explicit SessionRevocationList(size_t max_entries = 100000);
 
   [[nodiscard]] Status revoke(std::string_view sid, SystemTime expires_at, SystemTime now);
-  bool isRevoked(std::string_view sid, SystemTime now) const;
+  bool isRevoked(std::string_view sid, SystemTime now) const noexcept;
   size_t size() const;
 
  private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>()(s);
+    }
+  };
+  using Map = std::unordered_map<std::string, SystemTime, Hash, std::equal_to<>>;
+
   void purgeLocked(SystemTime now);
+  void publishLocked();
   size_t max_entries_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, SystemTime> by_sid_;
-  std::multimap<SystemTime, std::string> by_exp_;
+  Map by_sid_;                                     // guarded by mu_
+  std::multimap<SystemTime, std::string> by_exp_;  // guarded by mu_
+  std::atomic<std::shared_ptr<const Map>> snapshot_;
 };
 
 // ---- PKCE and login state ----------------------------------------------------------------

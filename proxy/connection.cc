@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/json.h"
 #include "common/json_writer.h"
 #include "common/logging.h"
 #include "proxy/http1/bearer.h"
@@ -446,6 +447,15 @@ void Connection::startLocalBodyCollection() {
   startBodyCollection();
 }
 
+bool Connection::stepgateTokenRevoked(const identity::Principal& p) const {
+  if (p.provider != config::kStepgateProviderName || !p.claims) {
+    return false;
+  }
+  const JsonValue* sid = p.claims->find("sid");
+  return sid != nullptr && sid->isString() &&
+         runtime_->sso->revoked->isRevoked(sid->asString(), std::chrono::system_clock::now());
+}
+
 bool Connection::redirectToLogin() {
   std::string_view mode, accept;
   for (const http1::Header& h : req_.headers) {
@@ -672,6 +682,11 @@ bool Connection::authenticate() {
   }
   if (o.error) {
     refuseAuthentication(*o.error, o.provider);
+    return false;
+  }
+  if (runtime_->sso && stepgateTokenRevoked(*o.principal)) {
+    // A stepgate access token outlives nothing it was minted for: signed out, refused.
+    refuseAuthentication(identity::AuthError::kSessionRevoked, o.provider);
     return false;
   }
   if (o.cached) WorkerStats::inc(s.auth_cache_hits);

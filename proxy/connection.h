@@ -120,6 +120,9 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   void startOidcCall(std::unique_ptr<OidcPending> pending);
   // A browser navigation without a credential: 302 to sign in (true when answered).
   bool redirectToLogin();
+  // A stepgate access token (built-in `stepgate` provider) minted for a session since
+  // signed out or replaced.
+  bool stepgateTokenRevoked(const identity::Principal& p) const;
   // All Cookie headers of the request, joined with "; " (into cookies_).
   std::string_view joinedCookies();
   bool authenticate();

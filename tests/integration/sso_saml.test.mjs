@@ -200,6 +200,13 @@ rules:
     const after = await send(port, 'GET', '/api/workflow/payments/status',
       { headers: `Cookie: ${cookie}\r\n` });
     assert.equal(statusOf(after), 401);
+    // ... and so does the access token minted for that session (its sid is revoked).
+    const bAfter = await send(port, 'GET', '/api/workflow/payments/status',
+      { headers: `Authorization: Bearer ${tok.access_token}\r\n` });
+    assert.equal(statusOf(bAfter), 401, bAfter.text);
+    assert.match(headerValues(bAfter, 'www-authenticate')[0] ?? '', /invalid_token/);
+    const m = await metrics(adminPort);
+    assert.equal(metricValue(m, 'stepgate_auth_failures_total', { reason: 'session_revoked' }), 1);
   });
 
   test('a replayed response is refused', async () => {
