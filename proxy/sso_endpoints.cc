@@ -186,7 +186,8 @@ SsoAnswer oidcFailed(OidcFailure f, std::string_view error) {
 
 // 302 to the provider's authorization endpoint with a fresh login-state cookie.
 SsoAnswer oidcRedirect(const SsoRuntime& sso, const identity::OidcLoginService& service,
-                       const std::string& return_to, SystemTime now) {
+                       const std::string& return_to, SystemTime now,
+                       const identity::FormFields& extra = {}) {
   const auto endpoints = service.endpoints();
   if (!endpoints) return refuse(503, "login_unavailable");
   auto state = sso.login->begin(return_to, {}, now);
@@ -198,8 +199,9 @@ SsoAnswer oidcRedirect(const SsoRuntime& sso, const identity::OidcLoginService& 
   a.content_type = "text/plain";
   a.body = "Redirecting to the identity provider\n";
   a.headers = kNoStore;
-  a.headers += "Location: " + identity::authorizationUrl(*endpoints, service.client().config(),
-                                                         *state) + "\r\n";
+  a.headers += "Location: " +
+               identity::authorizationUrl(*endpoints, service.client().config(), *state, extra) +
+               "\r\n";
   a.headers += "Set-Cookie: " + *cookie + "\r\n";
   return a;
 }
@@ -230,7 +232,12 @@ SsoAnswer oidcLogin(const SsoRuntime& sso, const SsoRequest& req) {
       }
     }
   }
-  return oidcRedirect(sso, *req.oidc, *return_to, req.now);
+  // The authorization request parameters the operator lets through (prompt, login_hint...).
+  identity::FormFields extra;
+  for (const std::string& name : req.oidc->client().config().extra_authorize_params) {
+    if (auto v = queryValue(req.query, name)) extra.emplace_back(name, std::move(*v));
+  }
+  return oidcRedirect(sso, *req.oidc, *return_to, req.now, extra);
 }
 
 SsoAnswer oidcCallback(const SsoRuntime& sso, const SsoRequest& req) {

@@ -98,6 +98,7 @@ rules:
             client_secret_file: 'client.secret',
             redirect_uri: `${origin}${PREFIX}/oidc/callback`,
             scopes: ['openid', 'profile', 'email', 'groups'],
+            extra_params: ['login_hint'],
             fetch_timeout: '3s',
           },
         },
@@ -205,6 +206,12 @@ rules:
       assert.deepEqual(q.get('scope').split(' '), ['openid', 'profile', 'email', 'groups']);
       const login = [...jar.cookies.keys()];
       assert.deepEqual(login, ['__Host-stepgate-session-login']);
+      // Only the parameters listed in extra_params pass through to the provider.
+      const r0 = await send('GET', `${PREFIX}/login?login_hint=alice&prompt=none&return_to=%2F`);
+      assert.equal(statusOf(r0), 302, r0.text);
+      const q0 = new URL(headerValues(r0, 'location')[0]).searchParams;
+      assert.equal(q0.get('login_hint'), 'alice');
+      assert.equal(q0.get('prompt'), null);
       // A return_to that leaves the site is refused.
       const r = await send('GET', `${PREFIX}/login?return_to=${encodeURIComponent('//evil.test/')}`);
       assert.equal(statusOf(r), 400);
