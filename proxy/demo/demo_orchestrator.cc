@@ -1,6 +1,7 @@
 #include "proxy/demo/demo_orchestrator.h"
 
 #include <httplib.h>
+#include <openssl/evp.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
@@ -20,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/json.h"
+#include "identity/jwt.h"
 #include "proxy/admin/server_thread.h"
 
 namespace stepgate::proxy {
@@ -31,6 +34,7 @@ constexpr time_t kIoTimeoutSeconds = 5;
 constexpr size_t kMaxPayloadBytes = 1 << 20;
 constexpr const char* kJson = "application/json";
 constexpr const char* kText = "text/plain";
+constexpr const char* kHtml = "text/html; charset=utf-8";
 
 enum class WorkflowStatus : uint8_t { kRunning, kPaused, kCompleted, kTerminated, kFailed };
 enum class TaskStatus : uint8_t {
@@ -604,6 +608,15 @@ class Store {
     return std::string(buf.GetString(), buf.GetSize());
   }
 
+  // "name vN" for every definition, in seeding order.
+  std::vector<std::string> definitionLabels() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    out.reserve(defs_.size());
+    for (const auto& def : defs_) out.push_back(def.name + " v" + std::to_string(def.version));
+    return out;
+  }
+
   std::optional<std::string> definitionJson(const std::string& name, std::optional<int> version) {
     std::lock_guard<std::mutex> lock(mu_);
     const WorkflowDef* def = findDef(name, version);
@@ -837,6 +850,193 @@ class Store {
   uint64_t started_ = 0;                       // GUARDED_BY(mu_): workflows started so far
 };
 
+// ---- the web page (GET /) --------------------------------------------------------------
+
+// The header in which stepgate sends an upstream its identity assertion: the default of an
+// upstream's `identity_assertion.header` (docs/config.md).
+constexpr const char* kIdentityHeader = "X-Stepgate-Identity";
+constexpr size_t kMaxAssertionBytes = 8192;
+constexpr size_t kMaxSubjectBytes = 512;
+
+// Inline, so the page fetches nothing; the Content-Security-Policy allows exactly these two
+// by their hashes.
+constexpr std::string_view kPageStyle = R"css(
+body{font:15px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#1d2330}
+h1{font-size:1.5rem;margin-bottom:.25rem}
+.note{color:#5b6475;font-size:.85rem;margin-top:0}
+button{font:inherit;padding:.35rem .9rem;margin:0 .5rem .5rem 0;cursor:pointer}
+pre{background:#f2f3f6;padding:.75rem;min-height:1.5em;white-space:pre-wrap;word-break:break-all}
+)css";
+
+// Start: reads the CSRF token of the stepgate session (when there is one) and sends it with
+// the start; the second button sends the start without it.
+constexpr std::string_view kPageScript = R"js(
+(function () {
+  'use strict';
+  var result = document.getElementById('result');
+  var csrf = '';
+  function show(text) { result.textContent = text; }
+  async function readCsrf() {
+    csrf = '';
+    try {
+      var r = await fetch('/.stepgate/session', {credentials: 'same-origin'});
+      if (r.status !== 200) return;
+      var s = await r.json();
+      if (s && typeof s.csrf_token === 'string' && s.csrf_token !== '') csrf = s.csrf_token;
+    } catch (e) {
+      csrf = '';
+    }
+  }
+  async function start(withCsrf) {
+    var headers = {'Content-Type': 'application/json'};
+    if (withCsrf && csrf) headers['X-CSRF-Token'] = csrf;
+    try {
+      var r = await fetch('/api/workflow/order-fulfillment',
+          {method: 'POST', credentials: 'same-origin', headers: headers, body: '{}'});
+      var body = await r.text();
+      show(r.ok ? 'started ' + body.trim() : 'error ' + r.status + ' ' + body.slice(0, 200));
+    } catch (e) {
+      show('error 0 ' + String(e).slice(0, 200));
+    }
+  }
+  document.getElementById('start').addEventListener('click', async function () {
+    show('');
+    await readCsrf();
+    await start(true);
+  });
+  document.getElementById('start-no-csrf').addEventListener('click', async function () {
+    show('');
+    await start(false);
+  });
+})();
+)js";
+
+// "'sha256-<base64>'" of `text`, a CSP hash source.
+std::string cspHash(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
+    return "'none'";
+  }
+  unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+  const int n = EVP_EncodeBlock(b64, digest, static_cast<int>(len));
+  return "'sha256-" + std::string(reinterpret_cast<const char*>(b64), static_cast<size_t>(n)) +
+         "'";
+}
+
+const std::string& pageSecurityPolicy() {
+  static const std::string policy =
+      "default-src 'none'; script-src " + cspHash(kPageScript) + "; style-src " +
+      cspHash(kPageStyle) +
+      "; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  return policy;
+}
+
+std::string htmlEscape(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (char c : in) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// One part of a compact JWS, strict unpadded base64url, decoded; nullopt if it is not.
+std::optional<std::string> decodePart(std::string_view part) {
+  std::string out;
+  if (!identity::base64UrlDecode(part, out)) return std::nullopt;
+  return out;
+}
+
+bool isJsonObject(const std::string& text) {
+  auto v = stepgate::parseJson(text, JsonLimits{kMaxAssertionBytes, 16});
+  return v.isOk() && v->isObject();
+}
+
+// The `sub` claim of an identity assertion, read WITHOUT verifying its signature (the page
+// only shows it). nullopt unless `token` is three dot-separated parts, the first two strict
+// base64url of strict JSON objects and the third strict base64url, with `sub` a non-empty
+// string of at most kMaxSubjectBytes without control characters.
+std::optional<std::string> unverifiedSubject(std::string_view token) {
+  if (token.empty() || token.size() > kMaxAssertionBytes) return std::nullopt;
+  const size_t first = token.find('.');
+  if (first == std::string_view::npos) return std::nullopt;
+  const size_t second = token.find('.', first + 1);
+  if (second == std::string_view::npos || token.find('.', second + 1) != std::string_view::npos) {
+    return std::nullopt;
+  }
+  const std::string_view header = token.substr(0, first);
+  const std::string_view payload = token.substr(first + 1, second - first - 1);
+  const std::string_view signature = token.substr(second + 1);
+  if (header.empty() || payload.empty()) return std::nullopt;
+  const auto header_json = decodePart(header);
+  const auto payload_json = decodePart(payload);
+  if (!header_json || !payload_json || !decodePart(signature)) return std::nullopt;
+  if (!isJsonObject(*header_json)) return std::nullopt;
+  auto claims = stepgate::parseJson(*payload_json, JsonLimits{kMaxAssertionBytes, 16});
+  if (!claims.isOk() || !claims->isObject()) return std::nullopt;
+  const JsonValue* sub = claims->find("sub");
+  if (sub == nullptr || !sub->isString()) return std::nullopt;
+  const std::string& s = sub->asString();
+  if (s.empty() || s.size() > kMaxSubjectBytes) return std::nullopt;
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return std::nullopt;
+  }
+  return s;
+}
+
+// The page: who the identity assertion names, the definitions, and buttons that start an
+// order-fulfillment run through whatever serves this page (stepgate, in the demo).
+std::string renderPage(const httplib::Request& req, const std::vector<std::string>& definitions) {
+  std::string who;
+  bool asserted = false;
+  const size_t assertions = req.get_header_value_count(kIdentityHeader);
+  if (assertions == 0) {
+    who = "No identity assertion received";
+  } else {
+    asserted = true;
+    // More than one assertion is ambiguous: shown as unreadable, like a malformed one.
+    const auto sub = assertions == 1
+                         ? unverifiedSubject(req.get_header_value(kIdentityHeader))
+                         : std::nullopt;
+    who = sub ? "Signed in as " + htmlEscape(*sub)
+              : std::string("Signed in as (unreadable assertion)");
+  }
+  std::string page;
+  page.reserve(4096);
+  page +=
+      "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+      "<title>Demo orchestrator</title>\n<style>";
+  page += kPageStyle;
+  page +=
+      "</style>\n</head>\n<body>\n<h1 id=\"title\">Demo orchestrator</h1>\n"
+      "<p id=\"who\">";
+  page += who;
+  page += "</p>\n";
+  if (asserted) {
+    page += "<p id=\"who-note\" class=\"note\">From the " + htmlEscape(kIdentityHeader) +
+            " header: as asserted by the proxy; this demo does not verify it.</p>\n";
+  }
+  page += "<h2>Workflow definitions</h2>\n<ul id=\"definitions\">\n";
+  for (const auto& d : definitions) page += "<li>" + htmlEscape(d) + "</li>\n";
+  page +=
+      "</ul>\n<p>\n<button id=\"start\" type=\"button\">Start order-fulfillment</button>\n"
+      "<button id=\"start-no-csrf\" type=\"button\">Start order-fulfillment without the CSRF "
+      "token</button>\n</p>\n<pre id=\"result\"></pre>\n<script>";
+  page += kPageScript;
+  page += "</script>\n</body>\n</html>\n";
+  return page;
+}
+
 void sendError(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
   res.set_content(errorJson(status, message), kJson);
@@ -883,6 +1083,12 @@ class DemoOrchestrator::Impl {
     server_.set_write_timeout(kIoTimeoutSeconds, 0);
     server_.set_payload_max_length(kMaxPayloadBytes);
 
+    server_.Get("/", [this](const Req& req, Res& res) {  // also HEAD (cpp-httplib)
+      res.set_header("Cache-Control", "no-store");
+      res.set_header("X-Content-Type-Options", "nosniff");
+      res.set_header("Content-Security-Policy", pageSecurityPolicy());
+      res.set_content(renderPage(req, store_.definitionLabels()), kHtml);
+    });
     server_.Get("/health", [](const Req&, Res& res) {
       res.set_content("{\"healthy\":true}", kJson);
     });

@@ -31,6 +31,12 @@
 //          workflowType, referenceTaskName, status, ...)
 //   GET    /api/metadata/workflow[/{name}[?version=]]      → WorkflowDef(s)
 //   GET    /health                                         → {"healthy":true}
+//   GET    /  (and HEAD)                                   → text/html; charset=utf-8: a small
+//          self-contained page (inline CSS and script, nothing fetched elsewhere) for
+//          browsers reaching the orchestrator through stepgate: the `sub` of the identity
+//          assertion in X-Stepgate-Identity (the default header name; read, NOT verified),
+//          the definitions, and buttons that start order-fulfillment with and without the
+//          session's CSRF token (read from /.stepgate/session).
 // Steps run in definition order: starting schedules the first; completing (or skipping)
 // one schedules the next or completes the workflow (its output is the last task's output).
 // A failed step fails the workflow, unless a compensation step names it: then that step

@@ -208,29 +208,123 @@ std::string shellQuote(const std::string& s) {
   return out + "'";
 }
 
+constexpr const char* kDemoUsage =
+    "usage: stepgate demo [--state-dir DIR] [--port N] [--admin-port N] [--smoke]\n"
+    "       stepgate demo --orchestrator-only [--port N] [--listen ADDR]\n";
+
+// A port number 0..65535 in plain decimal; -1 for anything else.
+int parsePortNumber(const char* text) {
+  if (text == nullptr || *text == '\0') return -1;
+  int v = 0;
+  for (const char* p = text; *p != '\0'; ++p) {
+    if (*p < '0' || *p > '9') return -1;
+    v = v * 10 + (*p - '0');
+    if (v > 65535) return -1;
+  }
+  return v;
+}
+
+// `stepgate demo --orchestrator-only`: the demo orchestrator alone, on `listen` (an IPv4 or
+// IPv6 literal, brackets optional) and `port` (0: any free port), until SIGTERM or SIGINT.
+// Prints one line with its URL once it accepts connections. Exit codes: 0 after a signal,
+// 1 when it cannot listen, 2 for a malformed address.
+int runOrchestratorOnly(const std::string& listen, int port) {
+  std::string host = listen;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const bool v6 = host.find(':') != std::string::npos;
+  const std::string bracketed = v6 ? "[" + host + "]" : host;
+  auto addr = parseSocketAddress(bracketed + ":" + std::to_string(port), /*allow_zero_port=*/true);
+  if (!addr.isOk()) {
+    fprintf(stderr, "demo: --listen %s: %s\n", listen.c_str(), addr.status().message().c_str());
+    return 2;
+  }
+  // As `serve` does: the server threads never see these signals (they inherit this mask
+  // when they are created below); this thread takes SIGTERM and SIGINT with sigwait.
+  sigset_t signals;
+  sigset_t previous;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &signals, &previous);
+  auto orchestrator = proxy::DemoOrchestrator::start(*addr);
+  if (!orchestrator.isOk()) {
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    fprintf(stderr, "demo: orchestrator: %s\n", orchestrator.status().message().c_str());
+    return 1;
+  }
+  printf("demo orchestrator listening on http://%s:%u\n", bracketed.c_str(),
+         static_cast<unsigned>((*orchestrator)->port()));
+  fflush(stdout);
+  sigset_t wait_for;
+  sigemptyset(&wait_for);
+  sigaddset(&wait_for, SIGTERM);
+  sigaddset(&wait_for, SIGINT);
+  int sig = 0;
+  sigwait(&wait_for, &sig);
+  // The signals stay blocked: a second one, arriving while the server stops, is ignored.
+  (*orchestrator)->stop();
+  return 0;
+}
+
 }  // namespace
 
 int demoCommand(int argc, char** argv) {
   std::string state_dir = ".state/demo";
-  int port = 8443;
+  int port = -1;  // not given: 8443, or 0 (any free port) with --orchestrator-only
   int admin_port = 9901;
   bool smoke = false;
+  bool orchestrator_only = false;
+  std::string listen = "127.0.0.1";
+  // Options that only the full demo (stepgate, its state and the orchestrator) takes.
+  std::string full_demo_option;
+  bool listen_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--state-dir" && i + 1 < argc) {
       state_dir = argv[++i];
+      full_demo_option = a;
     } else if (a == "--port" && i + 1 < argc) {
-      port = atoi(argv[++i]);
+      port = parsePortNumber(argv[++i]);
+      if (port < 0) {
+        fprintf(stderr, "demo: --port must be a number 0..65535\n");
+        return 2;
+      }
     } else if (a == "--admin-port" && i + 1 < argc) {
-      admin_port = atoi(argv[++i]);
+      admin_port = parsePortNumber(argv[++i]);
+      if (admin_port < 0) {
+        fprintf(stderr, "demo: --admin-port must be a number 1..65535\n");
+        return 2;
+      }
+      full_demo_option = a;
     } else if (a == "--smoke") {
       smoke = true;
+      full_demo_option = a;
+    } else if (a == "--orchestrator-only") {
+      orchestrator_only = true;
+    } else if (a == "--listen" && i + 1 < argc) {
+      listen = argv[++i];
+      listen_given = true;
     } else {
-      fprintf(stderr,
-              "usage: stepgate demo [--state-dir DIR] [--port N] [--admin-port N] [--smoke]\n");
+      fputs(kDemoUsage, stderr);
       return 2;
     }
   }
+  if (orchestrator_only) {
+    if (!full_demo_option.empty()) {
+      fprintf(stderr, "demo: --orchestrator-only cannot be combined with %s\n%s",
+              full_demo_option.c_str(), kDemoUsage);
+      return 2;
+    }
+    return runOrchestratorOnly(listen, port < 0 ? 0 : port);
+  }
+  if (listen_given) {
+    fprintf(stderr, "demo: --listen needs --orchestrator-only\n%s", kDemoUsage);
+    return 2;
+  }
+  if (port < 0) port = 8443;
   if (port <= 0 || port > 65535 || admin_port <= 0 || admin_port > 65535) {
     fprintf(stderr, "demo: ports must be 1..65535\n");
     return 2;

@@ -1,12 +1,20 @@
 #include "proxy/demo/demo_orchestrator.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <poll.h>
 #include <rapidjson/document.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <regex>
 #include <set>
 #include <string>
+#include <vector>
 
+#include "identity/jwt.h"
 #include "tests/unit/control/raw_http_client.h"
 
 namespace stepgate::proxy {
@@ -493,6 +501,180 @@ TEST_F(DemoOrchestratorTest, RunningListsRunningAndPausedIdsOfAName) {
   EXPECT_EQ(ids, (std::set<std::string>{a, b}));
   EXPECT_EQ(json(call("GET", "/api/workflow/running/order-fulfillment?version=2")).Size(), 0u);
   EXPECT_EQ(json(call("GET", "/api/workflow/running/nope")).Size(), 0u);
+}
+
+// ---- the web page ------------------------------------------------------------------------
+
+// One request with `extra` header lines ("Name: value\r\n"...) over a loopback socket; the
+// response as text up to the server's close (bounded: 10 s without a byte).
+std::string rawExchange(uint16_t port, const std::string& method, const std::string& extra) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string req =
+      method + " / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra + "\r\n";
+  size_t sent = 0;
+  while (sent < req.size()) {
+    const ssize_t n = send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  std::string raw;
+  char buf[4096];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 10000) <= 0) break;
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    raw.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return raw;
+}
+
+std::string bodyOf(const std::string& raw) {
+  const size_t at = raw.find("\r\n\r\n");
+  return at == std::string::npos ? std::string() : raw.substr(at + 4);
+}
+
+std::string b64url(const std::string& s) { return identity::base64UrlEncode(s); }
+
+// A compact JWS with these claims and a signature nobody checks.
+std::string assertion(const std::string& claims_json) {
+  return b64url(R"({"alg":"ES256","typ":"JWT"})") + "." + b64url(claims_json) + "." +
+         b64url(std::string(64, '\x5a'));
+}
+
+std::string whoLine(const std::string& body) {
+  static const std::regex kWho("<p id=\"who\">([^<]*)</p>");
+  std::smatch m;
+  return std::regex_search(body, m, kWho) ? m[1].str() : "(no #who)";
+}
+
+// The text between the first `open` and the following `close`.
+std::string between(const std::string& s, const std::string& open, const std::string& close) {
+  const size_t a = s.find(open);
+  if (a == std::string::npos) return "";
+  const size_t b = s.find(close, a + open.size());
+  if (b == std::string::npos) return "";
+  return s.substr(a + open.size(), b - a - open.size());
+}
+
+std::string sha256Source(const std::string& text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EXPECT_EQ(EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr), 1);
+  unsigned char b64[64];
+  const int n = EVP_EncodeBlock(b64, digest, static_cast<int>(len));
+  return "'sha256-" + std::string(reinterpret_cast<const char*>(b64), static_cast<size_t>(n)) +
+         "'";
+}
+
+TEST_F(DemoOrchestratorTest, PageWithoutAssertion) {
+  auto r = call("GET", "/");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["content-type"], "text/html; charset=utf-8");
+  EXPECT_EQ(r.headers["cache-control"], "no-store");
+  EXPECT_NE(r.body.find("<title>Demo orchestrator</title>"), std::string::npos);
+  EXPECT_NE(r.body.find("<h1 id=\"title\">Demo orchestrator</h1>"), std::string::npos);
+  EXPECT_EQ(whoLine(r.body), "No identity assertion received");
+  EXPECT_EQ(r.body.find("id=\"who-note\""), std::string::npos);
+  EXPECT_EQ(between(r.body, "<ul id=\"definitions\">", "</ul>"),
+            "\n<li>order-fulfillment v1</li>\n<li>refund v1</li>\n");
+  EXPECT_NE(r.body.find("<button id=\"start\" type=\"button\">Start order-fulfillment</button>"),
+            std::string::npos);
+  EXPECT_NE(r.body.find("<button id=\"start-no-csrf\""), std::string::npos);
+  EXPECT_NE(r.body.find("<pre id=\"result\"></pre>"), std::string::npos);
+  // Self-contained: nothing is loaded from anywhere.
+  EXPECT_EQ(r.body.find(" src="), std::string::npos);
+  EXPECT_EQ(r.body.find("<link"), std::string::npos);
+  EXPECT_EQ(r.body.find("http"), std::string::npos);
+}
+
+TEST_F(DemoOrchestratorTest, PageSecurityPolicyAllowsExactlyItsInlineScriptAndStyle) {
+  auto r = call("GET", "/");
+  ASSERT_EQ(r.status, 200);
+  const std::string csp = r.headers["content-security-policy"];
+  const std::string script = between(r.body, "<script>", "</script>");
+  const std::string style = between(r.body, "<style>", "</style>");
+  ASSERT_NE(script.find("/.stepgate/session"), std::string::npos) << r.body;
+  ASSERT_NE(script.find("X-CSRF-Token"), std::string::npos);
+  ASSERT_NE(style.find("body{"), std::string::npos);
+  EXPECT_NE(csp.find("default-src 'none'"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("script-src " + sha256Source(script) + ";"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("style-src " + sha256Source(style) + ";"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("connect-src 'self'"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << csp;
+}
+
+TEST_F(DemoOrchestratorTest, HeadOfThePageHasNoBody) {
+  const std::string raw = rawExchange(server_->port(), "HEAD", "");
+  ASSERT_EQ(raw.rfind("HTTP/1.1 200 ", 0), 0u) << raw;
+  EXPECT_NE(raw.find("Content-Type: text/html; charset=utf-8\r\n"), std::string::npos) << raw;
+  EXPECT_EQ(bodyOf(raw), "");
+}
+
+TEST_F(DemoOrchestratorTest, PageShowsTheAssertedSubjectEscaped) {
+  const std::string raw = rawExchange(
+      server_->port(), "GET",
+      "X-Stepgate-Identity: " + assertion(R"({"sub":"alice<b>\"&'","groups":["ops"]})") + "\r\n");
+  ASSERT_EQ(raw.rfind("HTTP/1.1 200 ", 0), 0u) << raw;
+  const std::string body = bodyOf(raw);
+  EXPECT_EQ(whoLine(body), "Signed in as alice&lt;b&gt;&quot;&amp;&#39;");
+  EXPECT_EQ(body.find("alice<b>"), std::string::npos);
+  EXPECT_NE(body.find("as asserted by the proxy; this demo does not verify it"),
+            std::string::npos);
+
+  // The header name is case-insensitive; the value is read, not verified.
+  const std::string lower = rawExchange(
+      server_->port(), "GET", "x-stepgate-identity: " + assertion(R"({"sub":"bob"})") + "\r\n");
+  EXPECT_EQ(whoLine(bodyOf(lower)), "Signed in as bob");
+}
+
+TEST_F(DemoOrchestratorTest, PageShowsAnUnreadableAssertionAsSuch) {
+  const std::string header = b64url(R"({"alg":"ES256"})");
+  const std::string sig = b64url("sig");
+  const std::vector<std::string> bad = {
+      "garbage",
+      header + "." + b64url(R"({"sub":"x"})"),                                 // two parts
+      header + "." + b64url(R"({"sub":"x"})") + "." + sig + ".x",              // four parts
+      header + "." + b64url(R"({"sub":"x"})") + "=." + sig,                    // padding
+      header + ".+" + b64url(R"({"sub":"x"})").substr(1) + "." + sig,          // not base64url
+      header + "." + b64url("not json") + "." + sig,
+      header + "." + b64url(R"(["sub","x"])") + "." + sig,                     // not an object
+      header + "." + b64url(R"({"sub":"x","sub":"y"})") + "." + sig,           // duplicate
+      header + "." + b64url(R"({"sub":7})") + "." + sig,
+      header + "." + b64url(R"({"sub":""})") + "." + sig,
+      header + "." + b64url(R"({"iss":"x"})") + "." + sig,                     // no sub
+      header + "." + b64url(R"({"sub":"a\nb"})") + "." + sig,                  // control char
+      header + "." + b64url("{\"sub\":\"\xff\"}") + "." + sig,                 // bad UTF-8
+      b64url("not json") + "." + b64url(R"({"sub":"x"})") + "." + sig,        // header
+      "." + b64url(R"({"sub":"x"})") + "." + sig,                              // empty header
+      header + "." + b64url(R"({"sub":")" + std::string(600, 'a') + "\"}") + "." + sig,
+  };
+  for (const auto& token : bad) {
+    const std::string raw =
+        rawExchange(server_->port(), "GET", "X-Stepgate-Identity: " + token + "\r\n");
+    ASSERT_EQ(raw.rfind("HTTP/1.1 200 ", 0), 0u) << raw;
+    EXPECT_EQ(whoLine(bodyOf(raw)), "Signed in as (unreadable assertion)") << token;
+  }
+  // A well-formed one decodes (the cases above fail for their own reason).
+  const std::string good = header + "." + b64url(R"({"sub":"x"})") + "." + sig;
+  EXPECT_EQ(whoLine(bodyOf(rawExchange(server_->port(), "GET",
+                                       "X-Stepgate-Identity: " + good + "\r\n"))),
+            "Signed in as x");
+  // Two assertions are ambiguous.
+  const std::string twice = rawExchange(
+      server_->port(), "GET",
+      "X-Stepgate-Identity: " + good + "\r\nX-Stepgate-Identity: " + good + "\r\n");
+  EXPECT_EQ(whoLine(bodyOf(twice)), "Signed in as (unreadable assertion)");
 }
 
 TEST(DemoOrchestratorStartTest, TakenPortIsAnError) {
