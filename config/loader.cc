@@ -297,7 +297,7 @@ Status Loader::load(const YAML::Node& root, Config& config) {
     RETURN_IF_ERROR(loadAudit(src_, base_dir_, n, *config.audit));
   }
   if (const YAML::Node n = root["issuer"]; n.IsDefined()) {
-    RETURN_IF_ERROR(src_.checkMap(n, {"url", "signing_key"}));
+    RETURN_IF_ERROR(src_.checkMap(n, {"url", "signing_key", "previous_keys"}));
     RETURN_IF_ERROR(src_.require(n, "url"));
     RETURN_IF_ERROR(src_.require(n, "signing_key"));
     config.issuer.emplace();
@@ -312,6 +312,19 @@ Status Loader::load(const YAML::Node& root, Config& config) {
     std::filesystem::path kp(key);
     if (kp.is_relative()) kp = base_dir_ / kp;
     config.issuer->signing_key_file = kp.lexically_normal().string();
+    if (const YAML::Node prev = n["previous_keys"]; prev.IsDefined()) {
+      std::vector<std::string> files;
+      RETURN_IF_ERROR(src_.readStringList(prev, files));
+      if (files.size() > 4) return src_.error(prev, "previous_keys: at most 4 files");
+      for (const std::string& f : files) {
+        std::filesystem::path fp(f);
+        if (fp.is_relative()) fp = base_dir_ / fp;
+        if (!std::filesystem::exists(fp)) {
+          return src_.error(prev, "previous_keys: cannot read '" + f + "'");
+        }
+        config.issuer->previous_key_files.push_back(fp.lexically_normal().string());
+      }
+    }
   }
   if (const YAML::Node n = root["sso"]; n.IsDefined()) {
     config.sso.emplace();

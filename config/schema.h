@@ -268,6 +268,7 @@ struct AuditSyslogConfig {
 struct IssuerConfig {
   std::string url;                        // https://stepgate.example.com
   std::string signing_key_file;           // resolved path
+  std::vector<std::string> previous_key_files;  // resolved; published, never used to sign
 };
 
 // The audit log (docs/audit.md). Absent: no audit log.

@@ -73,6 +73,32 @@ StatusOr<EvpPkeyPtr> readPemKey(const std::string& path) {
   return EvpPkeyPtr(key, EVP_PKEY_free);
 }
 
+// A private or public PEM key (a previous signing key may be kept as its public half only).
+StatusOr<EvpPkeyPtr> readPemAnyKey(const std::string& path) {
+  auto priv = readPemKey(path);
+  if (priv.isOk() || priv.status().code() == StatusCode::kNotFound)
+    return priv;
+  FILE* f = fopen(path.c_str(), "re");
+  if (f == nullptr)
+    return notFound(path);
+  EVP_PKEY* key = PEM_read_PUBKEY(f, nullptr, nullptr, nullptr);
+  fclose(f);
+  if (key == nullptr) {
+    ERR_clear_error();
+    return invalidArgument(path + ": not a PEM private or public key");
+  }
+  return EvpPkeyPtr(key, EVP_PKEY_free);
+}
+
+// One JWKS entry for an EC P-256 key.
+std::string ecJwk(EVP_PKEY* key, const std::string& kid) {
+  std::string jwk = "{\"kty\":\"EC\",\"crv\":\"P-256\",\"use\":\"sig\",\"alg\":\"ES256\",\"kid\":";
+  json::appendString(jwk, kid);
+  jwk += ",\"x\":\"" + base64UrlEncode(coordinate(key, OSSL_PKEY_PARAM_EC_PUB_X)) +
+         "\",\"y\":\"" + base64UrlEncode(coordinate(key, OSSL_PKEY_PARAM_EC_PUB_Y)) + "\"}";
+  return jwk;
+}
+
 StatusOr<EvpPkeyPtr> generateAndSave(const std::string& path) {
   EVP_PKEY* raw = EVP_EC_gen("P-256");
   if (raw == nullptr)
@@ -133,7 +159,26 @@ StatusOr<std::unique_ptr<StepgateIssuer>> StepgateIssuer::open(
     if (!loaded.isOk())
       return loaded.status();
   }
-  return fromKey(std::move(loaded).value(), options);
+  auto issuer = fromKey(std::move(loaded).value(), options);
+  if (!issuer.isOk())
+    return issuer;
+  for (const std::string& path : options.previous_key_files) {
+    auto prev = readPemAnyKey(path);
+    if (!prev.isOk())
+      return invalidArgument("previous issuer key: " + prev.status().message());
+    if (EVP_PKEY_get_base_id(prev->get()) != EVP_PKEY_EC ||
+        EVP_PKEY_get_bits(prev->get()) != 256)
+      return invalidArgument(path + ": not an EC P-256 key");
+    auto kid = jwkThumbprint(prev->get());
+    if (!kid.isOk())
+      return invalidArgument(path + ": " + kid.status().message());
+    if (*kid == (*issuer)->kid_)
+      return invalidArgument(path + ": the previous key is the current signing key");
+    std::string& jwks = (*issuer)->jwks_;
+    jwks.erase(jwks.size() - 2);  // "]}"
+    jwks += ',' + ecJwk(prev->get(), *kid) + "]}";
+  }
+  return issuer;
 }
 
 StatusOr<std::unique_ptr<StepgateIssuer>> StepgateIssuer::fromKey(
@@ -151,13 +196,7 @@ StatusOr<std::unique_ptr<StepgateIssuer>> StepgateIssuer::fromKey(
   if (!kid.isOk())
     return invalidArgument(where + ": " + kid.status().message());
   issuer->kid_ = std::move(kid).value();
-  const std::string x = base64UrlEncode(coordinate(key.get(), OSSL_PKEY_PARAM_EC_PUB_X));
-  const std::string y = base64UrlEncode(coordinate(key.get(), OSSL_PKEY_PARAM_EC_PUB_Y));
-  std::string jwks =
-      "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"use\":\"sig\",\"alg\":\"ES256\",\"kid\":";
-  json::appendString(jwks, issuer->kid_);
-  jwks += ",\"x\":\"" + x + "\",\"y\":\"" + y + "\"}]}";
-  issuer->jwks_ = std::move(jwks);
+  issuer->jwks_ = "{\"keys\":[" + ecJwk(key.get(), issuer->kid_) + "]}";
   issuer->key_ = std::move(key);
   return issuer;
 }

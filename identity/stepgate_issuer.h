@@ -42,6 +42,10 @@ struct StepgateIssuerOptions {
   // An upstream assertion is kept under this many bytes: groups are dropped from the end
   // (and "groups_truncated": true added) until it fits; if it still does not, minting fails.
   size_t max_upstream_assertion_bytes = 4096;
+  // Keys signed with before a rotation (PEM, EC P-256, private or public): published in the
+  // JWKS after the current key, so tokens and assertions they signed keep verifying until
+  // they expire. Never used to sign.
+  std::vector<std::string> previous_key_files;
 };
 
 // What the upstream is asked to do, as the policy saw it.
@@ -59,7 +63,8 @@ struct OperationSummary {
 class StepgateIssuer {
  public:
   // Loads the key from options.key_file, or generates a P-256 key and writes it there
-  // (mode 0600, refusing to overwrite a file that appears meanwhile). InvalidArgument when
+  // (mode 0600, refusing to overwrite a file that appears meanwhile), and the public halves of
+  // options.previous_key_files (which must exist, be EC P-256 and differ from the current). InvalidArgument when
   // the file is not a PEM EC P-256 private key or issuer_url is empty; Internal on I/O or
   // OpenSSL failures. Messages name the file, never key material.
   [[nodiscard]] static StatusOr<std::unique_ptr<StepgateIssuer>> open(
@@ -73,7 +78,8 @@ class StepgateIssuer {
   const std::string& kid() const noexcept { return kid_; }
 
   // {"keys":[{"kty":"EC","crv":"P-256","use":"sig","alg":"ES256","kid":...,"x":...,"y":...}]},
-  // built once; serve it at /.well-known/jwks.json.
+  // the current key first, then the previous ones; built once; serve it at
+  // /.well-known/jwks.json.
   const std::string& jwksJson() const noexcept { return jwks_; }
 
   // A compact JWT: header {"alg":"ES256","typ":"at+jwt","kid"}; claims iss, sub, aud, iat,

@@ -108,6 +108,7 @@ StatusOr<RuntimeConstSharedPtr> buildRuntime(config::ConfigConstSharedPtr config
     identity::StepgateIssuerOptions io;
     io.issuer_url = config->issuer->url;
     io.key_file = config->issuer->signing_key_file;
+    io.previous_key_files = config->issuer->previous_key_files;
     auto issuer = identity::StepgateIssuer::open(io);
     if (!issuer.isOk()) return invalidArgument("issuer: " + issuer.status().message());
     rt->issuer = std::shared_ptr<const identity::StepgateIssuer>(std::move(issuer).value());

@@ -125,3 +125,39 @@ describe('stepgate issuer: JWKS and upstream identity assertions', () => {
     assert.equal(up.requests.length, seen);
   });
 });
+
+describe('issuer key rotation: the previous key stays in the JWKS', () => {
+  test('issuer.previous_keys are published after the current key, never private parts',
+    async () => {
+      const up = await startUpstream();
+      const dir = makeTempDir('stepgate-issuer-rotation-');
+      // The key used so far, kept as its public half (written by node:crypto, not stepgate).
+      const old = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      fs.writeFileSync(path.join(dir, 'old.pub.pem'),
+        old.publicKey.export({ type: 'spki', format: 'pem' }));
+      const port = await freePort();
+      const adminPort = await freePort();
+      const sg = await startStepgate(writeConfig(dir, {
+        listenPort: port, adminPort, upstreamPort: up.port,
+        extra: { issuer: { url: SELF, signing_key: 'new.pem', previous_keys: ['old.pub.pem'] } },
+      }));
+      try {
+        const r = await get(port, '/.well-known/jwks.json');
+        assert.equal(statusOf(r), 200, r.text);
+        const doc = JSON.parse(bodyOf(r));
+        assert.equal(doc.keys.length, 2);
+        const oldJwk = old.publicKey.export({ format: 'jwk' });
+        assert.equal(doc.keys[1].x, oldJwk.x);
+        assert.equal(doc.keys[1].y, oldJwk.y);
+        assert.notEqual(doc.keys[0].x, oldJwk.x);
+        // RFC 7638 thumbprint of the old key as its kid, computed here.
+        const canon = JSON.stringify({ crv: 'P-256', kty: 'EC', x: oldJwk.x, y: oldJwk.y });
+        assert.equal(doc.keys[1].kid,
+          crypto.createHash('sha256').update(canon).digest('base64url'));
+        for (const k of doc.keys) assert.equal(k.d, undefined);
+      } finally {
+        await sg.stop();
+        await up.close();
+      }
+    });
+});

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "config/loader.h"
@@ -46,6 +47,16 @@ TEST_F(IssuerConfigTest, LoadsWithDefaults) {
   EXPECT_EQ(ia.ttl, std::chrono::seconds(60));
 }
 
+TEST_F(IssuerConfigTest, PreviousKeys) {
+  fs::create_directories(dir_ / "keys");
+  { std::ofstream(dir_ / "keys/old.pem") << "x"; }
+  auto c = load("", "issuer: {url: \"https://sg.example.com\", signing_key: keys/sg.pem,\n"
+                    "         previous_keys: [keys/old.pem]}\n");
+  ASSERT_TRUE(c.isOk()) << c.status().message();
+  EXPECT_EQ((*c)->issuer->previous_key_files,
+            (std::vector<std::string>{(dir_ / "keys/old.pem").string()}));
+}
+
 TEST_F(IssuerConfigTest, Errors) {
   struct Case {
     std::string upstream, tail, message;
@@ -58,6 +69,10 @@ TEST_F(IssuerConfigTest, Errors) {
        "issuer: {url: \"https://a\", signing_key: k.pem}\n", "header name"},
       {"", "issuer: {url: \"ftp://a\", signing_key: k.pem}\n", "https://"},
       {"", "issuer: {url: \"https://a\"}\n", "signing_key"},
+      {"", "issuer: {url: \"https://a\", signing_key: k.pem, previous_keys: [gone.pem]}\n",
+       "previous_keys: cannot read 'gone.pem'"},
+      {"", "issuer: {url: \"https://a\", signing_key: k.pem, previous_keys: gone.pem}\n",
+       "previous_keys"},
   };
   for (const Case& k : cases) {
     auto c = load(k.upstream, k.tail);

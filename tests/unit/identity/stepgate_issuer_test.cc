@@ -119,6 +119,55 @@ TEST_F(StepgateIssuerTest, KidIsTheRfc7638Thumbprint) {
   EXPECT_EQ(k->find("d"), nullptr);  // never the private part
 }
 
+TEST_F(StepgateIssuerTest, RotationPublishesThePreviousKeyAndNeverSignsWithIt) {
+  // The key in use so far, and a token it signed.
+  auto old_issuer = openIssuer();
+  ASSERT_NE(old_issuer, nullptr);
+  auto old_token =
+      old_issuer->mintAccessToken(alice(), "workflow-api", std::chrono::minutes(15), now_);
+  ASSERT_TRUE(old_token.isOk());
+  // Rotate: a new signing key, the old one kept as its public half only.
+  FILE* f = fopen(options_.key_file.c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  EVP_PKEY* old_key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+  fclose(f);
+  ASSERT_NE(old_key, nullptr);
+  const std::string pub = dir_ + "/previous.pub.pem";
+  FILE* out = fopen(pub.c_str(), "w");
+  ASSERT_NE(out, nullptr);
+  ASSERT_EQ(PEM_write_PUBKEY(out, old_key), 1);
+  fclose(out);
+  EVP_PKEY_free(old_key);
+  options_.previous_key_files = {pub};
+  options_.key_file = dir_ + "/new.pem";
+  auto rotated = openIssuer();
+  ASSERT_NE(rotated, nullptr);
+  EXPECT_NE(rotated->kid(), old_issuer->kid());
+  auto jwks = parseJson(rotated->jwksJson());
+  ASSERT_TRUE(jwks.isOk());
+  ASSERT_NE(jwks->at("/keys/1"), nullptr);
+  EXPECT_EQ(jwks->at("/keys/0")->find("kid")->asString(), rotated->kid());
+  EXPECT_EQ(jwks->at("/keys/1")->find("kid")->asString(), old_issuer->kid());
+  EXPECT_EQ(jwks->at("/keys/2"), nullptr);
+  // Old tokens still verify; new ones are signed with the new key.
+  const KeySet ks = keys(*rotated);
+  const VerifyResult r = verifyJwt(*old_token, provider("at+jwt", "workflow-api"), ks, now_);
+  ASSERT_TRUE(r.ok()) << authErrorName(*r.error);
+  EXPECT_EQ(r.kid, old_issuer->kid());
+  auto fresh = rotated->mintAccessToken(alice(), "workflow-api", std::chrono::minutes(15), now_);
+  ASSERT_TRUE(fresh.isOk());
+  EXPECT_EQ(verifyJwt(*fresh, provider("at+jwt", "workflow-api"), ks, now_).kid, rotated->kid());
+
+  // The current key as a previous one, a missing file, and a non-key are refused.
+  options_.previous_key_files = {options_.key_file};
+  EXPECT_FALSE(StepgateIssuer::open(options_).isOk());
+  options_.previous_key_files = {dir_ + "/missing.pem"};
+  EXPECT_FALSE(StepgateIssuer::open(options_).isOk());
+  { std::ofstream(dir_ + "/junk.pem") << "junk\n"; }
+  options_.previous_key_files = {dir_ + "/junk.pem"};
+  EXPECT_FALSE(StepgateIssuer::open(options_).isOk());
+}
+
 TEST_F(StepgateIssuerTest, RefusesKeysThatAreNotP256AndUnreadableFiles) {
   { std::ofstream(options_.key_file) << "not a key\n"; }
   auto bad = StepgateIssuer::open(options_);
