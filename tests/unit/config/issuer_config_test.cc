@@ -72,7 +72,7 @@ TEST_F(IssuerConfigTest, Errors) {
       {"", "issuer: {url: \"https://a\", signing_key: k.pem, previous_keys: [gone.pem]}\n",
        "previous_keys: cannot read 'gone.pem'"},
       {"", "issuer: {url: \"https://a\", signing_key: k.pem, previous_keys: gone.pem}\n",
-       "previous_keys"},
+       "stepgate.yaml:6:63: expected a list of strings"},
   };
   for (const Case& k : cases) {
     auto c = load(k.upstream, k.tail);
