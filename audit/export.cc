@@ -478,23 +478,39 @@ void appendApiActivity(const JsonValue& r, std::string& out) {
   out += '}';
 }
 
+// An `auth_failure` record (a failed logon) or a `session` record (a browser sign-in,
+// refresh, token or sign-out: successful).
 void appendAuthentication(const JsonValue& r, std::string& out) {
+  const std::string& event = str(r, "/session/event");
+  const bool failure = event.empty();
+  int activity = 1;
+  const char* activity_name = "Logon";
+  if (event == "sign_out") {
+    activity = 2;
+    activity_name = "Logoff";
+  } else if (event == "token") {
+    activity = 3;
+    activity_name = "Authentication Ticket";
+  } else if (event == "refresh") {
+    activity = 99;
+    activity_name = "Other";
+  }
   bool f = true;
   out += '{';
   kvInt(out, "category_uid", 3, f);
   kvStr(out, "category_name", "Identity & Access Management", f);
   kvInt(out, "class_uid", 3002, f);
   kvStr(out, "class_name", "Authentication", f);
-  kvInt(out, "activity_id", 1, f);
-  kvStr(out, "activity_name", "Logon", f);
-  kvInt(out, "type_uid", 300201, f);
-  kvStr(out, "type_name", "Authentication: Logon", f);
-  kvInt(out, "severity_id", 3, f);
-  kvStr(out, "severity", "Medium", f);
+  kvInt(out, "activity_id", activity, f);
+  kvStr(out, "activity_name", activity_name, f);
+  kvInt(out, "type_uid", 300200 + activity, f);
+  kvStr(out, "type_name", std::string("Authentication: ") + activity_name, f);
+  kvInt(out, "severity_id", failure ? 3 : 1, f);
+  kvStr(out, "severity", failure ? "Medium" : "Informational", f);
   appendTime(out, r, f);
-  kvInt(out, "status_id", 2, f);
-  kvStr(out, "status", "Failure", f);
-  kvStrOpt(out, "status_detail", str(r, "/auth/reason"), f);
+  kvInt(out, "status_id", failure ? 2 : 1, f);
+  kvStr(out, "status", failure ? "Failure" : "Success", f);
+  kvStrOpt(out, "status_detail", failure ? str(r, "/auth/reason") : event, f);
   kvStrOpt(out, "status_code", intText(r, "/response/status"), f);
   appendMetadata(out, r, f);
   key(out, "user", f);
@@ -530,6 +546,7 @@ void appendAuthentication(const JsonValue& r, std::string& out) {
     kvStrOpt(out, "tls", str(r, "/source/tls"), u);
     kvStrOpt(out, "http_method", str(r, "/request/method"), u);
     kvStrOpt(out, "path", str(r, "/request/path"), u);
+    kvStrOpt(out, "sign_in_via", str(r, "/session/via"), u);
     out += '}';
   }
   out += '}';
@@ -724,7 +741,7 @@ bool appendOcsfEvent(const JsonValue& record, std::string& out) {
     appendApiActivity(record, out);
     return true;
   }
-  if (type == "auth_failure") {
+  if (type == "auth_failure" || type == "session") {
     appendAuthentication(record, out);
     return true;
   }

@@ -207,6 +207,12 @@ void encodeWith(const RequestRecordView& r, const Limits& l, bool truncated, std
     optStr(out, "provider", r.auth_provider, l);
     out += '}';
   }
+  if (!r.session_event.empty()) {
+    out += ",\"session\":{";
+    str(out, "event", r.session_event, l);
+    optStr(out, "via", r.session_via, l);
+    out += '}';
+  }
   if (r.status != 0) {
     out += ",\"response\":{\"status\":";
     json::appendUint(out, static_cast<uint64_t>(r.status));

@@ -29,8 +29,9 @@ struct OperationView {
 };
 
 struct RequestRecordView {
-  // "request" (a decision before the response), "auth_failure", or "response" (the
-  // outcome of an allowed request, written after it completed).
+  // "request" (a decision before the response), "auth_failure", "response" (the
+  // outcome of an allowed request, written after it completed), or "session" (a sign-in,
+  // session refresh, token, or sign-out at the browser sign-in endpoints).
   std::string_view type = "request";
   int64_t time_unix_us = 0;
   std::string_view request_id;
@@ -55,6 +56,9 @@ struct RequestRecordView {
   std::string_view shadow_effect, shadow_reason;  // "" when no shadow rule applied
   // auth failure
   std::string_view auth_reason, auth_provider;
+  // "session" records (browser sign-in): the event ("sign_in", "refresh", "token",
+  // "sign_out") and how the user signed in ("saml", "oidc"; "" when unknown)
+  std::string_view session_event, session_via;
   // response (local answers and "response" records)
   int status = 0;           // 0: not yet
   int upstream_status = 0;  // 0: none

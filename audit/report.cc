@@ -1,6 +1,7 @@
 #include "audit/report.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <tuple>
 #include <vector>
@@ -191,6 +192,8 @@ Status writeReport(Env& env, const std::string& dir, const ReportOptions& o, std
   Bounded<std::tuple<std::string, std::string, std::string>, Decisions> by_workflow;
   Bounded<std::pair<std::string, std::string>, uint64_t> denials;       // (effect, reason)
   Bounded<std::pair<std::string, std::string>, uint64_t> auth_reasons;  // (reason, provider)
+  // (subject, provider, via, event) of browser sign-in records
+  Bounded<std::array<std::string, 4>, uint64_t> sessions;
   Listing privileged, shadow, gaps, changes;
   uint64_t shadow_total = 0, privileged_total = 0, in_period = 0, log_records = 0;
   uint64_t first_seq = 0, last_seq = 0;
@@ -255,6 +258,10 @@ Status writeReport(Env& env, const std::string& dir, const ReportOptions& o, std
         } else if (type == "auth_failure") {
           const std::string& provider = str(r, "/auth/provider");
           if (auto* n = auth_reasons.get({str(r, "/auth/reason"), provider}))
+            ++*n;
+        } else if (type == "session") {
+          if (auto* n = sessions.get({who, str(r, "/principal/provider"), str(r, "/session/via"),
+                                      str(r, "/session/event")}))
             ++*n;
         } else if (type == "gap") {
           gaps.add({time, seq_text, "gap", "lost " + intText(r, "/lost") + " records"});
@@ -360,6 +367,16 @@ Status writeReport(Env& env, const std::string& dir, const ReportOptions& o, std
     for (const auto& [k, n] : auth_reasons.rows)
       row(md, {k.first, k.second, std::to_string(n)});
     overflowNote(md, auth_reasons.overflow);
+  }
+
+  md += "\n## Browser sign-ins\n\n";
+  if (sessions.rows.empty()) {
+    md += "None.\n";
+  } else {
+    header(md, {"principal", "provider", "via", "event", "count"});
+    for (const auto& [k, n] : sessions.rows)
+      row(md, {k[0], k[1], k[2], k[3], std::to_string(n)});
+    overflowNote(md, sessions.overflow);
   }
 
   md += "\n## Gaps and recoveries\n\n";

@@ -413,6 +413,7 @@ void Connection::handleHead(size_t head_len) {
   classification_.reset({});
   local_body_ = false;
   session_refresh_.clear();
+  pending_answer_ = false;
   if (runtime_->sso && isSsoPath(*runtime_->sso, path_)) {
     startSso();
     return;
@@ -576,6 +577,24 @@ void Connection::finishSsoAnswer(const SsoAnswer& a, bool oidc) {
       answerDecided("auth_failure", a.status, a.error, close, a.headers, {});
       return;
     }
+  }
+  if (a.principal && !a.session_event.empty() && worker_.auditProducer() != nullptr) {
+    // Sign-in, refresh, token and sign-out are audited (`session` record); in strict mode
+    // the cookie or token is handed out only once the record is durable.
+    principal_ = a.principal;
+    session_event_ = a.session_event;
+    session_via_ = a.session_via;
+    pending_answer_ = true;
+    pending_status_ = a.status;
+    pending_close_ = close;
+    pending_headers_.assign(a.headers);
+    pending_content_type_.assign(a.content_type);
+    pending_body_.assign(a.body);
+    const bool now = auditDecision("session", AuditNext::kLocal);
+    evbuffer_drain(bufferevent_get_input(bev_), head_len_);
+    head_len_ = 0;
+    if (now) sendPendingAnswer();
+    return;
   }
   evbuffer_drain(bufferevent_get_input(bev_), head_len_);
   head_len_ = 0;
@@ -1217,6 +1236,9 @@ void Connection::encodeAuditRecord(std::string_view type, int status, std::strin
       r.auth_provider =
           worker_.authenticator().config().providers[static_cast<size_t>(auth_provider_)].name;
     }
+  } else if (type == "session") {
+    r.session_event = session_event_;
+    r.session_via = session_via_;
   } else if (type == "request") {
     if (decided_) {
       const policy::CompiledPolicy* pol = runtime_->policy.get();
@@ -1322,6 +1344,12 @@ void Connection::answerDecided(std::string_view type, int status, std::string_vi
 }
 
 void Connection::sendPendingAnswer() {
+  if (pending_answer_) {
+    pending_answer_ = false;
+    sendLocalAnswer(pending_status_, pending_content_type_, pending_body_, pending_headers_,
+                    pending_close_);
+    return;
+  }
   sendLocalResponse(pending_status_, pending_error_, pending_close_, pending_headers_,
                     pending_fields_);
 }

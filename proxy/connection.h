@@ -242,6 +242,12 @@ class Connection : public DeferredDeletable, public UpstreamCallbacks {
   bool pending_close_ = false;
   std::string pending_headers_;
   std::string pending_fields_;
+  // A sign-in endpoint's answer waiting for its `session` record (sendPendingAnswer()).
+  bool pending_answer_ = false;
+  std::string pending_content_type_;
+  std::string pending_body_;
+  std::string_view session_event_;  // static strings of proxy/sso_endpoints.cc
+  std::string_view session_via_;
   bool req_keep_alive_ = true;
   bool req_http10_ = false;
   bool req_is_head_ = false;

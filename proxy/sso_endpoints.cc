@@ -206,6 +206,19 @@ SsoAnswer oidcRedirect(const SsoRuntime& sso, const identity::OidcLoginService& 
   return a;
 }
 
+// "saml" or "oidc" for a session's provider.
+std::string_view viaOf(const SsoRuntime& sso, std::string_view provider) {
+  if (sso.oidc_provider && provider == sso.oidc_provider->name) return "oidc";
+  if (sso.config.saml && provider == sso.config.saml->idp_entity_id) return "saml";
+  return {};
+}
+
+void tag(SsoAnswer& a, const SsoRuntime& sso, const identity::Session& s, std::string_view event) {
+  a.principal = std::make_shared<const identity::Principal>(sso.sessions->principal(s));
+  a.session_event = event;
+  a.session_via = viaOf(sso, s.provider);
+}
+
 SsoAnswer pendingAnswer(std::unique_ptr<OidcPending> p) {
   SsoAnswer a;
   a.outcome = SsoOutcome::kPending;
@@ -310,6 +323,7 @@ SsoAnswer acs(const SsoRuntime& sso, const SsoRequest& req) {
   a.headers += "Location: " + ls.state.return_to + "\r\n";
   a.headers += "Set-Cookie: " + *set + "\r\n";
   a.headers += "Set-Cookie: " + crossSite(sso.login->clearCookie()) + "\r\n";
+  tag(a, sso, *session, "sign_in");
   return a;
 }
 
@@ -329,6 +343,7 @@ SsoAnswer token(const SsoRuntime& sso, const SsoRequest& req) {
   body += "}\n";
   SsoAnswer a = json(200, std::move(body));
   a.outcome = SsoOutcome::kTokenIssued;
+  tag(a, sso, *s.session, "token");
   return a;
 }
 
@@ -352,6 +367,7 @@ SsoAnswer logout(const SsoRuntime& sso, const SsoRequest& req) {
   a.headers += "Set-Cookie: " + sso.sessions->clearCookie() + "\r\n";
   if (sso.refresh) a.headers += "Set-Cookie: " + sso.refresh->clearCookie() + "\r\n";
   a.outcome = SsoOutcome::kSignedOut;
+  if (s.session) tag(a, sso, *s.session, "sign_out");
   return a;
 }
 
@@ -700,6 +716,7 @@ SsoAnswer completeOidc(const SsoRuntime& sso, const identity::OidcLoginService& 
     SsoAnswer a = json(200, sessionJson(*session));
     a.outcome = SsoOutcome::kRefreshed;
     a.headers += cookies;
+    tag(a, sso, *session, "refresh");
     return a;
   }
   SsoAnswer a;
@@ -713,6 +730,7 @@ SsoAnswer completeOidc(const SsoRuntime& sso, const identity::OidcLoginService& 
   if (pending.kind == Kind::kExchange) {
     a.headers += "Set-Cookie: " + sso.login->clearCookie() + "\r\n";
   }
+  tag(a, sso, *session, pending.kind == Kind::kExchange ? "sign_in" : "refresh");
   return a;
 }
 

@@ -129,6 +129,11 @@ struct SsoAnswer {
   std::optional<identity::SamlError> saml_error;
   std::optional<OidcFailure> oidc_failure;
   std::unique_ptr<OidcPending> pending;  // with kPending
+  // For the audit log's `session` record: who, and what happened ("sign_in", "refresh",
+  // "token", "sign_out") through which sign-in ("saml", "oidc"). Null principal: no record.
+  identity::PrincipalConstSharedPtr principal;
+  std::string_view session_event;
+  std::string_view session_via;
 };
 
 // Whether the request's body must be read before answerSso() (POST to the ACS).

@@ -4,7 +4,8 @@
 // (PKCE S256, state, nonce), the callback's checks (state against the login-state cookie,
 // RFC 9207 iss, provider errors, a code that does not redeem), the session cookie on the
 // proxied API, the navigation redirect to sign in, refresh at the provider (the new ID token
-// must name the same subject), silent renewal at {prefix}/login, and logout.
+// must name the same subject), silent renewal at {prefix}/login, and logout; and the audit
+// log's records of all of it, read back by the test's own reader.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -15,6 +16,7 @@ import {
   metricValue,
 } from './lib/harness.mjs';
 import { startOidcProvider } from './lib/oidc_provider.mjs';
+import { readLog, allFiles, auditKeygen, auditCli } from './lib/audit_helpers.mjs';
 
 const PREFIX = '/.stepgate';
 
@@ -49,6 +51,8 @@ describe('OIDC sign-in through stepgate with oidc-provider', () => {
   let port;
   let adminPort;
   let dir;
+  let auditKey;
+  const secrets = [];  // codes and cookie values seen: none may reach the audit log
 
   before(async () => {
     up = await startUpstream();
@@ -64,6 +68,7 @@ describe('OIDC sign-in through stepgate with oidc-provider', () => {
       },
     });
     fs.writeFileSync(path.join(dir, 'client.secret'), `${idp.browserClient.clientSecret}\n`);
+    auditKey = await auditKeygen(dir);
     const pdir = path.join(dir, 'policies');
     fs.mkdirSync(pdir);
     fs.writeFileSync(path.join(pdir, 'payments.yaml'), `workflow: payments
@@ -103,6 +108,7 @@ rules:
           },
         },
         policies: 'policies',
+        audit: { dir: 'audit', signing_key: auditKey.key },
         log: { level: 'debug' },
       },
     });
@@ -184,6 +190,7 @@ rules:
     assert.equal(statusOf(r), 303, r.text);
     assert.equal(headerValues(r, 'location')[0], returnTo);
     jar.take(headerValues(r, 'set-cookie'));
+    secrets.push(callback.searchParams.get('code'), ...jar.cookies.values());
     return { jar, setCookies: headerValues(r, 'set-cookie') };
   }
 
@@ -374,5 +381,56 @@ rules:
       cleared.join(' | '));
     const after = await send('GET', '/api/workflow/payments/status', { cookies: jar.header() });
     assert.equal(statusOf(after), 401);
+  });
+
+  test('the audit log: sign-ins, refreshes and sign-outs as session records, refusals as '
+    + 'auth_failure, no code or cookie anywhere', async () => {
+    await sg.stop();
+    sg = null;
+    const auditDir = path.join(dir, 'audit');
+    const { records } = readLog(auditDir);
+    const sessions = records.map((r) => r.json).filter((j) => j.type === 'session');
+    const events = (e) => sessions.filter((j) => j.session.event === e);
+    const signIns = events('sign_in');
+    assert.ok(signIns.length >= 5, `sign-ins: ${signIns.length}`);
+    for (const j of signIns) {
+      assert.equal(j.session.via, 'oidc');
+      assert.equal(j.principal.provider, 'corp');
+      assert.equal(j.principal.method, 'session');
+      assert.match(j.principal.credential_id, /^hmac-sha256:[0-9a-f]{32}$/);
+      assert.equal(j.request.path, `${PREFIX}/oidc/callback`);
+      // The query's names only: never the code or the state.
+      assert.ok(j.request.query_keys.includes('code') && j.request.query_keys.includes('state'));
+      for (const k of j.request.query_keys) assert.ok(['code', 'state', 'iss'].includes(k), k);
+      assert.equal(j.response.status, 303);
+    }
+    assert.ok(signIns.some((j) => j.principal.subject === 'bob'));
+    assert.ok(events('refresh').length >= 2, 'POST /refresh and the silent renewal');
+    assert.equal(events('sign_out').length, 1);
+    const failures = records.map((r) => r.json).filter((j) => j.type === 'auth_failure');
+    const reasons = new Set(failures.map((j) => j.auth.reason));
+    for (const r of ['login_state_mismatch', 'callback_malformed', 'wrong_issuer',
+      'provider_refused', 'login_state_missing', 'login_required']) {
+      assert.ok(reasons.has(r), `an auth_failure record for ${r}: ${[...reasons]}`);
+    }
+    // Never a code, a cookie value or the client secret.
+    const bytes = Buffer.concat(allFiles(auditDir).map((f) => f.bytes));
+    for (const secret of [...secrets, idp.browserClient.clientSecret].filter(Boolean)) {
+      assert.equal(bytes.indexOf(Buffer.from(secret)), -1, 'a secret reached the audit log');
+    }
+    // The log verifies, and the OCSF export maps sign-ins to successful Authentication events.
+    const verify = await auditCli(['verify', auditDir, '--key', auditKey.pub]);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    const out = path.join(dir, 'export');
+    const ex = await auditCli(['export', auditDir, '--format', 'ocsf', '--out', out,
+      '--signing-key', auditKey.key]);
+    assert.equal(ex.code, 0, ex.stdout + ex.stderr);
+    const ocsf = fs.readFileSync(path.join(out, 'records.ocsf.jsonl'), 'utf8').trim().split('\n')
+      .map((l) => JSON.parse(l));
+    const logons = ocsf.filter((e) => e.class_uid === 3002 && e.status_id === 1);
+    assert.ok(logons.some((e) => e.activity_id === 1 && e.user.uid === 'alice'));
+    assert.ok(logons.some((e) => e.activity_id === 2), 'the sign-out as Logoff');
+    assert.ok(ocsf.some((e) => e.class_uid === 3002 && e.status_id === 2
+      && e.status_detail === 'wrong_issuer'));
   });
 });

@@ -521,6 +521,42 @@ TEST(OcsfTest, AuthFailureBecomesAuthenticationAndOtherTypesAreNotMapped) {
   }
 }
 
+TEST(OcsfTest, SessionRecordsBecomeSuccessfulAuthenticationByEvent) {
+  struct Case {
+    const char* event;
+    int activity;
+    const char* name;
+  };
+  for (const Case& c : {Case{"sign_in", 1, "Logon"}, Case{"sign_out", 2, "Logoff"},
+                        Case{"token", 3, "Authentication Ticket"}, Case{"refresh", 99, "Other"}}) {
+    const std::string rec =
+        "{\"v\":1,\"seq\":9,\"event_id\":\"e9\",\"type\":\"session\",\"time\":\"" +
+        timeOf(5) +
+        "\",\"request_id\":\"r9\",\"principal\":{\"provider\":\"corp\",\"subject\":"
+        "\"alice\",\"groups\":[\"ops\"],\"method\":\"session\",\"mfa\":false},"
+        "\"source\":{\"ip\":\"198.51.100.9\",\"port\":1},\"request\":{\"method\":\"GET\","
+        "\"path\":\"/.stepgate/oidc/callback\"},\"session\":{\"event\":\"" +
+        std::string(c.event) + "\",\"via\":\"oidc\"},\"response\":{\"status\":303}}";
+    auto parsed = parseJson(rec);
+    ASSERT_TRUE(parsed.isOk()) << rec;
+    std::string out;
+    ASSERT_TRUE(appendOcsfEvent(*parsed, out));
+    auto ev = parseJson(out);
+    ASSERT_TRUE(ev.isOk()) << out;
+    EXPECT_EQ(ev->at("/class_uid")->asInt(), 3002);
+    EXPECT_EQ(ev->at("/activity_id")->asInt(), c.activity) << c.event;
+    EXPECT_EQ(ev->at("/activity_name")->asString(), c.name);
+    EXPECT_EQ(ev->at("/type_uid")->asInt(), 300200 + c.activity);
+    EXPECT_EQ(ev->at("/status_id")->asInt(), 1);
+    EXPECT_EQ(ev->at("/status")->asString(), "Success");
+    EXPECT_EQ(ev->at("/status_detail")->asString(), c.event);
+    EXPECT_EQ(ev->at("/severity_id")->asInt(), 1);
+    EXPECT_EQ(ev->at("/user/uid")->asString(), "alice");
+    EXPECT_EQ(ev->at("/service/name")->asString(), "corp");
+    EXPECT_EQ(ev->at("/unmapped/sign_in_via")->asString(), "oidc");
+  }
+}
+
 TEST_F(ExportTest, OcsfExportWritesOneEventPerMappedRecord) {
   writeLog(standardLog(), 8, {8});
   ExportResult res;

@@ -71,6 +71,41 @@ TEST(RecordTest, RequestRecordHasEveryPartAndNoQueryValues) {
   EXPECT_EQ(v.find("truncated"), nullptr);
 }
 
+TEST(RecordTest, SessionRecordNamesTheEventAndTheSignIn) {
+  PrincipalView p;
+  p.provider = "corp";
+  p.subject = "alice";
+  p.method = "session";
+  p.credential_id = "hmac-sha256:01";
+  RequestRecordView r;
+  r.type = "session";
+  r.time_unix_us = 1763823845123456;
+  r.principal = &p;
+  r.method = "GET";
+  r.path = "/.stepgate/oidc/callback";
+  r.query = "code=secret-code&state=secret-state";
+  r.session_event = "sign_in";
+  r.session_via = "oidc";
+  r.status = 303;
+  std::string out;
+  encodeRecord(r, out);
+  auto j = parseJson("{" + out + "}");
+  ASSERT_TRUE(j.isOk()) << out;
+  EXPECT_EQ(j->at("/type")->asString(), "session");
+  EXPECT_EQ(j->at("/session/event")->asString(), "sign_in");
+  EXPECT_EQ(j->at("/session/via")->asString(), "oidc");
+  EXPECT_EQ(j->at("/principal/method")->asString(), "session");
+  EXPECT_EQ(j->at("/response/status")->asInt(), 303);
+  EXPECT_EQ(j->at("/auth"), nullptr);
+  EXPECT_EQ(out.find("secret-code"), std::string::npos);
+  EXPECT_EQ(out.find("secret-state"), std::string::npos);
+  // No session member on the other types.
+  RequestRecordView q;
+  std::string plain;
+  encodeRecord(q, plain);
+  EXPECT_EQ(plain.find("\"session\""), std::string::npos);
+}
+
 TEST(RecordTest, OversizedRecordIsTruncatedWithAMarkerNeverDropped) {
   std::vector<std::string> groups(5000, std::string(100, 'g'));
   const std::string subject(100000, 's');

@@ -206,6 +206,23 @@ TEST_F(ReportTest, SummarisesThePeriod) {
   EXPECT_EQ(report(o), md);
 }
 
+TEST_F(ReportTest, BrowserSignInsPerPrincipalAndEvent) {
+  auto session = [](uint64_t seq, const std::string& who, const std::string& event) {
+    return head(seq, "session", 1) + ",\"principal\":{\"provider\":\"corp\",\"subject\":\"" +
+           who + "\",\"groups\":[],\"method\":\"session\",\"mfa\":false},\"session\":{"
+           "\"event\":\"" + event + "\",\"via\":\"oidc\"}}";
+  };
+  writeLog({session(0, "alice", "sign_in"), session(1, "alice", "sign_in"),
+            session(2, "bob", "sign_in"), session(3, "alice", "sign_out")});
+  const std::string md = report(ReportOptions{});
+  expectContains(md,
+                 "## Browser sign-ins\n\n| principal | provider | via | event | count |\n"
+                 "|---|---|---|---|---|\n"
+                 "| alice | corp | oidc | sign_in | 2 |\n"
+                 "| alice | corp | oidc | sign_out | 1 |\n"
+                 "| bob | corp | oidc | sign_in | 1 |\n");
+}
+
 TEST_F(ReportTest, WithoutVerifyResultOrRecordsItSaysSo) {
   writeLog(standardLog());
   ReportOptions o;
