@@ -625,7 +625,7 @@ bool Connection::authenticate() {
         const SessionAuth sa =
             authenticateSession(*runtime_->sso, req_.method, joinedCookies(),
                                 identity::csrfHeadersFrom(req_.headers),
-                                std::chrono::system_clock::now());
+                                std::chrono::system_clock::now(), &worker_.sessionCache());
         if (sa.result == SessionAuth::Result::kOk) {
           o.principal = sa.principal;
           session_refresh_ = sa.set_cookie;

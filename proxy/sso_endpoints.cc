@@ -541,33 +541,87 @@ SsoAnswer answerSso(const SsoRuntime& sso, const SsoRequest& req) {
   return refuse(404, "not_found");
 }
 
+const identity::Session* SessionCache::find(const SsoRuntime* sso, const identity::Digest& d,
+                                            SystemTime now,
+                                            identity::PrincipalConstSharedPtr& principal) {
+  if (sso != owner_) {
+    map_.clear();
+    lru_.clear();
+    owner_ = sso;
+    return nullptr;
+  }
+  auto it = map_.find(d);
+  if (it == map_.end()) return nullptr;
+  const identity::Session& s = it->second.session;
+  if (now >= s.expires_at || now >= s.idle_expires_at) {
+    lru_.erase(it->second.lru);
+    map_.erase(it);
+    return nullptr;
+  }
+  lru_.splice(lru_.begin(), lru_, it->second.lru);
+  principal = it->second.principal;
+  return &s;
+}
+
+void SessionCache::insert(const identity::Digest& d, const identity::Session& s,
+                          identity::PrincipalConstSharedPtr principal) {
+  if (map_.count(d) > 0) return;
+  if (map_.size() >= kCapacity) {
+    map_.erase(lru_.back());
+    lru_.pop_back();
+  }
+  lru_.push_front(d);
+  map_.emplace(d, Entry{s, std::move(principal), lru_.begin()});
+}
+
 SessionAuth authenticateSession(const SsoRuntime& sso, std::string_view method,
                                 std::string_view cookie_header,
-                                const identity::CsrfHeaders& csrf, SystemTime now) {
+                                const identity::CsrfHeaders& csrf, SystemTime now,
+                                SessionCache* cache) {
   SessionAuth out;
-  if (!identity::findCookie(cookie_header, sso.sessions->cookieName())) return out;
-  SessionLookup s = findSession(sso, cookie_header, now);
-  if (!s.session) {
-    out.result = s.revoked ? SessionAuth::Result::kRevoked : SessionAuth::Result::kInvalid;
-    out.reason = s.reason;
-    return out;
+  const auto value = identity::findCookie(cookie_header, sso.sessions->cookieName());
+  if (!value) return out;
+  identity::Digest digest{};
+  identity::PrincipalConstSharedPtr principal;
+  const identity::Session* session = nullptr;
+  if (cache != nullptr) {
+    digest = identity::digestOf(*value);
+    session = cache->find(&sso, digest, now, principal);
+    if (session != nullptr && sso.revoked->isRevoked(session->sid, now)) {
+      out.result = SessionAuth::Result::kRevoked;
+      out.reason = "session_revoked";
+      return out;
+    }
+  }
+  SessionLookup decoded;
+  if (session == nullptr) {
+    decoded = findSession(sso, cookie_header, now);
+    if (!decoded.session) {
+      out.result = decoded.revoked ? SessionAuth::Result::kRevoked : SessionAuth::Result::kInvalid;
+      out.reason = decoded.reason;
+      return out;
+    }
+    session = &*decoded.session;
+    principal = std::make_shared<const identity::Principal>(sso.sessions->principal(*session));
+    if (cache != nullptr) cache->insert(digest, *session, principal);
   }
   identity::CsrfOptions opts;
   opts.allow_same_origin = false;
-  const identity::CsrfResult c = identity::checkCsrf(method, csrf, *s.session, opts);
+  const identity::CsrfResult c = identity::checkCsrf(method, csrf, *session, opts);
   if (c != identity::CsrfResult::kOk) {
     out.result = SessionAuth::Result::kCsrf;
     out.reason = identity::csrfResultName(c);
     return out;
   }
   out.result = SessionAuth::Result::kOk;
-  if (sso.sessions->needsRefresh(*s.session, now)) {
-    sso.sessions->refresh(*s.session, now);
-    if (auto set = sso.sessions->setCookie(*s.session, now); set.isOk()) {
+  if (sso.sessions->needsRefresh(*session, now)) {
+    identity::Session renewed = *session;
+    sso.sessions->refresh(renewed, now);
+    if (auto set = sso.sessions->setCookie(renewed, now); set.isOk()) {
       out.set_cookie = "Set-Cookie: " + *set + "\r\n";
     }
   }
-  out.principal = std::make_shared<const identity::Principal>(sso.sessions->principal(*s.session));
+  out.principal = std::move(principal);
   return out;
 }
 

@@ -20,8 +20,10 @@
 // answerSso() returns them as OidcPending, the caller has them run by the
 // identity::OidcLoginService and hands the answer to completeOidc().
 
+#include <list>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 
@@ -170,9 +172,43 @@ struct SessionAuth {
   std::string set_cookie;
 };
 
+// A worker's cache of decoded session cookies (no lock: one worker's thread only), keyed by
+// the SHA-256 of the cookie value, so a browser's later requests skip the decryption and
+// parsing. A hit is exactly what decoding would give: the cookie's own expiry and idle
+// expiry bound it, and revocation is checked on every request all the same. Bound to one
+// SsoRuntime (its keys): a request under another one empties it.
+class SessionCache {
+ public:
+  static constexpr size_t kCapacity = 10000;
+
+  const identity::Session* find(const SsoRuntime* sso, const identity::Digest& d,
+                                SystemTime now, identity::PrincipalConstSharedPtr& principal);
+  void insert(const identity::Digest& d, const identity::Session& s,
+              identity::PrincipalConstSharedPtr principal);
+  size_t size() const noexcept { return map_.size(); }
+
+ private:
+  struct DigestHash {
+    size_t operator()(const identity::Digest& d) const noexcept {
+      size_t h;
+      __builtin_memcpy(&h, d.data(), sizeof h);
+      return h;
+    }
+  };
+  struct Entry {
+    identity::Session session;
+    identity::PrincipalConstSharedPtr principal;
+    std::list<identity::Digest>::iterator lru;
+  };
+  const SsoRuntime* owner_ = nullptr;
+  std::list<identity::Digest> lru_;  // most recent first
+  std::unordered_map<identity::Digest, Entry, DigestHash> map_;
+};
+
 SessionAuth authenticateSession(const SsoRuntime& sso, std::string_view method,
                                 std::string_view cookie_header,
-                                const identity::CsrfHeaders& csrf, SystemTime now);
+                                const identity::CsrfHeaders& csrf, SystemTime now,
+                                SessionCache* cache = nullptr);
 
 // `cookie_header` without the session, login-state and refresh cookies ("" when nothing is
 // left).

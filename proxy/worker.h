@@ -73,6 +73,8 @@ class Worker {
   const RuntimeConstSharedPtr& runtime() const { return runtime_; }
   UpstreamPool& pool(size_t upstream_index) { return *pools_[upstream_index]; }
   identity::Authenticator& authenticator() { return *authenticator_; }
+  // Decoded browser session cookies of this worker (proxy/sso_endpoints.h).
+  SessionCache& sessionCache() { return session_cache_; }
   // A connection whose request waits for a key refetch; resumed by updateKeys() or its timer.
   void parkForKeys(Connection* conn) { parked_.push_back(conn); }
   void unpark(Connection* conn);
@@ -144,6 +146,7 @@ class Worker {
   std::vector<RetiredPool> retired_pools_;
   std::list<std::unique_ptr<Connection>> connections_;
   identity::AuthenticatorPtr authenticator_;
+  SessionCache session_cache_;
   std::vector<Connection*> parked_;
   std::unordered_map<uint64_t, Connection*> introspection_waits_;
   std::unordered_map<uint64_t, Connection*> sso_waits_;
