@@ -1,6 +1,7 @@
 #include "proxy/sso_endpoints.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <iterator>
@@ -468,7 +469,9 @@ StatusOr<SsoRuntimeConstSharedPtr> buildSsoRuntime(
     std::shared_ptr<const identity::StepgateIssuer> issuer,
     std::shared_ptr<identity::SamlReplayCache> replay,
     std::shared_ptr<identity::SessionRevocationList> revoked) {
+  static std::atomic<uint64_t> next_id{1};
   auto rt = std::make_shared<SsoRuntime>();
+  rt->id = next_id.fetch_add(1);
   rt->config = config;
   rt->issuer = std::move(issuer);
   rt->replay = std::move(replay);
@@ -544,10 +547,10 @@ SsoAnswer answerSso(const SsoRuntime& sso, const SsoRequest& req) {
 const identity::Session* SessionCache::find(const SsoRuntime* sso, const identity::Digest& d,
                                             SystemTime now,
                                             identity::PrincipalConstSharedPtr& principal) {
-  if (sso != owner_) {
+  if (sso->id != owner_) {
     map_.clear();
     lru_.clear();
-    owner_ = sso;
+    owner_ = sso->id;
     return nullptr;
   }
   auto it = map_.find(d);

@@ -20,6 +20,7 @@
 // answerSso() returns them as OidcPending, the caller has them run by the
 // identity::OidcLoginService and hands the answer to completeOidc().
 
+#include <cstdint>
 #include <list>
 #include <memory>
 #include <optional>
@@ -55,6 +56,9 @@ struct SsoRuntime {
   std::shared_ptr<identity::SamlReplayCache> replay;
   std::shared_ptr<identity::SessionRevocationList> revoked;
   std::shared_ptr<const identity::StepgateIssuer> issuer;
+  // Unique per build (never reused, unlike an address): caches filled under another runtime
+  // (other keys) are emptied.
+  uint64_t id = 0;
 };
 
 using SsoRuntimeConstSharedPtr = std::shared_ptr<const SsoRuntime>;
@@ -200,7 +204,7 @@ class SessionCache {
     identity::PrincipalConstSharedPtr principal;
     std::list<identity::Digest>::iterator lru;
   };
-  const SsoRuntime* owner_ = nullptr;
+  uint64_t owner_ = 0;  // SsoRuntime::id
   std::list<identity::Digest> lru_;  // most recent first
   std::unordered_map<identity::Digest, Entry, DigestHash> map_;
 };
