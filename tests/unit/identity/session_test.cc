@@ -587,5 +587,176 @@ TEST(LoginStateTest, KeyRotation) {
   EXPECT_TRUE(rotated->decode(valueOf(*header), std::string_view(s->state), kNow).ok());
 }
 
+
+// ---- refresh grant cookie ------------------------------------------------------------------
+
+RefreshCookieCodec refreshCodec(CookieKeys keys = {key('r'), ""},
+                                std::string name = "stepgate-session-refresh",
+                                std::string path = "/.stepgate") {
+  auto c = RefreshCookieCodec::create(keys, std::move(name), std::move(path));
+  EXPECT_TRUE(c.isOk()) << c.status().toString();
+  return std::move(c).value();
+}
+
+RefreshGrant grant(std::string token = "refresh-token-0123456789") {
+  RefreshGrant g;
+  g.provider = "corp-oidc";
+  g.subject = "alice@example.com";
+  g.refresh_token = std::move(token);
+  g.expires_at = kNow + hours(24);
+  return g;
+}
+
+std::string refreshValue(const RefreshCookieCodec& c, const RefreshGrant& g = grant()) {
+  auto header = c.setCookie(g, kNow);
+  EXPECT_TRUE(header.isOk()) << header.status().toString();
+  return header.isOk() ? valueOf(*header) : std::string();
+}
+
+TEST(RefreshCookieTest, RoundTrip) {
+  const RefreshCookieCodec c = refreshCodec();
+  EXPECT_EQ(c.cookieName(), "__Secure-stepgate-session-refresh");
+  const std::string value = refreshValue(c);
+  auto g = c.decode(value, kNow + hours(1));
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->provider, "corp-oidc");
+  EXPECT_EQ(g->subject, "alice@example.com");
+  EXPECT_EQ(g->refresh_token, "refresh-token-0123456789");
+  EXPECT_EQ(g->expires_at, kNow + hours(24));
+  // Encrypted: neither the token nor the subject is readable.
+  std::string raw;
+  ASSERT_TRUE(base64UrlDecode(value, raw));
+  EXPECT_EQ(raw.find("refresh-token"), std::string::npos);
+  EXPECT_EQ(raw.find("alice"), std::string::npos);
+  // A fresh nonce each time.
+  EXPECT_NE(refreshValue(c), value);
+}
+
+TEST(RefreshCookieTest, CookieAttributes) {
+  const RefreshCookieCodec c = refreshCodec();
+  auto header = c.setCookie(grant(), kNow + hours(4));
+  ASSERT_TRUE(header.isOk());
+  EXPECT_EQ(header->rfind("__Secure-stepgate-session-refresh=", 0), 0u) << *header;
+  const std::string attrs = header->substr(header->find(';'));
+  EXPECT_EQ(attrs, "; Path=/.stepgate; Max-Age=72000; Secure; HttpOnly; SameSite=Lax");
+  EXPECT_EQ(header->find("Domain"), std::string::npos);
+  EXPECT_EQ(c.clearCookie(),
+            "__Secure-stepgate-session-refresh=; Path=/.stepgate; Max-Age=0; Secure; HttpOnly; "
+            "SameSite=Lax");
+  const RefreshCookieCodec other = refreshCodec({key('r'), ""}, "rt", "/sso/x");
+  auto h2 = other.setCookie(grant(), kNow);
+  ASSERT_TRUE(h2.isOk());
+  EXPECT_NE(h2->find("; Path=/sso/x; Max-Age=86400; "), std::string::npos) << *h2;
+}
+
+TEST(RefreshCookieTest, ExpiredGrants) {
+  const RefreshCookieCodec c = refreshCodec();
+  const std::string value = refreshValue(c);
+  EXPECT_TRUE(c.decode(value, kNow + hours(24) - seconds(1)).has_value());
+  EXPECT_FALSE(c.decode(value, kNow + hours(24)).has_value());
+  EXPECT_FALSE(c.decode(value, kNow + hours(48)).has_value());
+  // Nothing is sealed for a grant that has already ended.
+  RefreshGrant old = grant();
+  old.expires_at = kNow;
+  auto refused = c.setCookie(old, kNow);
+  ASSERT_FALSE(refused.isOk());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  old.expires_at = kNow - seconds(1);
+  EXPECT_FALSE(c.setCookie(old, kNow).isOk());
+}
+
+TEST(RefreshCookieTest, EveryFlippedByteIsRefused) {
+  const RefreshCookieCodec c = refreshCodec();
+  const std::string value = refreshValue(c);
+  std::string raw;
+  ASSERT_TRUE(base64UrlDecode(value, raw));
+  for (size_t i = 0; i < raw.size(); ++i) {
+    std::string bad = raw;
+    bad[i] = static_cast<char>(bad[i] ^ 0x80);
+    EXPECT_FALSE(c.decode(base64UrlEncode(bad), kNow).has_value()) << "byte " << i;
+  }
+  EXPECT_FALSE(c.decode(base64UrlEncode(raw.substr(0, raw.size() - 1)), kNow).has_value());
+  EXPECT_FALSE(c.decode(value + "A", kNow).has_value());
+  EXPECT_FALSE(c.decode("", kNow).has_value());
+  EXPECT_FALSE(c.decode("not base64!", kNow).has_value());
+  EXPECT_FALSE(c.decode(std::string(5000, 'A'), kNow).has_value());
+  // The untouched value still decodes: the loop above did not pass by accident.
+  EXPECT_TRUE(c.decode(value, kNow).has_value());
+}
+
+TEST(RefreshCookieTest, CookiesOfOtherCodecsAreRefused) {
+  const RefreshCookieCodec c = refreshCodec({key('r'), ""});
+  const std::string value = refreshValue(c);
+  // Another key.
+  EXPECT_FALSE(refreshCodec({key('s'), ""}).decode(value, kNow).has_value());
+  // The same key under another cookie name (the name is authenticated data).
+  EXPECT_FALSE(refreshCodec({key('r'), ""}, "other-refresh").decode(value, kNow).has_value());
+  // The same key and the same cookie name (a __Secure- session cookie, as with a Domain):
+  // only the label of the derived subkey separates them, both ways.
+  SessionOptions o;
+  o.cookie_name = "stepgate-session-refresh";
+  o.domain = "example.com";
+  const SessionCodec sessions = codec({key('r'), ""}, o);
+  ASSERT_EQ(sessions.cookieName(), c.cookieName());
+  EXPECT_FALSE(c.decode(freshCookie(sessions), kNow).has_value());
+  auto as_session = sessions.decode(value, kNow);
+  ASSERT_FALSE(as_session.ok());
+  EXPECT_EQ(*as_session.error, SessionError::kTampered);
+  // A login-state cookie sealed with the same key.
+  auto login = LoginStateCodec::create({key('r'), ""});
+  ASSERT_TRUE(login.isOk());
+  auto state = login->begin("/", "", kNow);
+  ASSERT_TRUE(state.isOk());
+  auto login_header = login->setCookie(*state, kNow);
+  ASSERT_TRUE(login_header.isOk());
+  EXPECT_FALSE(c.decode(valueOf(*login_header), kNow).has_value());
+  EXPECT_FALSE(login->decode(value, std::nullopt, kNow).ok());
+}
+
+TEST(RefreshCookieTest, KeyRotation) {
+  const RefreshCookieCodec old_codec = refreshCodec({key('a'), ""});
+  const std::string old_value = refreshValue(old_codec);
+  const RefreshCookieCodec rotated = refreshCodec({key('b'), key('a')});
+  auto g = rotated.decode(old_value, kNow);
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->refresh_token, "refresh-token-0123456789");
+  const std::string new_value = refreshValue(rotated);
+  EXPECT_TRUE(rotated.decode(new_value, kNow).has_value());
+  EXPECT_FALSE(old_codec.decode(new_value, kNow).has_value());
+  const RefreshCookieCodec retired = refreshCodec({key('b'), ""});
+  EXPECT_FALSE(retired.decode(old_value, kNow).has_value());
+  EXPECT_TRUE(retired.decode(new_value, kNow).has_value());
+}
+
+TEST(RefreshCookieTest, TooLargeRefreshTokenRefused) {
+  const RefreshCookieCodec c = refreshCodec();
+  auto big = c.setCookie(grant(std::string(5000, 't')), kNow);
+  ASSERT_FALSE(big.isOk());
+  EXPECT_EQ(big.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(big.status().message().find("ttttt"), std::string::npos);  // never echoed
+  // A large token that still fits is kept, and the whole header stays within the limit.
+  auto fits = c.setCookie(grant(std::string(2500, 't')), kNow);
+  ASSERT_TRUE(fits.isOk()) << fits.status().toString();
+  EXPECT_LE(fits->size(), kMaxCookieBytes);
+  auto g = c.decode(valueOf(*fits), kNow);
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->refresh_token, std::string(2500, 't'));
+}
+
+TEST(RefreshCookieTest, CreateRefusesBadSettings) {
+  EXPECT_TRUE(RefreshCookieCodec::create({key('r'), ""}, "rt", "/").isOk());
+  for (const char* name : {"", "bad name", "semi;colon", "a=b", "tab\tname"}) {
+    EXPECT_FALSE(RefreshCookieCodec::create({key('r'), ""}, name, "/.stepgate").isOk()) << name;
+  }
+  for (const char* path : {"", "relative", ".stepgate", "/a;b", "/a b", "/a,b", "/a\"b"}) {
+    auto c = RefreshCookieCodec::create({key('r'), ""}, "rt", path);
+    ASSERT_FALSE(c.isOk()) << path;
+    EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+  }
+  EXPECT_FALSE(RefreshCookieCodec::create({"short", ""}, "rt", "/").isOk());
+  EXPECT_FALSE(RefreshCookieCodec::create({key('r'), "short"}, "rt", "/").isOk());
+  EXPECT_FALSE(RefreshCookieCodec::create({key('r'), key('r')}, "rt", "/").isOk());
+}
+
 }  // namespace
 }  // namespace stepgate::identity
