@@ -59,6 +59,7 @@ void OidcLoginService::stop() {
     }
   }
   cv_.notify_all();
+  stop_cv_.notify_all();
   for (Job& j : dropped) {
     cleanse(j.secret);
     j.done(loginUnavailable());
@@ -126,7 +127,8 @@ void OidcLoginService::discover() {
               {{"issuer", issuer_},
                {"error", found.status().message()},
                {"retry_in_s", static_cast<int64_t>(backoff.count())}});
-    cv_.wait_for(lock, backoff, [this] { return stopping_; });
+    // Its own condition variable: a job's wake-up must reach a job thread, not this one.
+    stop_cv_.wait_for(lock, backoff, [this] { return stopping_; });
     backoff = std::min(backoff * 2, std::chrono::seconds(60));
   }
 }

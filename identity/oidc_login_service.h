@@ -112,7 +112,8 @@ class OidcLoginService {
   std::atomic<std::shared_ptr<const OidcLoginEndpoints>> endpoints_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;       // the job queue
+  std::condition_variable stop_cv_;  // the discovery thread's retry wait
   bool started_ = false;        // guarded by mu_
   bool stopping_ = false;       // guarded by mu_
   std::deque<Job> queue_;       // guarded by mu_

@@ -144,7 +144,16 @@ SsoAnswer metadata(const SsoRuntime& sso) {
 // return_to from the query ("/" when absent); nullopt when present but not a local path.
 std::optional<std::string> returnTo(std::string_view query) {
   auto v = queryValue(query, "return_to");
-  if (!v) return std::string("/");
+  if (!v) {
+    // Absent: "/"; present but badly encoded: refused like any other bad value.
+    for (std::string_view rest = query; !rest.empty();) {
+      const size_t amp = rest.find('&');
+      const std::string_view pair = rest.substr(0, amp);
+      if (pair.substr(0, pair.find('=')) == "return_to") return std::nullopt;
+      rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    }
+    return std::string("/");
+  }
   if (!identity::validReturnTo(*v)) return std::nullopt;
   return v;
 }

@@ -525,5 +525,35 @@ TEST_F(OidcLoginServiceTest, ManyCallsFromManyThreads) {
   EXPECT_EQ(st.exchanges, static_cast<uint64_t>(kCallers * kEach / 2));
 }
 
+// A call queued while discovery waits out its retry backoff must still be run at once (and
+// fail with login_unavailable): the queue's wake-up has to reach a worker thread, not the
+// discovery thread, which waits on the service's condition variable too. Repeated because
+// which waiter a single notification reaches is up to the scheduler.
+TEST_F(OidcLoginServiceTest, CallsDuringTheDiscoveryBackoffAreNotLost) {
+  for (int round = 0; round < 20; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    Result r;
+    ScriptedProvider provider;
+    provider.discovery_failures = 1000;
+    OidcLoginConfig c;
+    c.client_id = kClientId;
+    c.redirect_uri = kRedirectUri;
+    c.client_secret_file = dir_.write("secret", "s3cr3t\n");
+    auto made = OidcLoginService::create(kIssuer, c, provider, time_, /*threads=*/1);
+    ASSERT_TRUE(made.isOk());
+    OidcLoginServicePtr s = std::move(made).value();
+    s->start();
+    // stats() takes the service's mutex, which the discovery thread holds from counting the
+    // failure until it waits: once the count shows, it is waiting out its 1 s backoff.
+    ASSERT_TRUE(waitFor([&] { return s->stats().discovery_failures >= 1; }, 2s));
+    std::this_thread::sleep_for(10ms);  // and the worker thread waits for work
+    s->exchange("the-code", kVerifier, r.callback());
+    auto res = r.wait(500ms);  // well within the backoff: only a worker can answer
+    ASSERT_FALSE(res.isOk());
+    ASSERT_EQ(loginErrorCode(res.status()), "login_unavailable");
+    ASSERT_EQ(s->stats().failures, 1u);  // run by the worker, not failed by stop()
+  }
+}
+
 }  // namespace
 }  // namespace stepgate::identity

@@ -450,7 +450,8 @@ TEST_F(SsoEndpointsTest, LoginRedirectsToTheProviderWithALoginStateCookie) {
   ASSERT_TRUE(ls2.ok());
   EXPECT_EQ(ls2.state.return_to, "/");
   for (const char* bad : {"return_to=%2F%2Fevil.example.com", "return_to=https%3A%2F%2Fevil",
-                          "return_to=%2F%5Cevil", "return_to=%2Fa%252F", "return_to=ui"}) {
+                          "return_to=%2F%5Cevil", "return_to=%2Fa%252F", "return_to=ui",
+                          "return_to=%zz", "x=1&return_to=%2", "return_to"}) {
     SsoAnswer r = get("/.stepgate/login", bad, "", service_.get());
     EXPECT_EQ(r.status, 400) << bad;
     EXPECT_EQ(r.error, "bad_return_to") << bad;
