@@ -985,6 +985,59 @@ TEST_F(SsoEndpointsTest, AuthenticateSessionNeedsCsrfForStateChanges) {
   }
 }
 
+TEST_F(SsoEndpointsTest, SessionCacheGivesWhatDecodingWouldGive) {
+  auto [cookie, s] = session();
+  SessionCache cache;
+  SessionAuth first = authenticateSession(*sso_, "GET", cookie, {}, kNow, &cache);
+  ASSERT_EQ(first.result, SessionAuth::Result::kOk) << first.reason;
+  EXPECT_EQ(cache.size(), 1u);
+  // A hit: the same principal object, no second entry.
+  SessionAuth again = authenticateSession(*sso_, "GET", cookie, {}, kNow + 1min, &cache);
+  ASSERT_EQ(again.result, SessionAuth::Result::kOk);
+  EXPECT_EQ(again.principal.get(), first.principal.get());
+  EXPECT_EQ(cache.size(), 1u);
+  // CSRF is still checked on a hit.
+  EXPECT_EQ(authenticateSession(*sso_, "POST", cookie, {}, kNow, &cache).result,
+            SessionAuth::Result::kCsrf);
+  EXPECT_EQ(authenticateSession(*sso_, "POST", cookie, csrfToken(s.csrf), kNow, &cache).result,
+            SessionAuth::Result::kOk);
+  // The idle refresh is still offered on a hit.
+  EXPECT_FALSE(authenticateSession(*sso_, "GET", cookie, {}, kNow + 31min, &cache)
+                   .set_cookie.empty());
+  // Past the idle expiry: the entry is dropped and the cookie refused as without a cache.
+  SessionAuth idle = authenticateSession(*sso_, "GET", cookie, {}, kNow + 61min, &cache);
+  EXPECT_EQ(idle.result, SessionAuth::Result::kInvalid);
+  EXPECT_EQ(idle.reason, "session_idle_expired");
+  EXPECT_EQ(cache.size(), 0u);
+  // Revocation is checked on every hit.
+  ASSERT_EQ(authenticateSession(*sso_, "GET", cookie, {}, kNow, &cache).result,
+            SessionAuth::Result::kOk);
+  ASSERT_TRUE(revoked_->revoke(s.sid, s.expires_at, kNow).isOk());
+  SessionAuth gone = authenticateSession(*sso_, "GET", cookie, {}, kNow + 1min, &cache);
+  EXPECT_EQ(gone.result, SessionAuth::Result::kRevoked);
+  EXPECT_EQ(gone.principal, nullptr);
+}
+
+TEST_F(SsoEndpointsTest, SessionCacheIsEmptiedUnderAnotherRuntime) {
+  auto [cookie, s] = session();
+  SessionCache cache;
+  SessionAuth first = authenticateSession(*sso_, "GET", cookie, {}, kNow, &cache);
+  ASSERT_EQ(first.result, SessionAuth::Result::kOk);
+  EXPECT_EQ(cache.size(), 1u);
+  // A reload builds another runtime (here: the same settings, so the same key file): the
+  // cache starts again, and the cookie is decoded anew under the new runtime's keys.
+  SsoRuntimeConstSharedPtr other = build(config());
+  ASSERT_NE(other->id, sso_->id);
+  SessionAuth r = authenticateSession(*other, "GET", cookie, {}, kNow, &cache);
+  EXPECT_EQ(r.result, SessionAuth::Result::kOk) << r.reason;
+  EXPECT_NE(r.principal.get(), first.principal.get());  // decoded again, not the old entry
+  EXPECT_EQ(cache.size(), 1u);
+  // Back under the first: emptied again, then filled.
+  ASSERT_EQ(authenticateSession(*sso_, "GET", cookie, {}, kNow, &cache).result,
+            SessionAuth::Result::kOk);
+  EXPECT_EQ(cache.size(), 1u);
+}
+
 TEST_F(SsoEndpointsTest, StripSsoCookies) {
   EXPECT_EQ(stripSsoCookies(*sso_, "a=1; __Host-stepgate-session=x; "
                                    "__Secure-stepgate-session-refresh=y;"
