@@ -94,16 +94,12 @@ bool validDomain(std::string_view s) {
   });
 }
 
-struct DerivedKeys {
-  std::string cur_key, prev_key, cur_id, prev_id;
-};
-
-StatusOr<DerivedKeys> deriveKeys(const CookieKeys& keys, const char* label) {
+StatusOr<SealingKeys> deriveKeys(const CookieKeys& keys, const char* label) {
   if (keys.current.size() != kSessionKeyBytes)
     return invalidArgument("the current cookie key must be 32 bytes");
   if (!keys.previous.empty() && keys.previous.size() != kSessionKeyBytes)
     return invalidArgument("the previous cookie key must be 32 bytes");
-  DerivedKeys d;
+  SealingKeys d;
   d.cur_key = hmacSha256(keys.current, label);
   d.cur_id = hmacSha256(keys.current, kKeyIdLabel).substr(0, kKeyIdBytes);
   if (!keys.previous.empty()) {
@@ -168,9 +164,11 @@ StatusOr<std::string> seal(std::string_view key, std::string_view key_id,
 enum class OpenError : unsigned char { kMalformed, kWrongKey, kTampered };
 
 std::optional<OpenError> open(std::string_view value, std::string_view cookie_name,
-                              const std::string& cur_key, const std::string& cur_id,
-                              const std::string& prev_key, const std::string& prev_id,
-                              std::string& plaintext) noexcept {
+                              const SealingKeys& keys, std::string& plaintext) noexcept {
+  const std::string& cur_key = keys.cur_key;
+  const std::string& cur_id = keys.cur_id;
+  const std::string& prev_key = keys.prev_key;
+  const std::string& prev_id = keys.prev_id;
   if (value.empty() || value.size() > kMaxCookieBytes)
     return OpenError::kMalformed;
   std::string blob;
@@ -216,6 +214,24 @@ std::optional<OpenError> open(std::string_view value, std::string_view cookie_na
     plaintext.clear();
     return OpenError::kTampered;
   }
+  return std::nullopt;
+}
+
+// open(), then the plaintext as a flat JSON object (the login-state and refresh cookies);
+// the plaintext is cleansed. kMalformed when it is not one.
+std::optional<OpenError> openJsonObject(std::string_view value, std::string_view cookie_name,
+                                        const SealingKeys& keys, JsonValue& out) {
+  std::string plaintext;
+  if (auto e = open(value, cookie_name, keys, plaintext))
+    return e;
+  JsonLimits limits;
+  limits.max_bytes = kMaxCookieBytes;
+  limits.max_depth = 1;
+  auto parsed = parseJson(plaintext, limits);
+  OPENSSL_cleanse(plaintext.data(), plaintext.size());
+  if (!parsed.isOk() || !parsed->isObject())
+    return OpenError::kMalformed;
+  out = std::move(parsed).value();
   return std::nullopt;
 }
 
@@ -416,14 +432,11 @@ StatusOr<SessionCodec> SessionCodec::create(const CookieKeys& keys, const Sessio
     return invalidArgument("the session lifetime and idle timeout must be positive");
   if (options.idle_timeout > options.lifetime)
     return invalidArgument("the session idle timeout is longer than its lifetime");
-  ASSIGN_OR_RETURN(DerivedKeys d, deriveKeys(keys, kSessionLabel));
+  ASSIGN_OR_RETURN(SealingKeys d, deriveKeys(keys, kSessionLabel));
   SessionCodec c;
   c.options_ = options;
   c.cookie_name_ = (options.domain.empty() ? "__Host-" : "__Secure-") + options.cookie_name;
-  c.cur_key_ = std::move(d.cur_key);
-  c.prev_key_ = std::move(d.prev_key);
-  c.cur_id_ = std::move(d.cur_id);
-  c.prev_id_ = std::move(d.prev_id);
+  c.keys_ = std::move(d);
   return c;
 }
 
@@ -475,7 +488,7 @@ StatusOr<std::string> SessionCodec::encode(Session& session) const {
     session.groups.resize(count);
     session.groups_truncated = true;
   }
-  auto sealed = seal(cur_key_, cur_id_, cookie_name_, payload);
+  auto sealed = seal(keys_.cur_key, keys_.cur_id, cookie_name_, payload);
   OPENSSL_cleanse(payload.data(), payload.size());
   return sealed;
 }
@@ -500,8 +513,7 @@ SessionDecodeResult SessionCodec::decode(std::string_view cookie_value,
                                          SystemTime now) const noexcept {
   SessionDecodeResult r;
   std::string plaintext;
-  if (auto e =
-          open(cookie_value, cookie_name_, cur_key_, cur_id_, prev_key_, prev_id_, plaintext)) {
+  if (auto e = open(cookie_value, cookie_name_, keys_, plaintext)) {
     r.error = *e == OpenError::kMalformed  ? SessionError::kMalformed
               : *e == OpenError::kWrongKey ? SessionError::kWrongKey
                                            : SessionError::kTampered;
@@ -746,13 +758,10 @@ const char* loginStateErrorName(LoginStateError e) noexcept {
 StatusOr<LoginStateCodec> LoginStateCodec::create(const CookieKeys& keys, std::string cookie_name) {
   if (!isToken(cookie_name))
     return invalidArgument("the login state cookie name is not a valid cookie name");
-  ASSIGN_OR_RETURN(DerivedKeys d, deriveKeys(keys, kLoginLabel));
+  ASSIGN_OR_RETURN(SealingKeys d, deriveKeys(keys, kLoginLabel));
   LoginStateCodec c;
   c.cookie_name_ = "__Host-" + cookie_name;
-  c.cur_key_ = std::move(d.cur_key);
-  c.prev_key_ = std::move(d.prev_key);
-  c.cur_id_ = std::move(d.cur_id);
-  c.prev_id_ = std::move(d.prev_id);
+  c.keys_ = std::move(d);
   return c;
 }
 
@@ -794,7 +803,7 @@ StatusOr<std::string> LoginStateCodec::setCookie(const LoginState& state, System
   p += ",\"exp\":";
   json::appendInt(p, unixSeconds(state.expires_at));
   p += '}';
-  auto sealed = seal(cur_key_, cur_id_, cookie_name_, p);
+  auto sealed = seal(keys_.cur_key, keys_.cur_id, cookie_name_, p);
   OPENSSL_cleanse(p.data(), p.size());
   if (!sealed.isOk())
     return sealed.status();
@@ -813,25 +822,19 @@ LoginStateDecodeResult LoginStateCodec::decode(std::string_view cookie_value,
                                                std::optional<std::string_view> state_param,
                                                SystemTime now) const noexcept {
   LoginStateDecodeResult r;
-  std::string plaintext;
-  if (auto e =
-          open(cookie_value, cookie_name_, cur_key_, cur_id_, prev_key_, prev_id_, plaintext)) {
+  JsonValue obj;
+  if (auto e = openJsonObject(cookie_value, cookie_name_, keys_, obj)) {
     r.error = *e == OpenError::kMalformed  ? LoginStateError::kMalformed
               : *e == OpenError::kWrongKey ? LoginStateError::kWrongKey
                                            : LoginStateError::kTampered;
     return r;
   }
-  JsonLimits limits;
-  limits.max_bytes = kMaxCookieBytes;
-  limits.max_depth = 1;
-  auto parsed = parseJson(plaintext, limits);
-  OPENSSL_cleanse(plaintext.data(), plaintext.size());
   int64_t version = 0, exp = 0;
   LoginState& s = r.state;
-  if (!parsed.isOk() || !parsed->isObject() || !readInt(*parsed, "v", version) || version != 1 ||
-      !readString(*parsed, "state", s.state) || !readString(*parsed, "nonce", s.nonce) ||
-      !readString(*parsed, "pkce", s.pkce_verifier) || !readString(*parsed, "rt", s.return_to) ||
-      !readString(*parsed, "sreq", s.saml_request_id) || !readInt(*parsed, "exp", exp) ||
+  if (!readInt(obj, "v", version) || version != 1 || !readString(obj, "state", s.state) ||
+      !readString(obj, "nonce", s.nonce) || !readString(obj, "pkce", s.pkce_verifier) ||
+      !readString(obj, "rt", s.return_to) || !readString(obj, "sreq", s.saml_request_id) ||
+      !readInt(obj, "exp", exp) ||
       s.state.empty() || !validPkceVerifier(s.pkce_verifier) || !validReturnTo(s.return_to)) {
     r.state = LoginState{};
     r.error = LoginStateError::kMalformed;
@@ -855,14 +858,11 @@ StatusOr<RefreshCookieCodec> RefreshCookieCodec::create(const CookieKeys& keys,
     return invalidArgument("the refresh cookie name is not a valid cookie name");
   if (path.empty() || path[0] != '/' || path.find_first_of("; ,\"") != std::string::npos)
     return invalidArgument("the refresh cookie path must be an absolute path");
-  ASSIGN_OR_RETURN(DerivedKeys d, deriveKeys(keys, kRefreshLabel));
+  ASSIGN_OR_RETURN(SealingKeys d, deriveKeys(keys, kRefreshLabel));
   RefreshCookieCodec c;
   c.cookie_name_ = "__Secure-" + cookie_name;
   c.path_ = std::move(path);
-  c.cur_key_ = std::move(d.cur_key);
-  c.prev_key_ = std::move(d.prev_key);
-  c.cur_id_ = std::move(d.cur_id);
-  c.prev_id_ = std::move(d.prev_id);
+  c.keys_ = std::move(d);
   return c;
 }
 
@@ -885,7 +885,7 @@ StatusOr<std::string> RefreshCookieCodec::setCookie(const RefreshGrant& grant,
   p += ",\"exp\":";
   json::appendInt(p, unixSeconds(grant.expires_at));
   p += '}';
-  auto sealed = seal(cur_key_, cur_id_, cookie_name_, p);
+  auto sealed = seal(keys_.cur_key, keys_.cur_id, cookie_name_, p);
   OPENSSL_cleanse(p.data(), p.size());
   if (!sealed.isOk())
     return sealed.status();
@@ -901,20 +901,14 @@ std::string RefreshCookieCodec::clearCookie() const {
 
 std::optional<RefreshGrant> RefreshCookieCodec::decode(std::string_view cookie_value,
                                                        SystemTime now) const {
-  std::string plaintext;
-  if (open(cookie_value, cookie_name_, cur_key_, cur_id_, prev_key_, prev_id_, plaintext))
+  JsonValue obj;
+  if (openJsonObject(cookie_value, cookie_name_, keys_, obj))
     return std::nullopt;
-  JsonLimits limits;
-  limits.max_bytes = kMaxCookieBytes;
-  limits.max_depth = 1;
-  auto parsed = parseJson(plaintext, limits);
-  OPENSSL_cleanse(plaintext.data(), plaintext.size());
   int64_t version = 0, exp = 0;
   RefreshGrant g;
-  if (!parsed.isOk() || !parsed->isObject() || !readInt(*parsed, "v", version) || version != 1 ||
-      !readString(*parsed, "prov", g.provider) || !readString(*parsed, "sub", g.subject) ||
-      !readString(*parsed, "rt", g.refresh_token) || !readInt(*parsed, "exp", exp) ||
-      g.subject.empty() || g.refresh_token.empty()) {
+  if (!readInt(obj, "v", version) || version != 1 || !readString(obj, "prov", g.provider) ||
+      !readString(obj, "sub", g.subject) || !readString(obj, "rt", g.refresh_token) ||
+      !readInt(obj, "exp", exp) || g.subject.empty() || g.refresh_token.empty()) {
     return std::nullopt;
   }
   g.expires_at = fromUnix(exp);

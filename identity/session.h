@@ -100,6 +100,13 @@ struct CookieKeys {
   std::string previous;  // 32 bytes, or empty
 };
 
+// What a codec derives from CookieKeys for its kind of cookie (its own label): the AES-256-GCM
+// subkeys and the 4-byte key ids of the current and previous key. Internal to the codecs.
+struct SealingKeys {
+  std::string cur_key, prev_key;
+  std::string cur_id, prev_id;
+};
+
 class SessionCodec {
  public:
   // InvalidArgument for keys that are not 32 bytes, a cookie name that is not a token
@@ -146,8 +153,7 @@ class SessionCodec {
   SessionCodec() = default;
   std::string cookie_name_;
   SessionOptions options_;
-  std::string cur_key_, prev_key_;  // derived subkeys
-  std::string cur_id_, prev_id_;    // 4-byte key ids
+  SealingKeys keys_;
 };
 
 // The value of cookie `name` in a Cookie request header ("a=1; b=2"); nullopt when absent.
@@ -326,8 +332,7 @@ class LoginStateCodec {
  private:
   LoginStateCodec() = default;
   std::string cookie_name_;
-  std::string cur_key_, prev_key_;
-  std::string cur_id_, prev_id_;
+  SealingKeys keys_;
 };
 
 // ---- refresh grant (OIDC) -----------------------------------------------------------------
@@ -366,8 +371,7 @@ class RefreshCookieCodec {
   std::string attributes(int64_t max_age) const;
   std::string cookie_name_;
   std::string path_;
-  std::string cur_key_, prev_key_;
-  std::string cur_id_, prev_id_;
+  SealingKeys keys_;
 };
 
 }  // namespace stepgate::identity
