@@ -5,19 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <httplib.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <condition_variable>
-#include <filesystem>
-#include <fstream>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "identity/introspection.h"
 #include "identity/token_verifier.h"
+#include "tests/unit/identity/fake_fetcher.h"
 
 namespace stepgate::identity {
 namespace {
@@ -33,105 +29,14 @@ constexpr char kSecret[] = "p@ss word/=";
 // base64("my%3Aclient:p%40ss+word%2F%3D"), computed independently.
 constexpr char kExpectedAuthorization[] = "Basic bXklM0FjbGllbnQ6cCU0MHNzK3dvcmQlMkYlM0Q=";
 
-// A directory of its own for secret files, removed at the end.
-class TempDir {
+using testing::RecordedPost;
+using testing::TempDir;
+
+// The introspection endpoint: every POST is recorded and answered {"active":false} until a
+// test scripts another answer.
+class FakeFetcher : public testing::ScriptedFetcher {
  public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("stepgate-introspection-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string write(const std::string& name, const std::string& content) const {
-    const auto p = path_ / name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p.string();
-  }
-
- private:
-  std::filesystem::path path_;
-};
-
-struct RecordedCall {
-  std::string url;
-  FormFields form;
-  RequestHeaders headers;
-  FetchOptions options;
-};
-
-// A thread-safe scripted Fetcher. Every POST is recorded and answered by `answer` (a 200 with
-// `body` by default). When gated, each POST waits until open() is called.
-class FakeFetcher : public Fetcher {
- public:
-  using Answer = std::function<StatusOr<HttpResponse>(const FormFields&)>;
-
-  StatusOr<HttpResponse> get(const std::string&, const FetchOptions&) override {
-    return unavailable("get is not used by the Introspector");
-  }
-  StatusOr<HttpResponse> postForm(const std::string& url, const FormFields& form,
-                                  const RequestHeaders& headers,
-                                  const FetchOptions& options) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    calls_.push_back({url, form, headers, options});
-    cv_.notify_all();
-    cv_.wait(lock, [this] { return !gated_; });
-    if (answer_) {
-      Answer a = answer_;
-      lock.unlock();
-      return a(form);
-    }
-    HttpResponse r;
-    r.status = status_;
-    r.body = body_;
-    return r;
-  }
-
-  void respond(int status, std::string body) {
-    std::lock_guard<std::mutex> lock(mu_);
-    answer_ = nullptr;
-    status_ = status;
-    body_ = std::move(body);
-  }
-  void respondWith(Answer a) {
-    std::lock_guard<std::mutex> lock(mu_);
-    answer_ = std::move(a);
-  }
-  void close() {
-    std::lock_guard<std::mutex> lock(mu_);
-    gated_ = true;
-  }
-  void open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    gated_ = false;
-    cv_.notify_all();
-  }
-  // Waits until at least `n` POSTs have arrived.
-  bool waitForCalls(size_t n, std::chrono::milliseconds timeout = 5s) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return calls_.size() >= n; });
-  }
-  size_t callCount() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return calls_.size();
-  }
-  RecordedCall call(size_t i) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return calls_.at(i);
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<RecordedCall> calls_;
-  bool gated_ = false;
-  int status_ = 200;
-  std::string body_ = R"({"active":false})";
-  Answer answer_;
+  FakeFetcher() { respondToPosts(200, R"({"active":false})"); }
 };
 
 // Collects completions, with the thread each ran on.
@@ -213,13 +118,13 @@ class IntrospectorTest : public ::testing::Test {
 
   // A fresh introspector asked once about kToken with `body` as the 200 answer.
   IntrospectionResult answer(const std::string& body) {
-    fetcher_.respond(200, body);
+    fetcher_.respondToPosts(200, body);
     auto in = make();
     in->start();
     return once(*in);
   }
 
-  TempDir dir_;
+  TempDir dir_{"introspection"};
   config::ProviderConfig provider_;
   FakeFetcher fetcher_;
   ManualTimeSource time_;
@@ -254,18 +159,18 @@ TEST_F(IntrospectorTest, CreateValidatesTheProviderAndNeverShowsTheSecret) {
   p = provider_;
   p.client_secret_file = "no/such/secret";
   check(p, StatusCode::kNotFound);
-  EXPECT_EQ(fetcher_.callCount(), 0u);
+  EXPECT_EQ(fetcher_.postCount(), 0u);
 }
 
 // ---- the request ----------------------------------------------------------------------------
 
 TEST_F(IntrospectorTest, SendsTheExactRequest) {
-  fetcher_.respond(200, activeAnswer());
+  fetcher_.respondToPosts(200, activeAnswer());
   auto in = make();
   in->start();
   ASSERT_TRUE(once(*in).ok());
-  ASSERT_EQ(fetcher_.callCount(), 1u);
-  const RecordedCall c = fetcher_.call(0);
+  ASSERT_EQ(fetcher_.postCount(), 1u);
+  const RecordedPost c = fetcher_.post(0);
   EXPECT_EQ(c.url, "https://idp.example.net/oauth2/introspect");
   const FormFields form = {{"token", kToken}, {"token_type_hint", "access_token"}};
   EXPECT_EQ(c.form, form);
@@ -340,26 +245,26 @@ TEST_F(IntrospectorTest, MalformedAnswersFailClosedWithUnavailable) {
 TEST_F(IntrospectorTest, EndpointFailuresAreUnavailableAndNotCached) {
   auto in = make();
   in->start();
-  fetcher_.respond(500, activeAnswer());
+  fetcher_.respondToPosts(500, activeAnswer());
   EXPECT_EQ(once(*in).error, AuthError::kIntrospectionUnavailable);
-  fetcher_.respond(401, R"({"error":"invalid_client"})");
+  fetcher_.respondToPosts(401, R"({"error":"invalid_client"})");
   EXPECT_EQ(once(*in).error, AuthError::kIntrospectionUnavailable);
-  fetcher_.respond(302, "");
+  fetcher_.respondToPosts(302, "");
   EXPECT_EQ(once(*in).error, AuthError::kIntrospectionUnavailable);
-  fetcher_.respondWith([](const FormFields&) -> StatusOr<HttpResponse> {
+  fetcher_.respondToPosts([](const FormFields&) -> StatusOr<HttpResponse> {
     return unavailable("timed out after 1500 ms");
   });
   EXPECT_EQ(once(*in).error, AuthError::kIntrospectionUnavailable);
-  fetcher_.respondWith([](const FormFields&) -> StatusOr<HttpResponse> {
+  fetcher_.respondToPosts([](const FormFields&) -> StatusOr<HttpResponse> {
     throw std::runtime_error("a fetcher that throws");
   });
   EXPECT_EQ(once(*in).error, AuthError::kIntrospectionUnavailable);
-  EXPECT_EQ(fetcher_.callCount(), 5u);  // every failure asked again: nothing was cached
+  EXPECT_EQ(fetcher_.postCount(), 5u);  // every failure asked again: nothing was cached
 
-  fetcher_.respond(200, activeAnswer());  // the endpoint recovers
+  fetcher_.respondToPosts(200, activeAnswer());  // the endpoint recovers
   EXPECT_TRUE(once(*in).ok());
   EXPECT_TRUE(once(*in).ok());
-  EXPECT_EQ(fetcher_.callCount(), 6u);
+  EXPECT_EQ(fetcher_.postCount(), 6u);
   const IntrospectionStats s = in->stats();
   EXPECT_EQ(s.requests, 6u);
   EXPECT_EQ(s.failures, 5u);
@@ -469,13 +374,13 @@ TEST_F(IntrospectorTest, OversizedAndEmptyTokensAreRefusedInline) {
   ASSERT_EQ(results.size(), 2u);
   EXPECT_EQ(results.at(0).error, AuthError::kTokenTooLarge);
   EXPECT_EQ(results.at(1).error, AuthError::kMalformedToken);
-  EXPECT_EQ(fetcher_.callCount(), 0u);
+  EXPECT_EQ(fetcher_.postCount(), 0u);
 }
 
 // ---- the shared cache -----------------------------------------------------------------------
 
 TEST_F(IntrospectorTest, PositiveCacheBoundedByExp) {
-  fetcher_.respond(200, R"({"active":true,"sub":"a","aud":"workflows","exp":)" +
+  fetcher_.respondToPosts(200, R"({"active":true,"sub":"a","aud":"workflows","exp":)" +
                             std::to_string(kNow + 120) + "}");
   auto in = make();
   in->start();
@@ -485,58 +390,58 @@ TEST_F(IntrospectorTest, PositiveCacheBoundedByExp) {
   time_.advance(119s);
   const IntrospectionResult hit = once(*in);
   EXPECT_EQ(hit.principal, first.principal);  // the same cached Principal
-  EXPECT_EQ(fetcher_.callCount(), 1u);
+  EXPECT_EQ(fetcher_.postCount(), 1u);
   time_.advance(1s);  // exp reached
-  fetcher_.respond(200, R"({"active":false})");
+  fetcher_.respondToPosts(200, R"({"active":false})");
   EXPECT_EQ(once(*in).error, AuthError::kIntrospectionInactive);
-  EXPECT_EQ(fetcher_.callCount(), 2u);
+  EXPECT_EQ(fetcher_.postCount(), 2u);
 }
 
 TEST_F(IntrospectorTest, PositiveCacheBoundedByMaxTtl) {
-  fetcher_.respond(200, activeAnswer());  // exp in an hour, cache_max_ttl 5 minutes
+  fetcher_.respondToPosts(200, activeAnswer());  // exp in an hour, cache_max_ttl 5 minutes
   auto in = make();
   in->start();
   ASSERT_TRUE(once(*in).ok());
   time_.advance(299s);
   ASSERT_TRUE(once(*in).ok());
-  EXPECT_EQ(fetcher_.callCount(), 1u);
+  EXPECT_EQ(fetcher_.postCount(), 1u);
   time_.advance(1s);
   ASSERT_TRUE(once(*in).ok());
-  EXPECT_EQ(fetcher_.callCount(), 2u);
+  EXPECT_EQ(fetcher_.postCount(), 2u);
   EXPECT_EQ(in->stats().cache_hits, 1u);
 }
 
 TEST_F(IntrospectorTest, ZeroMaxTtlDisablesThePositiveCache) {
   provider_.cache_max_ttl = 0s;
-  fetcher_.respond(200, activeAnswer());
+  fetcher_.respondToPosts(200, activeAnswer());
   auto in = make();
   in->start();
   const IntrospectionResult r = once(*in);
   ASSERT_TRUE(r.ok());
   EXPECT_LE(r.valid_until, at(kNow));
   ASSERT_TRUE(once(*in).ok());
-  EXPECT_EQ(fetcher_.callCount(), 2u);
+  EXPECT_EQ(fetcher_.postCount(), 2u);
 }
 
 TEST_F(IntrospectorTest, NegativeCacheBoundedByNegativeTtl) {
-  fetcher_.respond(200, R"({"active":false})");
+  fetcher_.respondToPosts(200, R"({"active":false})");
   auto in = make();
   in->start();
   EXPECT_EQ(once(*in).error, AuthError::kIntrospectionInactive);
   time_.advance(9s);
   EXPECT_EQ(once(*in).error, AuthError::kIntrospectionInactive);
-  EXPECT_EQ(fetcher_.callCount(), 1u);
+  EXPECT_EQ(fetcher_.postCount(), 1u);
   time_.advance(1s);
-  fetcher_.respond(200, activeAnswer());  // a token can become active (e.g. a clock issue)
+  fetcher_.respondToPosts(200, activeAnswer());  // a token can become active (e.g. a clock issue)
   EXPECT_TRUE(once(*in).ok());
-  EXPECT_EQ(fetcher_.callCount(), 2u);
+  EXPECT_EQ(fetcher_.postCount(), 2u);
 
   // Refusals of active tokens are negative answers too.
-  fetcher_.respond(200, R"({"active":true,"sub":"a","aud":"elsewhere","exp":)" +
+  fetcher_.respondToPosts(200, R"({"active":true,"sub":"a","aud":"elsewhere","exp":)" +
                             std::to_string(kNow + 60) + "}");
   EXPECT_EQ(once(*in, "other-token").error, AuthError::kWrongAudience);
   EXPECT_EQ(once(*in, "other-token").error, AuthError::kWrongAudience);
-  EXPECT_EQ(fetcher_.callCount(), 3u);
+  EXPECT_EQ(fetcher_.postCount(), 3u);
   const IntrospectionStats s = in->stats();
   EXPECT_EQ(s.inactive, 1u);
   EXPECT_EQ(s.active, 1u);
@@ -546,7 +451,7 @@ TEST_F(IntrospectorTest, NegativeCacheBoundedByNegativeTtl) {
 }
 
 TEST_F(IntrospectorTest, CacheIsBoundedLru) {
-  fetcher_.respond(200, activeAnswer());
+  fetcher_.respondToPosts(200, activeAnswer());
   auto r = Introspector::create(provider_, fetcher_, time_, {1, 2});
   ASSERT_TRUE(r.isOk());
   Introspector& in = **r;
@@ -555,18 +460,18 @@ TEST_F(IntrospectorTest, CacheIsBoundedLru) {
   ASSERT_TRUE(once(in, "t2").ok());
   ASSERT_TRUE(once(in, "t1").ok());  // hit: t1 is now the most recent
   ASSERT_TRUE(once(in, "t3").ok());  // evicts t2
-  EXPECT_EQ(fetcher_.callCount(), 3u);
+  EXPECT_EQ(fetcher_.postCount(), 3u);
   ASSERT_TRUE(once(in, "t1").ok());
-  EXPECT_EQ(fetcher_.callCount(), 3u);
+  EXPECT_EQ(fetcher_.postCount(), 3u);
   ASSERT_TRUE(once(in, "t2").ok());
-  EXPECT_EQ(fetcher_.callCount(), 4u);
+  EXPECT_EQ(fetcher_.postCount(), 4u);
   EXPECT_EQ(in.stats().cache_size, 2u);
 }
 
 // ---- threads --------------------------------------------------------------------------------
 
 TEST_F(IntrospectorTest, CompletionsRunOnIntrospectorThreadsOrInlineWhenKnown) {
-  fetcher_.respond(200, activeAnswer());
+  fetcher_.respondToPosts(200, activeAnswer());
   auto in = make();
   in->start();
   Results results;
@@ -580,8 +485,8 @@ TEST_F(IntrospectorTest, CompletionsRunOnIntrospectorThreadsOrInlineWhenKnown) {
 }
 
 TEST_F(IntrospectorTest, SingleFlightPerToken) {
-  fetcher_.respond(200, activeAnswer());
-  fetcher_.close();  // the one POST blocks until every caller has asked
+  fetcher_.respondToPosts(200, activeAnswer());
+  fetcher_.closePostGate();  // the one POST blocks until every caller has asked
   auto in = make(2);
   in->start();
   Results results;
@@ -597,11 +502,11 @@ TEST_F(IntrospectorTest, SingleFlightPerToken) {
   for (std::thread& t : callers) {
     t.join();
   }
-  ASSERT_TRUE(fetcher_.waitForCalls(1));
+  ASSERT_TRUE(fetcher_.waitForPosts(1));
   EXPECT_EQ(results.size(), 0u);
-  fetcher_.open();
+  fetcher_.openPostGate();
   ASSERT_TRUE(results.waitFor(50));
-  EXPECT_EQ(fetcher_.callCount(), 1u);
+  EXPECT_EQ(fetcher_.postCount(), 1u);
   const IntrospectionResult first = results.at(0);
   ASSERT_TRUE(first.ok());
   for (size_t i = 0; i < 50; ++i) {
@@ -617,21 +522,21 @@ TEST_F(IntrospectorTest, SingleFlightPerToken) {
 }
 
 TEST_F(IntrospectorTest, SingleFlightSharesFailuresToo) {
-  fetcher_.respond(503, "down");
-  fetcher_.close();
+  fetcher_.respondToPosts(503, "down");
+  fetcher_.closePostGate();
   auto in = make(1);
   in->start();
   Results results;
   for (int i = 0; i < 5; ++i) {
     in->introspect(kToken, results.completion());
   }
-  ASSERT_TRUE(fetcher_.waitForCalls(1));
-  fetcher_.open();
+  ASSERT_TRUE(fetcher_.waitForPosts(1));
+  fetcher_.openPostGate();
   ASSERT_TRUE(results.waitFor(5));
   for (size_t i = 0; i < 5; ++i) {
     EXPECT_EQ(results.at(i).error, AuthError::kIntrospectionUnavailable);
   }
-  EXPECT_EQ(fetcher_.callCount(), 1u);
+  EXPECT_EQ(fetcher_.postCount(), 1u);
 }
 
 TEST_F(IntrospectorTest, StopCompletesQueuedCallsWithUnavailable) {
@@ -650,18 +555,18 @@ TEST_F(IntrospectorTest, StopCompletesQueuedCallsWithUnavailable) {
   ASSERT_EQ(results.size(), 4u);
   EXPECT_EQ(results.at(3).error, AuthError::kIntrospectionUnavailable);
   in->stop();  // idempotent
-  EXPECT_EQ(fetcher_.callCount(), 0u);
+  EXPECT_EQ(fetcher_.postCount(), 0u);
   EXPECT_EQ(in->stats().shed, 4u);
 }
 
 TEST_F(IntrospectorTest, StopWaitsForTheCallInFlightAndFailsTheQueue) {
-  fetcher_.respond(200, activeAnswer());
-  fetcher_.close();
+  fetcher_.respondToPosts(200, activeAnswer());
+  fetcher_.closePostGate();
   auto in = make(1);
   in->start();
   Results in_flight, queued;
   in->introspect("in-flight", in_flight.completion());
-  ASSERT_TRUE(fetcher_.waitForCalls(1));
+  ASSERT_TRUE(fetcher_.waitForPosts(1));
   in->introspect("queued", queued.completion());
   in->introspect("queued", queued.completion());
   std::thread stopper([&] { in->stop(); });
@@ -669,11 +574,11 @@ TEST_F(IntrospectorTest, StopWaitsForTheCallInFlightAndFailsTheQueue) {
   EXPECT_EQ(queued.at(0).error, AuthError::kIntrospectionUnavailable);
   EXPECT_EQ(queued.at(1).error, AuthError::kIntrospectionUnavailable);
   EXPECT_EQ(in_flight.size(), 0u);
-  fetcher_.open();
+  fetcher_.openPostGate();
   stopper.join();
   ASSERT_EQ(in_flight.size(), 1u);
   EXPECT_TRUE(in_flight.at(0).ok());  // the endpoint's own answer
-  EXPECT_EQ(fetcher_.callCount(), 1u);
+  EXPECT_EQ(fetcher_.postCount(), 1u);
 }
 
 TEST_F(IntrospectorTest, TooManyWaitingTokensAreShed) {

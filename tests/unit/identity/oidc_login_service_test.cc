@@ -5,18 +5,16 @@
 #include "identity/oidc_login_service.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "tests/unit/identity/fake_fetcher.h"
 
 namespace stepgate::identity {
 namespace {
@@ -38,128 +36,17 @@ constexpr char kTokens[] =
     R"({"access_token":"at-1","token_type":"Bearer","id_token":"eyJ.id.tok",)"
     R"("refresh_token":"rt-2","expires_in":300})";
 
-class TempDir {
+using testing::RecordedPost;
+using testing::TempDir;
+
+// A scripted identity provider (a ScriptedFetcher), called from the service's threads: the
+// discovery document for GETs, kTokens for token POSTs, until a test scripts otherwise.
+class ScriptedProvider : public testing::ScriptedFetcher {
  public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("stepgate-oidc-service-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter++));
-    std::filesystem::create_directories(path_);
+  ScriptedProvider() {
+    respondToGets(200, kDiscovery, "application/json");
+    respondToPosts(200, kTokens);
   }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string write(const std::string& name, const std::string& content) const {
-    const auto p = path_ / name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p.string();
-  }
-
- private:
-  std::filesystem::path path_;
-};
-
-struct RecordedPost {
-  std::string url;
-  FormFields form;
-  RequestHeaders headers;
-};
-
-// A scripted identity provider, called from the service's threads: the first
-// `discovery_failures` discovery GETs fail, then the document is served; token POSTs are
-// recorded and answered with `token_status`/`token_body`. Either kind of call waits at its
-// gate while the gate is closed.
-class ScriptedProvider : public Fetcher {
- public:
-  StatusOr<HttpResponse> get(const std::string& url, const FetchOptions&) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    gets_.push_back(url);
-    ++in_get_;
-    cv_.notify_all();
-    cv_.wait_for(lock, 10s, [this] { return get_gate_open_; });
-    --in_get_;
-    if (discovery_failures > 0) {
-      --discovery_failures;
-      return unavailable("connect failed");
-    }
-    HttpResponse r;
-    r.status = 200;
-    r.body = kDiscovery;
-    r.content_type = "application/json";
-    return r;
-  }
-  StatusOr<HttpResponse> postForm(const std::string& url, const FormFields& form,
-                                  const RequestHeaders& headers, const FetchOptions&) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    posts_.push_back({url, form, headers});
-    ++in_post_;
-    cv_.notify_all();
-    // Bounded: a test that forgets to open the gate fails instead of hanging.
-    cv_.wait_for(lock, 10s, [this] { return gate_open_; });
-    --in_post_;
-    HttpResponse r;
-    r.status = token_status;
-    r.body = token_body;
-    return r;
-  }
-
-  void closeGate() {
-    std::lock_guard<std::mutex> lock(mu_);
-    gate_open_ = false;
-  }
-  void closeDiscoveryGate() {
-    std::lock_guard<std::mutex> lock(mu_);
-    get_gate_open_ = false;
-  }
-  void openDiscoveryGate() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      get_gate_open_ = true;
-    }
-    cv_.notify_all();
-  }
-  // Waits (bounded) until a discovery GET waits at its gate.
-  bool waitInGet() {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, 5s, [&] { return in_get_ > 0; });
-  }
-  void openGate() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      gate_open_ = true;
-    }
-    cv_.notify_all();
-  }
-  // Waits (bounded) until `n` POSTs are waiting at the gate.
-  bool waitInPost(int n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, 5s, [&] { return in_post_ >= n; });
-  }
-  std::vector<std::string> gets() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return gets_;
-  }
-  std::vector<RecordedPost> posts() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return posts_;
-  }
-
-  // Set before start().
-  int discovery_failures = 0;
-  int token_status = 200;
-  std::string token_body = kTokens;
-
- private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool gate_open_ = true;
-  bool get_gate_open_ = true;
-  int in_post_ = 0;
-  int in_get_ = 0;
-  std::vector<std::string> gets_;
-  std::vector<RecordedPost> posts_;
 };
 
 const std::string* field(const FormFields& f, std::string_view name) {
@@ -234,7 +121,7 @@ class OidcLoginServiceTest : public ::testing::Test {
     return s;
   }
 
-  TempDir dir_;
+  TempDir dir_{"oidc-service"};
   ScriptedProvider provider_;
   RealTimeSource time_;
 };
@@ -250,7 +137,7 @@ TEST_F(OidcLoginServiceTest, CreateRefusesABadClient) {
 }
 
 TEST_F(OidcLoginServiceTest, DiscoveryRetriesUntilItSucceeds) {
-  provider_.discovery_failures = 2;
+  provider_.failGets(2);
   OidcLoginServicePtr s = make();
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->endpoints(), nullptr);  // not started: nothing fetched
@@ -279,7 +166,7 @@ TEST_F(OidcLoginServiceTest, DiscoveryRetriesUntilItSucceeds) {
 }
 
 TEST_F(OidcLoginServiceTest, StopEndsTheDiscoveryRetryPromptly) {
-  provider_.discovery_failures = 1000;
+  provider_.failGets(1000);
   OidcLoginServicePtr s = make();
   ASSERT_NE(s, nullptr);
   s->start();
@@ -329,7 +216,8 @@ TEST_F(OidcLoginServiceTest, ExchangeReachesTheTokenEndpoint) {
 }
 
 TEST_F(OidcLoginServiceTest, RefreshReachesTheTokenEndpoint) {
-  provider_.token_body = R"({"access_token":"at-3","token_type":"Bearer","id_token":"i.d.t"})";
+  provider_.respondToPosts(200,
+                           R"({"access_token":"at-3","token_type":"Bearer","id_token":"i.d.t"})");
   Result r;
   OidcLoginServicePtr s = started();
   ASSERT_NE(s, nullptr);
@@ -360,8 +248,7 @@ TEST_F(OidcLoginServiceTest, RefreshReachesTheTokenEndpoint) {
 }
 
 TEST_F(OidcLoginServiceTest, InvalidGrantIsReportedAsAProviderError) {
-  provider_.token_status = 400;
-  provider_.token_body = R"({"error":"invalid_grant","error_description":"code used"})";
+  provider_.respondToPosts(400, R"({"error":"invalid_grant","error_description":"code used"})");
   Result exchanged, refreshed;
   OidcLoginServicePtr s = started();
   ASSERT_NE(s, nullptr);
@@ -385,8 +272,8 @@ TEST_F(OidcLoginServiceTest, InvalidGrantIsReportedAsAProviderError) {
 
 TEST_F(OidcLoginServiceTest, ExchangeBeforeDiscoveryIsUnavailable) {
   Result r;
-  provider_.discovery_failures = 1000;
-  provider_.closeDiscoveryGate();  // the provider does not answer yet
+  provider_.failGets(1000);
+  provider_.closeGetGate();  // the provider does not answer yet
   OidcLoginServicePtr s = make();
   ASSERT_NE(s, nullptr);
   s->start();
@@ -401,14 +288,14 @@ TEST_F(OidcLoginServiceTest, ExchangeBeforeDiscoveryIsUnavailable) {
   const OidcLoginServiceStats st = s->stats();
   EXPECT_EQ(st.failures, 1u);
   EXPECT_FALSE(st.discovered);
-  provider_.openDiscoveryGate();
+  provider_.openGetGate();
 }
 
 TEST_F(OidcLoginServiceTest, StopCompletesQueuedCallsAndLaterCallsInline) {
   Result running, queued[3], late, late_refresh;
   OidcLoginServicePtr s = started(/*threads=*/1);
   ASSERT_NE(s, nullptr);
-  provider_.closeGate();
+  provider_.closePostGate();
   s->exchange("code-0", kVerifier, running.callback());
   ASSERT_TRUE(provider_.waitInPost(1));  // the only thread is busy with it
   s->exchange("code-1", kVerifier, queued[0].callback());
@@ -424,7 +311,7 @@ TEST_F(OidcLoginServiceTest, StopCompletesQueuedCallsAndLaterCallsInline) {
     EXPECT_EQ(loginErrorCode(res.status()), "login_unavailable");
   }
   EXPECT_FALSE(running.done());
-  provider_.openGate();
+  provider_.openPostGate();
   stopper.join();
   // The call in progress finished normally.
   auto first = running.wait(1s);
@@ -467,7 +354,7 @@ TEST_F(OidcLoginServiceTest, QueueBeyondMaxPendingIsShedInline) {
   std::vector<std::unique_ptr<Result>> queued;
   OidcLoginServicePtr s = started(/*threads=*/1);
   ASSERT_NE(s, nullptr);
-  provider_.closeGate();
+  provider_.closePostGate();
   s->exchange("code-running", kVerifier, running.callback());
   ASSERT_TRUE(provider_.waitInPost(1));
   for (size_t i = 0; i < OidcLoginService::kMaxPending; ++i) {
@@ -485,7 +372,7 @@ TEST_F(OidcLoginServiceTest, QueueBeyondMaxPendingIsShedInline) {
   EXPECT_EQ(loginErrorCode(res.status()), "login_unavailable");
   EXPECT_EQ(s->stats().shed, 1u);
 
-  provider_.openGate();
+  provider_.openPostGate();
   EXPECT_TRUE(running.wait().isOk());
   for (const auto& q : queued) {
     auto r = q->wait(10s);
@@ -534,7 +421,7 @@ TEST_F(OidcLoginServiceTest, CallsDuringTheDiscoveryBackoffAreNotLost) {
     SCOPED_TRACE("round " + std::to_string(round));
     Result r;
     ScriptedProvider provider;
-    provider.discovery_failures = 1000;
+    provider.failGets(1000);
     OidcLoginConfig c;
     c.client_id = kClientId;
     c.redirect_uri = kRedirectUri;

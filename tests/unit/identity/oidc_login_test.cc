@@ -8,11 +8,6 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <filesystem>
-#include <fstream>
 
 #include "common/json.h"
 #include "common/json_writer.h"
@@ -20,6 +15,7 @@
 #include "identity/jwt.h"
 #include "identity/oidc_login.h"
 #include "identity/token_verifier.h"
+#include "tests/unit/identity/fake_fetcher.h"
 
 namespace stepgate::identity {
 namespace {
@@ -43,60 +39,9 @@ SystemTime at(int64_t s) {
   return SystemTime(std::chrono::seconds(s));
 }
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("stepgate-oidc-login-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string write(const std::string& name, const std::string& content) const {
-    const auto p = path_ / name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p.string();
-  }
-
- private:
-  std::filesystem::path path_;
-};
-
-struct RecordedPost {
-  std::string url;
-  FormFields form;
-  RequestHeaders headers;
-  FetchOptions options;
-};
-
-// Answers every request with the scripted response and records it.
-class ScriptedFetcher : public Fetcher {
- public:
-  StatusOr<HttpResponse> get(const std::string& url, const FetchOptions&) override {
-    gets.push_back(url);
-    return answer;
-  }
-  StatusOr<HttpResponse> postForm(const std::string& url, const FormFields& form,
-                                  const RequestHeaders& headers,
-                                  const FetchOptions& options) override {
-    posts.push_back({url, form, headers, options});
-    return answer;
-  }
-  void respond(int status, std::string body) {
-    HttpResponse r;
-    r.status = status;
-    r.body = std::move(body);
-    answer = r;
-  }
-
-  StatusOr<HttpResponse> answer = unavailable("no answer scripted");
-  std::vector<std::string> gets;
-  std::vector<RecordedPost> posts;
-};
+using testing::RecordedPost;
+using testing::ScriptedFetcher;
+using testing::TempDir;
 
 const std::string* field(const FormFields& f, std::string_view name) {
   for (const auto& [n, v] : f) {
@@ -354,7 +299,7 @@ TEST(OidcDiscoveryLoginTest, ReadsEndpoints) {
   ASSERT_TRUE(ep.isOk()) << ep.status().toString();
   EXPECT_EQ(ep->authorization_endpoint, "https://idp.example.com/authorize");
   EXPECT_EQ(ep->token_endpoint, kTokenEndpoint);
-  EXPECT_EQ(f.gets.at(0), "https://idp.example.com/.well-known/openid-configuration");
+  EXPECT_EQ(f.gets().at(0), "https://idp.example.com/.well-known/openid-configuration");
 
   auto bad = parseLoginEndpoints(R"({"issuer":"https://idp.example.com","jwks_uri":"https://idp.example.com/jwks",
     "authorization_endpoint":"https://idp.example.com/authorize"})", kIssuer);
@@ -459,7 +404,7 @@ class OidcTokenTest : public ::testing::Test {
     }
   }
 
-  TempDir dir_;
+  TempDir dir_{"oidc-login"};
   ScriptedFetcher f_;
 };
 
@@ -473,8 +418,8 @@ TEST_F(OidcTokenTest, GoodExchangeWithClientSecretBasic) {
   EXPECT_EQ(r->id_token, "eyJ.x.y");
   EXPECT_EQ(r->refresh_token, "rt");
   EXPECT_EQ(r->expires_in, std::chrono::seconds(3600));
-  ASSERT_EQ(f_.posts.size(), 1u);
-  const RecordedPost& p = f_.posts[0];
+  ASSERT_EQ(f_.posts().size(), 1u);
+  const RecordedPost p = f_.post(0);
   EXPECT_EQ(p.url, kTokenEndpoint);
   EXPECT_EQ(*field(p.form, "grant_type"), "authorization_code");
   EXPECT_EQ(*field(p.form, "code"), kCode);
@@ -492,7 +437,7 @@ TEST_F(OidcTokenTest, ClientSecretPost) {
   OidcClient c = client(OidcClientAuth::kClientSecretPost);
   f_.respond(200, R"({"access_token":"at","token_type":"Bearer","id_token":"i"})");
   ASSERT_TRUE(exchange(c).isOk());
-  const RecordedPost& p = f_.posts.at(0);
+  const RecordedPost p = f_.post(0);
   EXPECT_EQ(*field(p.form, "client_id"), kClientId);
   EXPECT_EQ(*field(p.form, "client_secret"), kSecret);
   for (const auto& h : p.headers) EXPECT_NE(h.first, "Authorization");
@@ -516,7 +461,7 @@ TEST_F(OidcTokenTest, PrivateKeyJwt) {
   ASSERT_TRUE(c.isOk()) << c.status().toString();
   f_.respond(200, R"({"access_token":"at","token_type":"Bearer","id_token":"i"})");
   ASSERT_TRUE(exchange(*c).isOk());
-  const RecordedPost& p = f_.posts.at(0);
+  const RecordedPost p = f_.post(0);
   EXPECT_EQ(*field(p.form, "client_assertion_type"),
             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
   const std::string assertion = *field(p.form, "client_assertion");
@@ -573,7 +518,7 @@ TEST_F(OidcTokenTest, ProviderErrorsMapToStableCodes) {
   EXPECT_EQ(loginErrorCode(exchange(c).status()), "token_endpoint_unavailable");
   f_.respond(500, R"({"error":"server_error"})");
   EXPECT_EQ(loginErrorCode(exchange(c).status()), "token_endpoint_unavailable");
-  f_.answer = unavailable("connect to https://idp.example.com/token failed");
+  f_.respond(unavailable("connect to https://idp.example.com/token failed"));
   r = exchange(c);
   EXPECT_EQ(loginErrorCode(r.status()), "token_endpoint_unavailable");
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
@@ -625,7 +570,7 @@ TEST_F(OidcTokenTest, BadInputsNeverSent) {
                 exchangeCode(f_, "http://idp.example.com/token", c, kCode, kVerifier, at(kNow))
                     .status()),
             "config_invalid");
-  EXPECT_TRUE(f_.posts.empty());
+  EXPECT_TRUE(f_.posts().empty());
 }
 
 TEST_F(OidcTokenTest, Refresh) {
@@ -636,7 +581,7 @@ TEST_F(OidcTokenTest, Refresh) {
   EXPECT_EQ(r->access_token, "at2");
   EXPECT_TRUE(r->id_token.empty());
   EXPECT_TRUE(r->refresh_token.empty());
-  const RecordedPost& p = f_.posts.at(0);
+  const RecordedPost p = f_.post(0);
   EXPECT_EQ(*field(p.form, "grant_type"), "refresh_token");
   EXPECT_EQ(*field(p.form, "refresh_token"), "rt-1");
   EXPECT_EQ(field(p.form, "code"), nullptr);

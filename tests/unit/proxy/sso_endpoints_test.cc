@@ -9,18 +9,15 @@
 #include <gtest/gtest.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <mutex>
 #include <thread>
 
 #include "common/json.h"
 #include "identity/http_fetch.h"
 #include "identity/jws_sign.h"
+#include "tests/unit/identity/fake_fetcher.h"
 
 namespace stepgate::proxy {
 namespace {
@@ -41,57 +38,25 @@ int64_t unixSeconds(SystemTime t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("stepgate-sso-endpoints-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string path(const std::string& name) const { return (path_ / name).string(); }
-  std::string write(const std::string& name, const std::string& content) const {
-    std::ofstream(path(name), std::ios::binary) << content;
-    return path(name);
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using identity::testing::TempDir;
 
 // Serves the provider's discovery document; the token endpoint is never called here
-// (completeOidc() is handed the token responses directly).
-class DiscoveryOnly : public identity::Fetcher {
+// (completeOidc() is handed the token responses directly), and POSTs are left unscripted.
+class DiscoveryOnly : public identity::testing::ScriptedFetcher {
  public:
-  StatusOr<identity::HttpResponse> get(const std::string& url,
-                                       const identity::FetchOptions&) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (url != std::string(kIdpIssuer) + "/.well-known/openid-configuration") {
-      return unavailable("unexpected url");
-    }
-    identity::HttpResponse r;
-    r.status = 200;
-    r.body = R"({"issuer":"https://idp.example.com","jwks_uri":"https://idp.example.com/jwks",
-      "authorization_endpoint":"https://idp.example.com/authorize",
-      "token_endpoint":"https://idp.example.com/token"})";
-    return r;
+  DiscoveryOnly() {
+    respondToGets([](const std::string& url) -> StatusOr<identity::HttpResponse> {
+      if (url != std::string(kIdpIssuer) + "/.well-known/openid-configuration") {
+        return unavailable("unexpected url");
+      }
+      identity::HttpResponse r;
+      r.status = 200;
+      r.body = R"({"issuer":"https://idp.example.com","jwks_uri":"https://idp.example.com/jwks",
+        "authorization_endpoint":"https://idp.example.com/authorize",
+        "token_endpoint":"https://idp.example.com/token"})";
+      return r;
+    });
   }
-  StatusOr<identity::HttpResponse> postForm(const std::string&, const identity::FormFields&,
-                                            const identity::RequestHeaders&,
-                                            const identity::FetchOptions&) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++posts;
-    return unavailable("not scripted");
-  }
-  int posts = 0;
-
- private:
-  std::mutex mu_;
 };
 
 // Every "Name: value" header line of `headers` with that name (case-sensitive, as written).
@@ -306,7 +271,7 @@ class SsoEndpointsTest : public ::testing::Test {
     return h;
   }
 
-  TempDir dir_;
+  TempDir dir_{"sso-endpoints"};
   DiscoveryOnly fetcher_;
   RealTimeSource time_;
   identity::EvpPkeyPtr idp_key_;
