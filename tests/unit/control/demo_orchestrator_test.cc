@@ -1,13 +1,8 @@
 #include "proxy/demo/demo_orchestrator.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
-#include <poll.h>
 #include <rapidjson/document.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <regex>
 #include <set>
@@ -505,38 +500,11 @@ TEST_F(DemoOrchestratorTest, RunningListsRunningAndPausedIdsOfAName) {
 
 // ---- the web page ------------------------------------------------------------------------
 
-// One request with `extra` header lines ("Name: value\r\n"...) over a loopback socket; the
-// response as text up to the server's close (bounded: 10 s without a byte).
+// One request for the page with `extra` header lines ("Name: value\r\n"...) over a loopback
+// socket; the response as text up to the server's close (bounded: 10 s without a byte).
 std::string rawExchange(uint16_t port, const std::string& method, const std::string& extra) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string req =
-      method + " / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra + "\r\n";
-  size_t sent = 0;
-  while (sent < req.size()) {
-    const ssize_t n = send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
-  }
-  std::string raw;
-  char buf[4096];
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 10000) <= 0) break;
-    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    raw.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return raw;
+  return stepgate::testing::rawExchange(
+      port, method + " / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra + "\r\n");
 }
 
 std::string bodyOf(const std::string& raw) {

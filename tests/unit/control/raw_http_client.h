@@ -2,6 +2,7 @@
 // A minimal blocking HTTP/1.1 client over a raw loopback socket, for the control-plane
 // tests. Sends one request with "Connection: close" and reads until the server closes.
 // Good enough for small responses from servers under test; not a general client.
+// rawExchange() is the byte level underneath: any request, the answer as it came.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,30 +23,22 @@ struct RawResponse {
   std::string body;
 };
 
-inline RawResponse rawRequest(uint16_t port, const std::string& method,
-                              const std::string& target, const std::string& body = "",
-                              const std::string& content_type = "application/json") {
-  RawResponse out;
+// Sends `request` as it is to 127.0.0.1:port and returns every byte that comes back until
+// the server closes (bounded: 10 s without a byte); "" when the connection fails.
+inline std::string rawExchange(uint16_t port, const std::string& request) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return out;
+  if (fd < 0) return "";
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
     close(fd);
-    return out;
+    return "";
   }
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-  req += "Connection: close\r\n";
-  if (!body.empty() || method == "POST" || method == "PUT") {
-    req += "Content-Type: " + content_type + "\r\n";
-    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  req += "\r\n" + body;
   size_t sent = 0;
-  while (sent < req.size()) {
-    const ssize_t n = send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+  while (sent < request.size()) {
+    const ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) break;
     sent += static_cast<size_t>(n);
   }
@@ -59,6 +52,21 @@ inline RawResponse rawRequest(uint16_t port, const std::string& method,
     raw.append(buf, static_cast<size_t>(n));
   }
   close(fd);
+  return raw;
+}
+
+inline RawResponse rawRequest(uint16_t port, const std::string& method,
+                              const std::string& target, const std::string& body = "",
+                              const std::string& content_type = "application/json") {
+  RawResponse out;
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  req += "Connection: close\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    req += "Content-Type: " + content_type + "\r\n";
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  req += "\r\n" + body;
+  const std::string raw = rawExchange(port, req);
 
   const size_t head_end = raw.find("\r\n\r\n");
   if (head_end == std::string::npos || raw.compare(0, 9, "HTTP/1.1 ") != 0) return out;
