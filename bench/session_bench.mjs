@@ -20,7 +20,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import {
-  writeConfig, startStepgate, freePort, rawRequest, makeTempDir,
+  writeConfig, startStepgate, freePort, makeTempDir, sendRequest, statusOf, bodyOf, headerValues,
+  cookiePair,
 } from '../tests/integration/lib/harness.mjs';
 import { makeKey, jwks, sign, now } from '../tests/integration/lib/jwt.mjs';
 import { signedSamlResponse, parseAuthnRequest, IDP_CERT } from '../tests/integration/lib/saml_idp.mjs';
@@ -33,12 +34,6 @@ const SERVER_CPU = process.env.SERVER_CPU ?? '1';
 const SELF = 'https://sg.bench.test';
 const PREFIX = '/.stepgate';
 const IDP = 'https://idp.bench.test/saml';
-
-const statusOf = (r) => Number(/^HTTP\/1\.1 (\d{3})/.exec(r.text)?.[1]);
-const bodyOf = (r) => r.text.slice(r.text.indexOf('\r\n\r\n') + 4);
-const headerValues = (r, name) => r.text.slice(0, r.text.indexOf('\r\n\r\n')).split('\r\n')
-  .filter((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))
-  .map((l) => l.slice(name.length + 1).trim());
 
 const children = [];
 process.on('exit', () => { for (const c of children) { try { c.kill('SIGKILL'); } catch {} } });
@@ -119,15 +114,12 @@ http {
   const sg = await startStepgate(file, { args: [] });
   execFileSync('taskset', ['-pc', SERVER_CPU, String(sg.pid)], { stdio: 'ignore' });
   try {
-    const send = (method, p, headers = '', body) => rawRequest(port,
-      `${method} ${p} HTTP/1.1\r\nHost: gw\r\n${headers}`
-      + `${body !== undefined ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : ''}`
-      + `Connection: close\r\n\r\n${body ?? ''}`, { timeoutMs: 8000 });
+    const send = (method, p, headers = '', body) => sendRequest(port, method, p, { headers, body });
     // A SAML sign-in, played by this script with a response signed by the xmlsec1 CLI.
     const login = await send('GET', `${PREFIX}/login`);
     const location = new URL(headerValues(login, 'location')[0]);
     const request = parseAuthnRequest(location.searchParams.get('SAMLRequest'));
-    const loginCookie = headerValues(login, 'set-cookie')[0].split(';')[0];
+    const loginCookie = cookiePair(headerValues(login, 'set-cookie')[0]);
     const xml = signedSamlResponse({ dir, requestId: request.id, destination: `${SELF}${PREFIX}/saml/acs`,
       issuer: IDP, audience: `${SELF}/sp`, subject: 'alice@bench.test', groups: ['ops'] });
     const form = `SAMLResponse=${encodeURIComponent(Buffer.from(xml).toString('base64'))}`
@@ -135,8 +127,8 @@ http {
     const acs = await send('POST', `${PREFIX}/saml/acs`,
       `Content-Type: application/x-www-form-urlencoded\r\nCookie: ${loginCookie}\r\n`, form);
     if (statusOf(acs) !== 303) throw new Error(`sign-in failed: ${acs.text}`);
-    const cookie = headerValues(acs, 'set-cookie').find((c) => c.startsWith('__Host-stepgate-session='))
-      .split(';')[0];
+    const cookie = cookiePair(headerValues(acs, 'set-cookie')
+      .find((c) => c.startsWith('__Host-stepgate-session=')));
     const info = JSON.parse(bodyOf(await send('GET', `${PREFIX}/session`, `Cookie: ${cookie}\r\n`)));
     const tok = JSON.parse(bodyOf(await send('POST', `${PREFIX}/token`,
       `Cookie: ${cookie}\r\nX-CSRF-Token: ${info.csrf_token}\r\n`)));

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import {
-  startUpstream, writeConfig, startStepgate, freePort, rawRequest, makeTempDir,
+  startUpstream, writeConfig, startStepgate, freePort, makeTempDir, sendRequest, statusOf, bodyOf,
 } from './lib/harness.mjs';
 import { makeKey, jwks, sign, now } from './lib/jwt.mjs';
 
@@ -17,12 +17,7 @@ const ISSUER = 'https://issuer.stepgate.test';
 const SELF = 'https://stepgate.example.test';
 const AUD = 'workflow-api';
 
-function get(port, pathName, headers = '') {
-  return rawRequest(port, `GET ${pathName} HTTP/1.1\r\nHost: gw\r\n${headers}Connection: close\r\n\r\n`,
-    { timeoutMs: 8000 });
-}
-const statusOf = (r) => Number(/^HTTP\/1\.1 (\d{3})/.exec(r.text)?.[1]);
-const bodyOf = (r) => r.text.slice(r.text.indexOf('\r\n\r\n') + 4);
+const get = (port, pathName, headers = '') => sendRequest(port, 'GET', pathName, { headers });
 
 function b64json(part) {
   return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));

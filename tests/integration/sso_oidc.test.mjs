@@ -12,19 +12,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import {
-  startUpstream, writeConfig, startStepgate, freePort, rawRequest, makeTempDir, metrics,
-  metricValue,
+  startUpstream, writeConfig, startStepgate, freePort, makeTempDir, metrics, metricValue,
+  sendRequest, statusOf, bodyOf, headerValues, cookiePair,
 } from './lib/harness.mjs';
 import { startOidcProvider } from './lib/oidc_provider.mjs';
-import { readLog, allFiles, auditKeygen, auditCli } from './lib/audit_helpers.mjs';
+import { readLog, allFiles, auditKeygen, auditCli, ROUTES } from './lib/audit_helpers.mjs';
 
 const PREFIX = '/.stepgate';
-
-const statusOf = (r) => Number(/^HTTP\/1\.1 (\d{3})/.exec(r.text)?.[1]);
-const bodyOf = (r) => r.text.slice(r.text.indexOf('\r\n\r\n') + 4);
-const headerValues = (r, name) => r.text.slice(0, r.text.indexOf('\r\n\r\n')).split('\r\n')
-  .filter((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))
-  .map((l) => l.slice(name.length + 1).trim());
 
 // A cookie jar keyed by name (the test talks to one stepgate and one provider, each with
 // distinct cookie names). Set-Cookie with Max-Age=0 removes.
@@ -32,7 +26,7 @@ class Jar {
   constructor() { this.cookies = new Map(); }
   take(setCookies) {
     for (const sc of setCookies) {
-      const pair = sc.split(';')[0];
+      const pair = cookiePair(sc);
       const eq = pair.indexOf('=');
       const name = pair.slice(0, eq).trim();
       if (/;\s*Max-Age=0/i.test(sc) || pair.slice(eq + 1) === '') this.cookies.delete(name);
@@ -79,14 +73,7 @@ rules:
 `);
     const file = writeConfig(dir, {
       listenPort: port, adminPort, upstreamPort: up.port,
-      upstream: {
-        routes: [
-          { method: 'POST', path: '/api/workflow/{workflow}', action: 'start',
-            workflow: '{workflow}' },
-          { method: 'GET', path: '/api/workflow/{workflow}/status', action: 'read',
-            workflow: '{workflow}' },
-        ],
-      },
+      upstream: { routes: ROUTES },
       extra: {
         identity: {
           providers: [{
@@ -127,13 +114,7 @@ rules:
     await up?.close();
   });
 
-  function send(method, p, { headers = '', body, cookies = '' } = {}) {
-    const cookie = cookies ? `Cookie: ${cookies}\r\n` : '';
-    const len = body !== undefined ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : '';
-    return rawRequest(port,
-      `${method} ${p} HTTP/1.1\r\nHost: gw\r\n${cookie}${headers}${len}Connection: close\r\n\r\n`
-      + (body ?? ''), { timeoutMs: 8000 });
-  }
+  const send = (method, p, opts) => sendRequest(port, method, p, opts);
 
   // Starts a login at stepgate: the authorization URL and the jar with the login-state cookie.
   async function beginLogin(jar, returnTo = '/api/workflow/payments/status') {

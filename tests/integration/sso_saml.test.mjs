@@ -12,9 +12,10 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 
 import {
-  startUpstream, writeConfig, startStepgate, freePort, rawRequest, makeTempDir, metrics,
-  metricValue,
+  startUpstream, writeConfig, startStepgate, freePort, makeTempDir, metrics, metricValue,
+  sendRequest as send, statusOf, bodyOf, headerValues, cookiePair,
 } from './lib/harness.mjs';
+import { ROUTES } from './lib/audit_helpers.mjs';
 import { signedSamlResponse } from './lib/saml_idp.mjs';
 
 const SOURCE = process.env.STEPGATE_SOURCE_DIR ?? path.resolve(import.meta.dirname, '../..');
@@ -25,21 +26,6 @@ const ACS = `${SELF}${PREFIX}/saml/acs`;
 const SP = `${SELF}/saml/sp`;
 const IDP = 'https://idp.example.test/saml';
 const IDP_SSO = 'https://idp.example.test/sso';
-
-const statusOf = (r) => Number(/^HTTP\/1\.1 (\d{3})/.exec(r.text)?.[1]);
-const bodyOf = (r) => r.text.slice(r.text.indexOf('\r\n\r\n') + 4);
-const headerValues = (r, name) => r.text.slice(0, r.text.indexOf('\r\n\r\n')).split('\r\n')
-  .filter((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))
-  .map((l) => l.slice(name.length + 1).trim());
-// "name=value" of a Set-Cookie line.
-const cookiePair = (setCookie) => setCookie.split(';')[0];
-
-function send(port, method, p, { headers = '', body } = {}) {
-  const len = body !== undefined ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : '';
-  return rawRequest(port,
-    `${method} ${p} HTTP/1.1\r\nHost: gw\r\n${headers}${len}Connection: close\r\n\r\n${body ?? ''}`,
-    { timeoutMs: 8000 });
-}
 
 // A signed SAML Response for `requestId` (the Assertion carries the signature), made with
 // the xmlsec1 CLI by lib/saml_idp.mjs.
@@ -72,14 +58,7 @@ rules:
     adminPort = await freePort();
     const file = writeConfig(dir, {
       listenPort: port, adminPort, upstreamPort: up.port,
-      upstream: {
-        routes: [
-          { method: 'POST', path: '/api/workflow/{workflow}', action: 'start',
-            workflow: '{workflow}' },
-          { method: 'GET', path: '/api/workflow/{workflow}/status', action: 'read',
-            workflow: '{workflow}' },
-        ],
-      },
+      upstream: { routes: ROUTES },
       extra: {
         issuer: { url: SELF, signing_key: 'stepgate-es256.pem' },
         sso: {

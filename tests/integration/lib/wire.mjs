@@ -67,6 +67,34 @@ export function rawRequest(port, bytes, opts = {}) {
   });
 }
 
+// ---- one request over a raw socket --------------------------------------------------------
+
+// One HTTP/1.1 request over rawRequest to HOST:port: the request line, `Host: gw`, a Cookie
+// header when `cookies` is given, the raw header lines `headers` (each ending in \r\n),
+// Content-Length when there is a body, and `Connection: close`. Options: headers (''), body,
+// cookies ('': none), timeoutMs (8000). Resolves like rawRequest.
+export function sendRequest(port, method, target, { headers = '', body, cookies = '',
+  timeoutMs = 8000 } = {}) {
+  const cookie = cookies ? `Cookie: ${cookies}\r\n` : '';
+  const len = body !== undefined ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : '';
+  return rawRequest(port,
+    `${method} ${target} HTTP/1.1\r\nHost: gw\r\n${cookie}${headers}${len}Connection: close\r\n\r\n`
+    + (body ?? ''), { timeoutMs });
+}
+
+// Reading one response in a rawRequest result `r` (its latin1 text): the status (NaN when
+// the text does not start with an HTTP/1.1 status line), everything after the head, and
+// every value of the header `name` (any case), in order.
+export const statusOf = (r) => Number(/^HTTP\/1\.1 (\d{3})/.exec(r.text)?.[1]);
+export const bodyOf = (r) => r.text.slice(r.text.indexOf('\r\n\r\n') + 4);
+export const headerValues = (r, name) => r.text.slice(0, r.text.indexOf('\r\n\r\n')).split('\r\n')
+  .filter((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))
+  .map((l) => l.slice(name.length + 1).trim());
+// "name=value" of a Set-Cookie value.
+export const cookiePair = (setCookie) => setCookie.split(';')[0];
+
+// ---- responses ----------------------------------------------------------------------------
+
 function indexOfCrlf(buf, from) {
   return buf.indexOf('\r\n', from, 'latin1');
 }
