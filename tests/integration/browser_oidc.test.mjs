@@ -14,37 +14,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import {
-  devPki, freePort, httpRequest, makeTempDir, metrics, metricValue, startStepgate, writeConfig,
-} from './lib/harness.mjs';
-import { launchBrowser } from './lib/browser.mjs';
-import { startDemoOrchestrator } from './lib/demo_orchestrator.mjs';
+import { httpRequest, metrics, metricValue } from './lib/harness.mjs';
 import { startOidcProvider } from './lib/oidc_provider.mjs';
+import {
+  clickForResult, recordNavigations, startOnThePage, startSignInEnv,
+} from './lib/sign_in.mjs';
 
 const PREFIX = '/.stepgate';
 const SESSION_COOKIE = '__Host-stepgate-session';
 const ACCOUNTS = {
   alice: { email: 'alice@example.test', name: 'Alice Example', groups: ['ops', 'dev'] },
 };
-
-const tmp = makeTempDir('stepgate-browser-oidc-');
-
-// The main frame's navigations of `page` (every URL, redirects included), in order.
-function recordNavigations(page) {
-  const urls = [];
-  page.on('request', (r) => {
-    if (r.isNavigationRequest() && r.frame() === page.mainFrame()) urls.push(r.url());
-  });
-  return urls;
-}
-
-// Empties #result, clicks `selector` and waits (bounded) for the page to write a result.
-async function clickForResult(page, selector) {
-  await page.evaluate(() => { document.getElementById('result').textContent = ''; });
-  await page.click(selector);
-  await page.waitForFunction(() => document.getElementById('result').textContent.trim() !== '');
-  return (await page.textContent('#result')).trim();
-}
 
 // A call from the page's own script (same origin, the browser's cookies): the session's
 // CSRF token first, then `method path` with it unless withCsrf is false.
@@ -59,9 +39,9 @@ function pageCall(page, method, p, { withCsrf = true } = {}) {
 }
 
 describe('OIDC sign-in in a browser, through stepgate to the demo orchestrator', () => {
+  let env;
   let demo;
   let idp;
-  let sg;
   let port;
   let adminPort;
   let origin;
@@ -69,76 +49,41 @@ describe('OIDC sign-in in a browser, through stepgate to the demo orchestrator',
   let page;
 
   before(async () => {
-    const pki = await devPki(path.join(tmp, 'pki'));
-    demo = await startDemoOrchestrator();
-    port = await freePort();
-    adminPort = await freePort();
-    origin = `https://127.0.0.1:${port}`;
-    const redirectUri = `${origin}${PREFIX}/oidc/callback`;
-    idp = await startOidcProvider({ redirectUris: [redirectUri], accounts: ACCOUNTS });
-    fs.writeFileSync(path.join(tmp, 'client-secret'), `${idp.browserClient.clientSecret}\n`,
-      { mode: 0o600 });
-
-    const pdir = path.join(tmp, 'policies');
-    fs.mkdirSync(pdir);
-    // The page (GET /, a call without a workflow) is matched by a "*" file only.
-    fs.writeFileSync(path.join(pdir, 'all-workflows.yaml'), `workflow: "*"
-rules:
-  - id: ops-read-anything
-    allow: [read]
-    who: { groups: [ops] }
-`);
-    fs.writeFileSync(path.join(pdir, 'order-fulfillment.yaml'), `workflow: order-fulfillment
-rules:
-  - id: ops-start-orders
-    allow: [start, read]
-    who: { groups: [ops] }
-`);
-    const file = writeConfig(tmp, {
-      listenPort: port, adminPort, upstreamPort: demo.port,
-      tls: { cert: pki.serverCert, key: pki.serverKey },
-      upstream: {
-        profile: 'conductor',
-        identity_assertion: { audience: 'demo-orchestrator' },
-        routes: [{ method: 'GET', path: '/', action: 'read' }],
-      },
-      extra: {
+    env = await startSignInEnv('stepgate-browser-oidc-', async ({ origin: o, dir }, started) => {
+      const redirectUri = `${o}${PREFIX}/oidc/callback`;
+      const provider = await startOidcProvider({ redirectUris: [redirectUri], accounts: ACCOUNTS });
+      started(provider);
+      fs.writeFileSync(path.join(dir, 'client-secret'), `${provider.browserClient.clientSecret}\n`,
+        { mode: 0o600 });
+      return {
         identity: {
           providers: [{
             name: 'test-idp',
             type: 'oidc',
-            issuer: idp.issuer,
+            issuer: provider.issuer,
             algorithms: ['RS256', 'ES256'],
             claims: { subject: 'sub', groups: 'groups', name: 'name', email: 'email' },
           }],
         },
-        issuer: { url: origin, signing_key: 'stepgate-es256.pem' },
         sso: {
           session: { key_file: 'session.key' },
           oidc: {
             provider: 'test-idp',
-            client_id: idp.browserClient.clientId,
+            client_id: provider.browserClient.clientId,
             client_auth: 'client_secret_basic',
             client_secret_file: 'client-secret',
             redirect_uri: redirectUri,
             scopes: ['openid', 'profile', 'email', 'groups'],
           },
         },
-        policies: 'policies',
-      },
+      };
     });
-    sg = await startStepgate(file);
-    browser = await launchBrowser();
+    ({ demo, idp, port, adminPort, origin } = env);
+    browser = await env.browser();
     page = await browser.newPage();
   });
 
-  after(async () => {
-    await browser?.close();
-    await sg?.stop();
-    await idp?.close();
-    await demo?.stop();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  after(() => env?.stop());
 
   const sessionCookie = async () => (await browser.context.cookies(origin))
     .find((c) => c.name === SESSION_COOKIE);
@@ -199,12 +144,7 @@ rules:
   });
 
   test('the page starts a workflow with the CSRF token, and is refused without it', async () => {
-    const started = await clickForResult(page, '#start');
-    const m = /^started ([0-9a-f-]{36})$/.exec(started);
-    assert.ok(m, `the start worked: ${started}; console: ${browser.console.join(' | ')}`);
-    const run = await httpRequest(demo.port, { path: `/api/workflow/${m[1]}`, timeoutMs: 5000 });
-    assert.equal(run.status, 200, run.body);
-    assert.equal(JSON.parse(run.body).workflowName, 'order-fulfillment');
+    await startOnThePage(page, browser, demo);
     const refused = await clickForResult(page, '#start-no-csrf');
     assert.match(refused, /^error 403\b/);
   });

@@ -13,12 +13,11 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 
-import {
-  devPki, freePort, httpRequest, makeTempDir, metrics, metricValue, startStepgate, writeConfig,
-} from './lib/harness.mjs';
-import { launchBrowser } from './lib/browser.mjs';
-import { startDemoOrchestrator } from './lib/demo_orchestrator.mjs';
+import { metrics, metricValue } from './lib/harness.mjs';
 import { startSamlIdp } from './lib/saml_idp.mjs';
+import {
+  clickForResult, recordNavigations, startOnThePage, startSignInEnv,
+} from './lib/sign_in.mjs';
 
 const PREFIX = '/.stepgate';
 const SESSION_COOKIE = '__Host-stepgate-session';
@@ -29,97 +28,37 @@ const USERS = {
   bob: { password: 'bob-secret-2', subject: 'bob@example.test', groups: ['dev'] },
 };
 
-const tmp = makeTempDir('stepgate-browser-saml-');
-
-// The main frame's navigations of `page` (every URL, redirects included), in order.
-function recordNavigations(page) {
-  const urls = [];
-  page.on('request', (r) => {
-    if (r.isNavigationRequest() && r.frame() === page.mainFrame()) urls.push(r.url());
-  });
-  return urls;
-}
-
-// Empties #result, clicks `selector` and waits (bounded) for the page to write a result.
-async function clickForResult(page, selector) {
-  await page.evaluate(() => { document.getElementById('result').textContent = ''; });
-  await page.click(selector);
-  await page.waitForFunction(() => document.getElementById('result').textContent.trim() !== '');
-  return (await page.textContent('#result')).trim();
-}
-
 describe('SAML sign-in in a browser, through stepgate to the demo orchestrator', () => {
+  let env;
   let demo;
   let idp;
-  let sg;
-  let port;
   let adminPort;
   let origin;
-  const browsers = [];
 
   before(async () => {
-    const pki = await devPki(path.join(tmp, 'pki'));
-    demo = await startDemoOrchestrator();
-    port = await freePort();
-    adminPort = await freePort();
-    origin = `https://127.0.0.1:${port}`;
-    const spEntity = `${origin}/saml/sp`;
-    const acsUrl = `${origin}${PREFIX}/saml/acs`;
-    idp = await startSamlIdp({ entityId: IDP_ENTITY, spEntityId: spEntity, acsUrl,
-      users: USERS, dir: tmp });
-
-    const pdir = path.join(tmp, 'policies');
-    fs.mkdirSync(pdir);
-    // The page (GET /, a call without a workflow) is matched by a "*" file only.
-    fs.writeFileSync(path.join(pdir, 'all-workflows.yaml'), `workflow: "*"
-rules:
-  - id: ops-read-anything
-    allow: [read]
-    who: { groups: [ops] }
-`);
-    fs.writeFileSync(path.join(pdir, 'order-fulfillment.yaml'), `workflow: order-fulfillment
-rules:
-  - id: ops-start-orders
-    allow: [start, read]
-    who: { groups: [ops] }
-`);
-    fs.copyFileSync(idp.certFile, path.join(tmp, 'idp-cert.pem'));
-    const file = writeConfig(tmp, {
-      listenPort: port, adminPort, upstreamPort: demo.port,
-      tls: { cert: pki.serverCert, key: pki.serverKey },
-      upstream: {
-        profile: 'conductor',
-        identity_assertion: { audience: 'demo-orchestrator' },
-        routes: [{ method: 'GET', path: '/', action: 'read' }],
-      },
-      extra: {
-        issuer: { url: origin, signing_key: 'stepgate-es256.pem' },
+    env = await startSignInEnv('stepgate-browser-saml-', async ({ origin: o, dir }, started) => {
+      const spEntity = `${o}/saml/sp`;
+      const acsUrl = `${o}${PREFIX}/saml/acs`;
+      const samlIdp = await startSamlIdp({ entityId: IDP_ENTITY, spEntityId: spEntity, acsUrl,
+        users: USERS, dir });
+      started(samlIdp);
+      fs.copyFileSync(samlIdp.certFile, path.join(dir, 'idp-cert.pem'));
+      return {
         sso: {
           session: { key_file: 'session.key' },
           saml: {
             entity_id: spEntity, acs_url: acsUrl, idp_entity_id: IDP_ENTITY,
-            idp_cert: 'idp-cert.pem', idp_sso_url: idp.ssoUrl, groups_attribute: 'groups',
+            idp_cert: 'idp-cert.pem', idp_sso_url: samlIdp.ssoUrl, groups_attribute: 'groups',
           },
         },
-        policies: 'policies',
-      },
+      };
     });
-    sg = await startStepgate(file);
+    ({ demo, idp, adminPort, origin } = env);
   });
 
-  after(async () => {
-    for (const b of browsers) await b.close();
-    await sg?.stop();
-    await idp?.close();
-    await demo?.stop();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  after(() => env?.stop());
 
-  async function browser() {
-    const b = await launchBrowser();
-    browsers.push(b);
-    return b;
-  }
+  const browser = () => env.browser();
 
   // Opens `target` on stepgate, which must send the browser to the IdP's login form.
   async function openAndReachIdp(page, target) {
@@ -193,12 +132,7 @@ rules:
     assert.equal((await page.evaluate(() => document.cookie)).includes(SESSION_COOKIE), false);
 
     // Start: the page reads the CSRF token from {prefix}/session and sends it.
-    const started = await clickForResult(page, '#start');
-    const m = /^started ([0-9a-f-]{36})$/.exec(started);
-    assert.ok(m, `the start worked: ${started}; console: ${b.console.join(' | ')}`);
-    const run = await httpRequest(demo.port, { path: `/api/workflow/${m[1]}`, timeoutMs: 5000 });
-    assert.equal(run.status, 200, run.body);
-    assert.equal(JSON.parse(run.body).workflowName, 'order-fulfillment');
+    await startOnThePage(page, b, demo);
 
     // The same POST without the CSRF token is refused by stepgate.
     const refused = await clickForResult(page, '#start-no-csrf');

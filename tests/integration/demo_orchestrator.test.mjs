@@ -5,61 +5,28 @@
 // and lists the definitions.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { after, test } from 'node:test';
 
-import { freePort, httpRequest, stepgateBin, withTimeout } from './lib/harness.mjs';
-import { eventually, runCommand } from './lib/extras.mjs';
+import { freePort, httpRequest, stepgateBin } from './lib/harness.mjs';
+import { startDemoOrchestrator } from './lib/demo_orchestrator.mjs';
+import { runCommand } from './lib/extras.mjs';
 import { makeKey, sign } from './lib/jwt.mjs';
 
 const LINE = /^demo orchestrator listening on http:\/\/(\S+):(\d+)\n$/;
 
-const children = new Set();
-after(() => {
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  }
+const started = new Set();
+after(async () => {
+  for (const orch of started) await orch.stop('SIGKILL');
 });
 
-// Starts `stepgate demo --orchestrator-only ...args` and waits (bounded) for its line.
-// Returns {child, host, port, stdout(), stderr(), stop(signal)}; stop resolves with the exit
-// code (or the signal name), SIGKILL after 10 s.
-async function startOrchestrator(args = ['--port', '0']) {
-  const child = spawn(stepgateBin(), ['demo', '--orchestrator-only', ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { err += d; });
-  const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig)));
-  let alive = true;
-  exited.then(() => { alive = false; });
-  const up = await eventually(() => !alive || out.includes('\n'), { timeoutMs: 20000 });
-  const m = LINE.exec(out);
-  if (!up || !m) {
-    child.kill('SIGKILL');
-    throw new Error(`no listening line (alive: ${alive}); stdout:\n${out}\nstderr:\n${err}`);
-  }
-  return {
-    child,
-    host: m[1],
-    port: Number(m[2]),
-    stdout: () => out,
-    stderr: () => err,
-    async stop(signal = 'SIGTERM') {
-      if (alive) child.kill(signal);
-      try {
-        return await withTimeout(exited, 10000, `demo orchestrator stop (${signal})`);
-      } catch (e) {
-        child.kill('SIGKILL');
-        throw e;
-      }
-    },
-  };
+// Starts `stepgate demo --orchestrator-only` (options: port, listen) and waits (bounded)
+// for its line. Returns {host, port, stdout(), stderr(), stop(signal)}; stop resolves with
+// the exit code (or the signal name), SIGKILL after 10 s.
+async function startOrchestrator(opts = { port: 0 }) {
+  const orch = await startDemoOrchestrator(opts);
+  started.add(orch);
+  return orch;
 }
 
 const who = (body) => /<p id="who">([^<]*)<\/p>/.exec(body)?.[1];
@@ -126,7 +93,7 @@ test('orchestrator only: one line, the page, the API, exit 0 on SIGTERM', async 
 test('orchestrator only: --port and --listen are honoured; SIGINT exits 0', async () => {
   const port = await freePort();
   // 127.0.0.2 is loopback too on Linux: the orchestrator answers there and not on .1.
-  const orch = await startOrchestrator(['--listen', '127.0.0.2', '--port', String(port)]);
+  const orch = await startOrchestrator({ listen: '127.0.0.2', port });
   assert.equal(orch.host, '127.0.0.2');
   assert.equal(orch.port, port);
   const status = await new Promise((resolve, reject) => {
