@@ -871,12 +871,20 @@ std::string RefreshCookieCodec::attributes(int64_t max_age) const {
          "; Secure; HttpOnly; SameSite=Lax";
 }
 
+std::string RefreshCookieCodec::newGrantId() {
+  return randomBase64(16);
+}
+
 StatusOr<std::string> RefreshCookieCodec::setCookie(const RefreshGrant& grant,
                                                     SystemTime now) const {
+  if (grant.id.empty() || grant.subject.empty() || grant.refresh_token.empty())
+    return invalidArgument("the refresh grant needs an id, a subject and a token");
   const int64_t max_age = unixSeconds(grant.expires_at) - unixSeconds(now);
   if (max_age <= 0)
     return invalidArgument("the refresh grant has expired");
-  std::string p = "{\"v\":1,\"prov\":";
+  std::string p = "{\"v\":1,\"gid\":";
+  json::appendString(p, grant.id);
+  p += ",\"prov\":";
   json::appendString(p, grant.provider);
   p += ",\"sub\":";
   json::appendString(p, grant.subject);
@@ -906,9 +914,10 @@ std::optional<RefreshGrant> RefreshCookieCodec::decode(std::string_view cookie_v
     return std::nullopt;
   int64_t version = 0, exp = 0;
   RefreshGrant g;
-  if (!readInt(obj, "v", version) || version != 1 || !readString(obj, "prov", g.provider) ||
-      !readString(obj, "sub", g.subject) || !readString(obj, "rt", g.refresh_token) ||
-      !readInt(obj, "exp", exp) || g.subject.empty() || g.refresh_token.empty()) {
+  if (!readInt(obj, "v", version) || version != 1 || !readString(obj, "gid", g.id) ||
+      !readString(obj, "prov", g.provider) || !readString(obj, "sub", g.subject) ||
+      !readString(obj, "rt", g.refresh_token) || !readInt(obj, "exp", exp) || g.id.empty() ||
+      g.subject.empty() || g.refresh_token.empty()) {
     return std::nullopt;
   }
   g.expires_at = fromUnix(exp);

@@ -340,6 +340,7 @@ class LoginStateCodec {
 // An OIDC provider's refresh token, kept by the browser in its own encrypted cookie so that a
 // session can be renewed at the provider (which re-checks the user) without a login page.
 struct RefreshGrant {
+  std::string id;             // 128 random bits, base64url (newGrantId()): what logout revokes
   std::string provider;       // the provider the session came from
   std::string subject;        // the subject the renewed ID token must repeat
   std::string refresh_token;  // a credential: never logged
@@ -357,8 +358,12 @@ class RefreshCookieCodec {
 
   const std::string& cookieName() const noexcept { return cookie_name_; }
 
+  // A fresh grant id (empty if the random generator fails: check it).
+  static std::string newGrantId();
+
   // "<name>=<value>; Path=<path>; Max-Age=<exp - now>; Secure; HttpOnly; SameSite=Lax".
-  // InvalidArgument when expired or over kMaxCookieBytes (a refresh token too large to keep).
+  // InvalidArgument when the id, subject or token is empty, when expired, or over
+  // kMaxCookieBytes (a refresh token too large to keep).
   [[nodiscard]] StatusOr<std::string> setCookie(const RefreshGrant& grant, SystemTime now) const;
   std::string clearCookie() const;
 

@@ -229,6 +229,22 @@ void tag(SsoAnswer& a, const SsoRuntime& sso, const identity::Session& s, std::s
   a.session_via = viaOf(sso, s.provider);
 }
 
+// The revocation list's key for a refresh grant (session ids and grant ids are both 128
+// random bits; the prefix keeps the two apart).
+std::string grantKey(std::string_view id) { return "grant:" + std::string(id); }
+
+// The request's refresh grant, unless absent, undecodable, expired or signed out.
+std::optional<identity::RefreshGrant> usableGrant(const SsoRuntime& sso,
+                                                  std::string_view cookie_header,
+                                                  SystemTime now) {
+  if (!sso.refresh) return std::nullopt;
+  const auto value = identity::findCookie(cookie_header, sso.refresh->cookieName());
+  if (!value) return std::nullopt;
+  auto grant = sso.refresh->decode(*value, now);
+  if (!grant || sso.revoked->isRevoked(grantKey(grant->id), now)) return std::nullopt;
+  return grant;
+}
+
 SsoAnswer pendingAnswer(std::unique_ptr<OidcPending> p) {
   SsoAnswer a;
   a.outcome = SsoOutcome::kPending;
@@ -240,19 +256,17 @@ SsoAnswer oidcLogin(const SsoRuntime& sso, const SsoRequest& req) {
   if (req.oidc == nullptr || !sso.oidc_provider) return refuse(404, "not_found");
   const auto return_to = returnTo(req.query);
   if (!return_to) return refuse(400, "bad_return_to");
-  if (sso.refresh && req.oidc->endpoints()) {
-    const auto value = identity::findCookie(req.cookie_header, sso.refresh->cookieName());
-    if (value) {
-      auto grant = sso.refresh->decode(*value, req.now);
-      if (grant && grant->provider == sso.oidc_provider->name) {
-        auto p = std::make_unique<OidcPending>();
-        p->kind = OidcPending::Kind::kLoginRefresh;
-        p->secret = std::move(grant->refresh_token);
-        p->subject = std::move(grant->subject);
-        p->grant_expires_at = grant->expires_at;
-        p->return_to = *return_to;
-        return pendingAnswer(std::move(p));
-      }
+  if (req.oidc->endpoints()) {
+    auto grant = usableGrant(sso, req.cookie_header, req.now);
+    if (grant && grant->provider == sso.oidc_provider->name) {
+      auto p = std::make_unique<OidcPending>();
+      p->kind = OidcPending::Kind::kLoginRefresh;
+      p->secret = std::move(grant->refresh_token);
+      p->subject = std::move(grant->subject);
+      p->grant_expires_at = grant->expires_at;
+      p->grant_id = std::move(grant->id);
+      p->return_to = *return_to;
+      return pendingAnswer(std::move(p));
     }
   }
   // The authorization request parameters the operator lets through (prompt, login_hint...).
@@ -368,6 +382,10 @@ SsoAnswer logout(const SsoRuntime& sso, const SsoRequest& req) {
     if (!csrfOk(req.method, req.csrf, *s.session)) return refuse(403, "csrf");
     // A full revocation list still ends the browser's cookie below.
     (void)sso.revoked->revoke(s.session->sid, s.session->expires_at, req.now);
+    // The refresh grant too: a copy of the refresh cookie must not sign in again.
+    if (auto grant = usableGrant(sso, req.cookie_header, req.now)) {
+      (void)sso.revoked->revoke(grantKey(grant->id), grant->expires_at, req.now);
+    }
   }
   SsoAnswer a = json(200, "{\"signed_out\":true}\n");
   if (!return_to.empty()) {
@@ -402,9 +420,7 @@ SsoAnswer refreshSession(const SsoRuntime& sso, const SsoRequest& req) {
   SessionLookup s = findSession(sso, req.cookie_header, req.now);
   if (!s.session) return refuse(401, "session_required");
   if (!csrfOk(req.method, req.csrf, *s.session)) return refuse(403, "csrf");
-  const auto value = identity::findCookie(req.cookie_header, sso.refresh->cookieName());
-  std::optional<identity::RefreshGrant> grant;
-  if (value) grant = sso.refresh->decode(*value, req.now);
+  auto grant = usableGrant(sso, req.cookie_header, req.now);
   if (!grant || grant->subject != s.session->subject ||
       grant->provider != s.session->provider) {
     return refuse(409, "refresh_unavailable");
@@ -414,6 +430,7 @@ SsoAnswer refreshSession(const SsoRuntime& sso, const SsoRequest& req) {
   p->secret = std::move(grant->refresh_token);
   p->subject = std::move(grant->subject);
   p->grant_expires_at = grant->expires_at;
+  p->grant_id = std::move(grant->id);
   p->old_sid = s.session->sid;
   p->old_expires_at = s.session->expires_at;
   return pendingAnswer(std::move(p));
@@ -763,16 +780,17 @@ SsoAnswer completeOidc(const SsoRuntime& sso, const identity::OidcLoginService& 
     grant.provider = provider.name;
     grant.subject = session->subject;
     if (pending.kind == Kind::kExchange) {
+      grant.id = identity::RefreshCookieCodec::newGrantId();
       grant.refresh_token = t.refresh_token;
       grant.expires_at = now + std::chrono::duration_cast<std::chrono::seconds>(
                                    sso.config.oidc->refresh_ttl);
     } else {
       // A refresh keeps the grant's end; the provider may rotate the token (RFC 6749 6).
+      grant.id = pending.grant_id;
       grant.refresh_token = t.refresh_token.empty() ? pending.secret : t.refresh_token;
       grant.expires_at = pending.grant_expires_at;
     }
-    auto rc = grant.refresh_token.empty() ? StatusOr<std::string>(invalidArgument("none"))
-                                          : sso.refresh->setCookie(grant, now);
+    auto rc = sso.refresh->setCookie(grant, now);  // refused without a token to keep
     OPENSSL_cleanse(grant.refresh_token.data(), grant.refresh_token.size());
     cookies += "Set-Cookie: " + (rc.isOk() ? *rc : sso.refresh->clearCookie()) + "\r\n";
   }

@@ -102,6 +102,7 @@ struct OidcPending {
   std::string return_to;      // kExchange, kLoginRefresh
   std::string subject;        // refreshes: the subject the new ID token must repeat
   SystemTime grant_expires_at{};  // refreshes: when the refresh cookie ends
+  std::string grant_id;       // refreshes: the grant's id (kept by the renewed cookie)
   std::string old_sid;        // kRefresh: the session it replaces (revoked)
   SystemTime old_expires_at{};
 

@@ -237,11 +237,12 @@ void checkLoginState(std::string_view in) {
 void checkRefresh(std::string_view in) {
   const SsoRuntime& rt = runtime();
   if (const auto g = rt.refresh->decode(in, kNow)) {
-    FUZZ_CHECK(!g->subject.empty() && !g->refresh_token.empty());
+    FUZZ_CHECK(!g->id.empty() && !g->subject.empty() && !g->refresh_token.empty());
     FUZZ_CHECK(kNow < g->expires_at);
   }
   const auto [subject, token] = split(in);
   RefreshGrant grant;
+  grant.id = "grant-1";
   grant.provider = "idp";
   grant.subject = std::string(subject);
   grant.refresh_token = std::string(token);

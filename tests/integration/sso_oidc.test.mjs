@@ -362,6 +362,12 @@ rules:
       cleared.join(' | '));
     const after = await send('GET', '/api/workflow/payments/status', { cookies: jar.header() });
     assert.equal(statusOf(after), 401);
+    // A copy of the refresh cookie taken before the logout signs in no more: the provider's
+    // login page, not a silent renewal.
+    const stolen = jar.header((n) => n.endsWith('-refresh'));
+    const again = await send('GET', `${PREFIX}/login`, { cookies: stolen });
+    assert.equal(statusOf(again), 302, again.text);
+    assert.ok(headerValues(again, 'location')[0].startsWith(idp.issuer));
   });
 
   test('the audit log: sign-ins, refreshes and sign-outs as session records, refusals as '

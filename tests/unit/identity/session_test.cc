@@ -600,6 +600,7 @@ RefreshCookieCodec refreshCodec(CookieKeys keys = {key('r'), ""},
 
 RefreshGrant grant(std::string token = "refresh-token-0123456789") {
   RefreshGrant g;
+  g.id = "grant-0123456789abcdef";
   g.provider = "corp-oidc";
   g.subject = "alice@example.com";
   g.refresh_token = std::move(token);

@@ -256,6 +256,7 @@ class SsoEndpointsTest : public ::testing::Test {
                             const std::string& provider = "idp",
                             const std::string& token = "rt-1") {
     identity::RefreshGrant g;
+    g.id = "grant-1";
     g.provider = provider;
     g.subject = subject;
     g.refresh_token = token;
@@ -643,6 +644,27 @@ TEST_F(SsoEndpointsTest, SessionTokenAndLogout) {
   EXPECT_EQ(get("/.stepgate/session", "", cookie).status, 401);
 }
 
+TEST_F(SsoEndpointsTest, LogoutEndsTheRefreshGrantToo) {
+  auto [cookie, s] = session();
+  const std::string refresh = refreshCookie();
+  const std::string both = cookie + "; " + refresh;
+  // Before: /login renews silently with the grant.
+  SsoAnswer before = get("/.stepgate/login", "", refresh, service_.get());
+  ASSERT_EQ(before.outcome, SsoOutcome::kPending) << before.status << " " << before.error;
+  EXPECT_EQ(before.pending->grant_id, "grant-1");
+  SsoAnswer out = answer("POST", "/.stepgate/logout", "", both, csrfToken(s.csrf), nullptr);
+  ASSERT_EQ(out.status, 200) << out.error;
+  // After: a copy of the refresh cookie no longer signs in, nor refreshes a session.
+  SsoAnswer after = get("/.stepgate/login", "", refresh, service_.get());
+  EXPECT_EQ(after.status, 302) << after.error;
+  EXPECT_EQ(after.pending, nullptr);
+  auto [cookie2, s2] = session();
+  EXPECT_EQ(answer("POST", "/.stepgate/refresh", "", cookie2 + "; " + refresh,
+                   csrfToken(s2.csrf), service_.get())
+                .status,
+            409);
+}
+
 // ---- completeOidc --------------------------------------------------------------------------
 
 TEST_F(SsoEndpointsTest, CompleteExchangeSignsIn) {
@@ -749,6 +771,7 @@ TEST_F(SsoEndpointsTest, CompleteLoginRefresh) {
   p.subject = "alice";
   p.return_to = "/ui";
   p.grant_expires_at = kNow + 10h;
+  p.grant_id = "grant-1";
   // Renewed: a session, the grant kept until its end (with the rotated token).
   SsoAnswer ok = completeOidc(*sso_, *service_, p, tokens(idToken("alice", ""), "rt-2"), &keys_,
                               kNow);
@@ -762,6 +785,7 @@ TEST_F(SsoEndpointsTest, CompleteLoginRefresh) {
   ASSERT_TRUE(g.has_value());
   EXPECT_EQ(g->refresh_token, "rt-2");
   EXPECT_EQ(g->expires_at, kNow + 10h);
+  EXPECT_EQ(g->id, "grant-1");  // the same grant: a logout of any of its sessions ends it
   EXPECT_TRUE(setCookieFor(ok, kLoginCookie).empty());
 
   // Any failure: a normal sign-in at the provider, and the refresh cookie cleared.
@@ -839,6 +863,7 @@ TEST_F(SsoEndpointsTest, CompleteRefreshFailures) {
   p.old_sid = s.sid;
   p.old_expires_at = s.expires_at;
   p.grant_expires_at = kNow + 24h;
+  p.grant_id = "grant-1";
 
   // The provider unreachable: 503, and the refresh cookie kept for a later try.
   for (const char* msg : {"token_endpoint_unavailable: down", "login_unavailable: stopped",
