@@ -352,6 +352,16 @@ StatusOr<OidcLoginEndpoints> parseLoginEndpoints(std::string_view json,
     }
     *field = v->asString();
   }
+  if (const JsonValue* v = parsed->find("revocation_endpoint"); v != nullptr) {
+    if (!v->isString() || v->asString().empty()) {
+      return loginError(StatusCode::kInvalidArgument, "discovery_malformed",
+                        "revocation_endpoint is not a string");
+    }
+    if (Status s = checkEndpointUrl(v->asString(), "revocation_endpoint"); !s.isOk()) {
+      return loginError(StatusCode::kInvalidArgument, "discovery_malformed", s.message());
+    }
+    out.revocation_endpoint = v->asString();
+  }
   return out;
 }
 
@@ -647,6 +657,45 @@ StatusOr<TokenResponse> refresh(Fetcher& fetcher, const std::string& token_endpo
   FormFields form = {{"grant_type", "refresh_token"},
                      {"refresh_token", std::string(refresh_token)}};
   return postToken(fetcher, token_endpoint, client, std::move(form), now, false);
+}
+
+Status revokeRefreshToken(Fetcher& fetcher, const std::string& revocation_endpoint,
+                          const OidcClient& client, std::string_view refresh_token,
+                          SystemTime now) {
+  if (refresh_token.empty() || refresh_token.size() > 8192) {
+    return loginError(StatusCode::kInvalidArgument, "refresh_token_invalid",
+                      "the refresh token is empty or too long");
+  }
+  if (Status s = checkEndpointUrl(revocation_endpoint, "revocation_endpoint"); !s.isOk()) {
+    return loginError(StatusCode::kInvalidArgument, "config_invalid", s.message());
+  }
+  FormFields form = {{"token", std::string(refresh_token)},
+                     {"token_type_hint", "refresh_token"}};
+  RequestHeaders headers;
+  if (Status auth = client.authenticate(revocation_endpoint, now, form, headers); !auth.isOk()) {
+    return auth;
+  }
+  FetchOptions options;
+  options.timeout = client.config().fetch_timeout;
+  options.ca_file = client.config().ca_file;
+  options.max_body_bytes = client.config().max_response_bytes;
+  StatusOr<HttpResponse> fetched = unavailable("the revocation request did not run");
+  try {
+    fetched = fetcher.postForm(revocation_endpoint, form, headers, options);
+  } catch (...) {
+    fetched = unavailable("the revocation request threw");
+  }
+  for (auto& [name, value] : form) OPENSSL_cleanse(value.data(), value.size());
+  for (auto& [name, value] : headers) OPENSSL_cleanse(value.data(), value.size());
+  if (!fetched.isOk()) {
+    return loginError(StatusCode::kUnavailable, "revocation_failed",
+                      "the revocation endpoint could not be reached");
+  }
+  if (fetched->status != 200) {
+    return loginError(StatusCode::kUnavailable, "revocation_failed",
+                      "the revocation endpoint answered " + std::to_string(fetched->status));
+  }
+  return okStatus();
 }
 
 // ---- the ID token --------------------------------------------------------------------------

@@ -69,11 +69,13 @@ struct OidcLoginEndpoints {
   std::string issuer;
   std::string authorization_endpoint;
   std::string token_endpoint;
+  std::string revocation_endpoint;  // RFC 7009; empty when the provider names none
 };
 
 // Parses a discovery document (strict JSON, as parseDiscoveryDocument(), whose issuer and
 // jwks_uri checks it applies too) and reads authorization_endpoint and token_endpoint: both
-// required, both allowed fetch URLs (https, or http to loopback) without a fragment.
+// required, both allowed fetch URLs (https, or http to loopback) without a fragment; and
+// revocation_endpoint (RFC 7009) when present, under the same rules.
 // Errors: "discovery_malformed".
 [[nodiscard]] StatusOr<OidcLoginEndpoints> parseLoginEndpoints(std::string_view json,
                                                                std::string_view expected_issuer);
@@ -202,6 +204,15 @@ class OidcClient {
 [[nodiscard]] StatusOr<TokenResponse> refresh(Fetcher& fetcher, const std::string& token_endpoint,
                                               const OidcClient& client,
                                               std::string_view refresh_token, SystemTime now);
+
+// Revokes a refresh token at the provider (RFC 7009 section 2): POSTs token=...,
+// token_type_hint=refresh_token and the client authentication to `revocation_endpoint`.
+// BLOCKING, like exchangeCode(). 200 is success (RFC 7009 2.2: also for a token the provider
+// no longer knows). Errors: "revocation_failed" (transport, or any other status),
+// "config_invalid" (a bad endpoint), "refresh_token_invalid" (empty or over 8 KiB).
+[[nodiscard]] Status revokeRefreshToken(Fetcher& fetcher, const std::string& revocation_endpoint,
+                                        const OidcClient& client, std::string_view refresh_token,
+                                        SystemTime now);
 
 // What verifyIdToken() checks beyond verifyJwt().
 struct IdTokenExpectations {

@@ -62,7 +62,7 @@ void OidcLoginService::stop() {
   stop_cv_.notify_all();
   for (Job& j : dropped) {
     cleanse(j.secret);
-    j.done(loginUnavailable());
+    if (j.done) j.done(loginUnavailable());
   }
   for (std::thread& t : threads_) {
     if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
@@ -85,6 +85,13 @@ void OidcLoginService::refresh(std::string refresh_token, Completion done) {
   submit(std::move(j));
 }
 
+void OidcLoginService::revoke(std::string refresh_token) {
+  Job j;
+  j.revoke = true;
+  j.secret = std::move(refresh_token);
+  submit(std::move(j));
+}
+
 void OidcLoginService::submit(Job job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -94,9 +101,10 @@ void OidcLoginService::submit(Job job) {
       return;
     }
     ++stats_.shed;
+    if (job.revoke) ++stats_.revocation_failures;
   }
   cleanse(job.secret);
-  job.done(loginUnavailable());
+  if (job.done) job.done(loginUnavailable());
 }
 
 OidcLoginServiceStats OidcLoginService::stats() const {
@@ -141,6 +149,23 @@ void OidcLoginService::run() {
     Job job = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
+
+    if (job.revoke) {
+      const auto ep = endpoints();
+      Status st = unavailable("revocation_failed: the provider names no revocation_endpoint");
+      if (ep && !ep->revocation_endpoint.empty()) {
+        st = revokeRefreshToken(fetcher_, ep->revocation_endpoint, client_, job.secret,
+                                time_.systemTime());
+      }
+      cleanse(job.secret);
+      if (!st.isOk()) {
+        log::warn("identity", "refresh token revocation at the provider failed",
+                  {{"issuer", issuer_}, {"error", st.message()}});
+      }
+      lock.lock();
+      ++(st.isOk() ? stats_.revocations : stats_.revocation_failures);
+      continue;
+    }
 
     StatusOr<TokenResponse> result = loginUnavailable();
     if (const auto ep = endpoints()) {

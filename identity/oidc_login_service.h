@@ -41,6 +41,8 @@ struct OidcLoginServiceStats {
   uint64_t refreshes = 0;       // refreshes answered with tokens
   uint64_t failures = 0;        // either, refused or failed
   uint64_t shed = 0;            // refused at once: queue full or stopped
+  uint64_t revocations = 0;     // refresh tokens revoked at the provider (RFC 7009)
+  uint64_t revocation_failures = 0;  // ... that failed (or no revocation_endpoint)
   uint64_t discovery_failures = 0;
   bool discovered = false;
 };
@@ -87,12 +89,16 @@ class OidcLoginService {
   void exchange(std::string code, std::string pkce_verifier, Completion done);
   // refresh() on a service thread.
   void refresh(std::string refresh_token, Completion done);
+  // revokeRefreshToken() on a service thread, when the provider has a revocation_endpoint;
+  // nobody waits for it (counted in stats(); a failure is logged without the token).
+  void revoke(std::string refresh_token);
 
   OidcLoginServiceStats stats() const;
 
  private:
   struct Job {
     bool refresh = false;
+    bool revoke = false;      // fire and forget: `done` is empty
     std::string secret;    // the code or the refresh token; cleansed after use
     std::string verifier;  // PKCE verifier (exchange)
     Completion done;

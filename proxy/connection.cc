@@ -494,6 +494,10 @@ void Connection::finishSso() {
     startOidcCall(std::move(a.pending));
     return;
   }
+  if (!a.revoke_refresh_token.empty() && r.oidc != nullptr) {
+    // Signed out: the provider revokes the refresh token too (off this thread, not waited for).
+    runtime_->oidc_login->revoke(std::move(a.revoke_refresh_token));
+  }
   finishSsoAnswer(a, false);
 }
 

@@ -618,6 +618,33 @@ void renderIntrospectionMetrics(const identity::Introspector* in, std::string& o
           "Endpoint failures (transport, status, body): answered 503.", st.failures);
 }
 
+// The OIDC sign-in service's calls to the provider (metrics_runtime's, under metrics_mu).
+void renderOidcLoginMetrics(Control& c, std::string& out) {
+  RuntimeConstSharedPtr rt;
+  {
+    std::lock_guard<std::mutex> lock(c.metrics_mu);
+    rt = c.metrics_runtime;
+  }
+  if (!rt || !rt->oidc_login) return;
+  const identity::OidcLoginServiceStats st = rt->oidc_login->stats();
+  out +=
+      "# HELP stepgate_sso_oidc_discovered 1 once the sign-in provider's discovery document has "
+      "been read, else 0 (sign-in answers 503).\n# TYPE stepgate_sso_oidc_discovered gauge\n"
+      "stepgate_sso_oidc_discovered " + std::string(st.discovered ? "1" : "0") + "\n";
+  out += "# HELP stepgate_sso_oidc_provider_calls_total Calls stepgate made to the sign-in "
+         "provider, by call and result.\n# TYPE stepgate_sso_oidc_provider_calls_total counter\n";
+  auto row = [&](const char* call, const char* result, uint64_t v) {
+    out += std::string("stepgate_sso_oidc_provider_calls_total{call=\"") + call +
+           "\",result=\"" + result + "\"} " + std::to_string(v) + "\n";
+  };
+  row("token", "ok", st.exchanges + st.refreshes);
+  row("token", "failed", st.failures);
+  row("token", "shed", st.shed);
+  row("revoke", "ok", st.revocations);
+  row("revoke", "failed", st.revocation_failures);
+  row("discovery", "failed", st.discovery_failures);
+}
+
 void renderResolverMetrics(Control& c, std::string& out) {
   RuntimeConstSharedPtr rt;
   {
@@ -1023,6 +1050,7 @@ int Server::run() {
   stats.addRenderer([&control](std::string& out) { renderResolverMetrics(control, out); });
   stats.addRenderer([&control](std::string& out) { renderAuditMetrics(control, out); });
   stats.addRenderer([&control](std::string& out) { renderKeyStoreMetrics(control, out); });
+  stats.addRenderer([&control](std::string& out) { renderOidcLoginMetrics(control, out); });
   stats.addRenderer([&control](std::string& out) { renderPolicyMetrics(control, out); });
   publishPolicyVersion(control);
   // The control thread keeps SIGPIPE blocked too; it only needs the three it handles.

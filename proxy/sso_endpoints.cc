@@ -372,6 +372,7 @@ SsoAnswer token(const SsoRuntime& sso, const SsoRequest& req) {
 }
 
 SsoAnswer logout(const SsoRuntime& sso, const SsoRequest& req) {
+  std::string revoke_at_provider;
   std::string return_to;
   if (auto v = queryValue(req.query, "return_to")) {
     if (!identity::validReturnTo(*v)) return refuse(400, "bad_return_to");
@@ -383,8 +384,12 @@ SsoAnswer logout(const SsoRuntime& sso, const SsoRequest& req) {
     // A full revocation list still ends the browser's cookie below.
     (void)sso.revoked->revoke(s.session->sid, s.session->expires_at, req.now);
     // The refresh grant too: a copy of the refresh cookie must not sign in again.
-    if (auto grant = usableGrant(sso, req.cookie_header, req.now)) {
+    std::optional<identity::RefreshGrant> grant = usableGrant(sso, req.cookie_header, req.now);
+    if (grant) {
       (void)sso.revoked->revoke(grantKey(grant->id), grant->expires_at, req.now);
+      if (sso.oidc_provider && grant->provider == sso.oidc_provider->name) {
+        revoke_at_provider = std::move(grant->refresh_token);
+      }
     }
   }
   SsoAnswer a = json(200, "{\"signed_out\":true}\n");
@@ -396,6 +401,7 @@ SsoAnswer logout(const SsoRuntime& sso, const SsoRequest& req) {
   if (sso.refresh) a.headers += "Set-Cookie: " + sso.refresh->clearCookie() + "\r\n";
   a.outcome = SsoOutcome::kSignedOut;
   if (s.session) tag(a, sso, *s.session, "sign_out");
+  a.revoke_refresh_token = std::move(revoke_at_provider);
   return a;
 }
 

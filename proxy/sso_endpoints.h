@@ -141,6 +141,9 @@ struct SsoAnswer {
   identity::PrincipalConstSharedPtr principal;
   std::string_view session_event;
   std::string_view session_via;
+  // Logout of an OIDC session: the provider's refresh token, for the caller to have revoked
+  // there (OidcLoginService::revoke). A credential: never logged.
+  std::string revoke_refresh_token;
 };
 
 // Whether the request's body must be read before answerSso() (POST to the ACS).

@@ -370,6 +370,62 @@ rules:
     assert.ok(headerValues(again, 'location')[0].startsWith(idp.issuer));
   });
 
+  test('logout revokes the refresh token at the provider: a replica that never saw the logout '
+    + 'cannot renew with a copy of the refresh cookie', async () => {
+    const first = (await signIn()).jar;   // signed out below
+    const second = (await signIn()).jar;  // never signed out: shows the replica can renew
+    // A second stepgate process with the same cookie key: its own revocation list.
+    const rdir = path.join(dir, 'replica');
+    fs.mkdirSync(rdir);
+    const rport = await freePort();
+    const replica = await startStepgate(writeConfig(rdir, {
+      listenPort: rport, adminPort: await freePort(), upstreamPort: up.port,
+      upstream: { routes: ROUTES },
+      extra: {
+        identity: { providers: [{ name: 'corp', type: 'oidc', issuer: idp.issuer,
+          algorithms: ['RS256', 'ES256'], fetch_timeout: '3s', claims: { groups: 'groups' } }] },
+        issuer: { url: `https://127.0.0.1:${port}`, signing_key: 'stepgate-es256.pem' },
+        sso: {
+          session: { key_file: path.join(dir, 'session.key') },
+          oidc: { provider: 'corp', client_id: idp.browserClient.clientId,
+            client_secret_file: path.join(dir, 'client.secret'),
+            redirect_uri: `https://127.0.0.1:${port}${PREFIX}/oidc/callback`,
+            fetch_timeout: '3s' },
+        },
+      },
+    }));
+    try {
+      const atReplica = async (cookies) => {
+        for (let i = 0; i < 100; i += 1) {  // the replica's discovery runs after its start
+          const r = await sendRequest(rport, 'GET', `${PREFIX}/login`, { cookies });
+          if (statusOf(r) !== 503) return r;
+          await new Promise((res) => setTimeout(res, 50));
+        }
+        assert.fail('the replica never discovered the provider');
+      };
+      const renewed = await atReplica(second.header((n) => n.endsWith('-refresh')));
+      assert.equal(statusOf(renewed), 303, `the replica renews a live grant: ${renewed.text}`);
+
+      const revoked = async () => metricValue(await metrics(adminPort),
+        'stepgate_sso_oidc_provider_calls_total', { call: 'revoke', result: 'ok' }) ?? 0;
+      const before = await revoked();
+      const s = await session(first);
+      const out = await send('POST', `${PREFIX}/logout`, { cookies: first.header(),
+        headers: `X-CSRF-Token: ${s.csrf_token}\r\n` });
+      assert.equal(statusOf(out), 200, out.text);
+      for (let i = 0; i < 100 && await revoked() === before; i += 1) {
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.equal(await revoked(), before + 1, 'one revocation at the provider');
+      // The replica has no record of the logout; the provider refuses the revoked token.
+      const stolen = await atReplica(first.header((n) => n.endsWith('-refresh')));
+      assert.equal(statusOf(stolen), 302, stolen.text);
+      assert.ok(headerValues(stolen, 'location')[0].startsWith(idp.issuer));
+    } finally {
+      await replica.stop();
+    }
+  });
+
   test('the audit log: sign-ins, refreshes and sign-outs as session records, refusals as '
     + 'auth_failure, no code or cookie anywhere', async () => {
     await sg.stop();
@@ -393,7 +449,7 @@ rules:
     }
     assert.ok(signIns.some((j) => j.principal.subject === 'bob'));
     assert.ok(events('refresh').length >= 2, 'POST /refresh and the silent renewal');
-    assert.equal(events('sign_out').length, 1);
+    assert.equal(events('sign_out').length, 2);
     const failures = records.map((r) => r.json).filter((j) => j.type === 'auth_failure');
     const reasons = new Set(failures.map((j) => j.auth.reason));
     for (const r of ['login_state_mismatch', 'callback_malformed', 'wrong_issuer',

@@ -444,3 +444,50 @@ TEST_F(OidcLoginServiceTest, CallsDuringTheDiscoveryBackoffAreNotLost) {
 
 }  // namespace
 }  // namespace stepgate::identity
+
+namespace stepgate::identity {
+namespace {
+
+TEST_F(OidcLoginServiceTest, RevokeSendsTheRefreshTokenToTheRevocationEndpoint) {
+  provider_.respondToGets(200, R"({"issuer":"https://idp.example.com",
+    "jwks_uri":"https://idp.example.com/jwks",
+    "authorization_endpoint":"https://idp.example.com/authorize",
+    "token_endpoint":"https://idp.example.com/token",
+    "revocation_endpoint":"https://idp.example.com/revoke"})",
+                          "application/json");
+  provider_.respondToPosts(200, "");
+  OidcLoginServicePtr s = started();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->endpoints()->revocation_endpoint, "https://idp.example.com/revoke");
+  s->revoke("rt-to-revoke");
+  ASSERT_TRUE(waitFor([&] { return s->stats().revocations == 1; }, 5s));
+  ASSERT_EQ(provider_.postCount(), 1u);
+  const RecordedPost post = provider_.post(0);
+  EXPECT_EQ(post.url, "https://idp.example.com/revoke");
+  ASSERT_NE(field(post.form, "token"), nullptr);
+  EXPECT_EQ(*field(post.form, "token"), "rt-to-revoke");
+  ASSERT_NE(field(post.form, "token_type_hint"), nullptr);
+  EXPECT_EQ(*field(post.form, "token_type_hint"), "refresh_token");
+  bool basic = false;
+  for (const auto& [name, value] : post.headers) basic = basic || (name == "Authorization" &&
+                                                                   value == kBasic);
+  EXPECT_TRUE(basic) << "client_secret_basic at the revocation endpoint";
+
+  // An error status is a failure, counted, never retried.
+  provider_.respondToPosts(503, "");
+  s->revoke("rt-2");
+  ASSERT_TRUE(waitFor([&] { return s->stats().revocation_failures == 1; }, 5s));
+  EXPECT_EQ(s->stats().revocations, 1u);
+}
+
+TEST_F(OidcLoginServiceTest, RevokeWithoutARevocationEndpointIsAFailureWithoutACall) {
+  OidcLoginServicePtr s = started();  // kDiscovery names no revocation_endpoint
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->endpoints()->revocation_endpoint.empty());
+  s->revoke("rt-1");
+  ASSERT_TRUE(waitFor([&] { return s->stats().revocation_failures == 1; }, 5s));
+  EXPECT_EQ(provider_.postCount(), 0u);
+}
+
+}  // namespace
+}  // namespace stepgate::identity

@@ -312,6 +312,21 @@ TEST(OidcDiscoveryLoginTest, ReadsEndpoints) {
     "token_endpoint":"https://idp.example.com/t","token_endpoint":"https://evil.example.com/t",
     "authorization_endpoint":"https://idp.example.com/authorize"})", kIssuer);
   EXPECT_EQ(loginErrorCode(bad.status()), "discovery_malformed");
+  // revocation_endpoint (RFC 7009): optional, held to the same URL rules when present.
+  EXPECT_TRUE(ep->revocation_endpoint.empty());
+  auto with = parseLoginEndpoints(R"({"issuer":"https://idp.example.com","jwks_uri":"https://idp.example.com/jwks",
+    "authorization_endpoint":"https://idp.example.com/authorize","token_endpoint":"https://idp.example.com/token",
+    "revocation_endpoint":"https://idp.example.com/revoke"})", kIssuer);
+  ASSERT_TRUE(with.isOk()) << with.status().toString();
+  EXPECT_EQ(with->revocation_endpoint, "https://idp.example.com/revoke");
+  for (const char* rev : {R"("revocation_endpoint":5)", R"("revocation_endpoint":"")",
+                          R"("revocation_endpoint":"http://idp.example.com/revoke")"}) {
+    bad = parseLoginEndpoints(std::string(R"({"issuer":"https://idp.example.com","jwks_uri":"https://idp.example.com/jwks",
+    "authorization_endpoint":"https://idp.example.com/authorize","token_endpoint":"https://idp.example.com/token",)") +
+                                  rev + "}",
+                              kIssuer);
+    EXPECT_EQ(loginErrorCode(bad.status()), "discovery_malformed") << rev;
+  }
   f.respond(503, "");
   EXPECT_EQ(loginErrorCode(discoverLoginEndpoints(f, kIssuer, FetchOptions{}).status()),
             "discovery_unavailable");
