@@ -248,14 +248,17 @@ StatusOr<TokenResponse> readTokenAnswer(const StatusOr<HttpResponse>& fetched, s
   return out;
 }
 
-StatusOr<TokenResponse> postToken(Fetcher& fetcher, const std::string& token_endpoint,
-                                  const OidcClient& client, FormFields form, SystemTime now,
-                                  bool require_id_token) {
-  if (Status s = checkEndpointUrl(token_endpoint, "token_endpoint"); !s.isOk()) {
+// POSTs `form` with the client authentication to `endpoint` (named `what` in errors), then
+// cleanses the form and the headers. The outer status is a local failure (config_invalid,
+// client authentication); the inner one is the transport's.
+StatusOr<StatusOr<HttpResponse>> postAuthenticated(Fetcher& fetcher, const std::string& endpoint,
+                                                   const char* what, const OidcClient& client,
+                                                   FormFields form, SystemTime now) {
+  if (Status s = checkEndpointUrl(endpoint, what); !s.isOk()) {
     return loginError(StatusCode::kInvalidArgument, "config_invalid", s.message());
   }
   RequestHeaders headers;
-  Status auth = client.authenticate(token_endpoint, now, form, headers);
+  Status auth = client.authenticate(endpoint, now, form, headers);
   if (!auth.isOk()) {
     return auth;
   }
@@ -264,11 +267,11 @@ StatusOr<TokenResponse> postToken(Fetcher& fetcher, const std::string& token_end
   options.timeout = client.config().fetch_timeout;
   options.ca_file = client.config().ca_file;
   options.max_body_bytes = client.config().max_response_bytes;
-  StatusOr<HttpResponse> fetched = unavailable("the token request did not run");
+  StatusOr<HttpResponse> fetched = unavailable("the request did not run");
   try {
-    fetched = fetcher.postForm(token_endpoint, form, headers, options);
+    fetched = fetcher.postForm(endpoint, form, headers, options);
   } catch (...) {
-    fetched = unavailable("the token request threw");
+    fetched = unavailable("the request threw");
   }
   for (auto& [name, value] : form) {
     OPENSSL_cleanse(value.data(), value.size());
@@ -276,7 +279,18 @@ StatusOr<TokenResponse> postToken(Fetcher& fetcher, const std::string& token_end
   for (auto& [name, value] : headers) {
     OPENSSL_cleanse(value.data(), value.size());
   }
-  return readTokenAnswer(fetched, client.config().max_response_bytes, require_id_token);
+  return fetched;
+}
+
+StatusOr<TokenResponse> postToken(Fetcher& fetcher, const std::string& token_endpoint,
+                                  const OidcClient& client, FormFields form, SystemTime now,
+                                  bool require_id_token) {
+  auto fetched =
+      postAuthenticated(fetcher, token_endpoint, "token_endpoint", client, std::move(form), now);
+  if (!fetched.isOk()) {
+    return fetched.status();
+  }
+  return readTokenAnswer(*fetched, client.config().max_response_bytes, require_id_token);
 }
 
 // ---- ID tokens -----------------------------------------------------------------------------
@@ -666,27 +680,14 @@ Status revokeRefreshToken(Fetcher& fetcher, const std::string& revocation_endpoi
     return loginError(StatusCode::kInvalidArgument, "refresh_token_invalid",
                       "the refresh token is empty or too long");
   }
-  if (Status s = checkEndpointUrl(revocation_endpoint, "revocation_endpoint"); !s.isOk()) {
-    return loginError(StatusCode::kInvalidArgument, "config_invalid", s.message());
-  }
   FormFields form = {{"token", std::string(refresh_token)},
                      {"token_type_hint", "refresh_token"}};
-  RequestHeaders headers;
-  if (Status auth = client.authenticate(revocation_endpoint, now, form, headers); !auth.isOk()) {
-    return auth;
+  auto posted = postAuthenticated(fetcher, revocation_endpoint, "revocation_endpoint", client,
+                                  std::move(form), now);
+  if (!posted.isOk()) {
+    return posted.status();
   }
-  FetchOptions options;
-  options.timeout = client.config().fetch_timeout;
-  options.ca_file = client.config().ca_file;
-  options.max_body_bytes = client.config().max_response_bytes;
-  StatusOr<HttpResponse> fetched = unavailable("the revocation request did not run");
-  try {
-    fetched = fetcher.postForm(revocation_endpoint, form, headers, options);
-  } catch (...) {
-    fetched = unavailable("the revocation request threw");
-  }
-  for (auto& [name, value] : form) OPENSSL_cleanse(value.data(), value.size());
-  for (auto& [name, value] : headers) OPENSSL_cleanse(value.data(), value.size());
+  const StatusOr<HttpResponse>& fetched = *posted;
   if (!fetched.isOk()) {
     return loginError(StatusCode::kUnavailable, "revocation_failed",
                       "the revocation endpoint could not be reached");
