@@ -185,16 +185,22 @@ describe('OIDC sign-in in a browser, through stepgate to the demo orchestrator',
     assert.equal(replay.status, 401, replay.body);
 
     // The next navigation is sent to the login endpoint again. Logging out of stepgate does
-    // not end the provider's own session, and alice already granted the scopes: the
-    // provider sends her straight back through the callback, and she has a new session.
+    // not end the provider's own login session (no password is asked), but it revoked the
+    // refresh token there (RFC 7009), which ended alice's grant: the provider asks for her
+    // consent again before it sends her back through the callback to a new session.
     const navigations = recordNavigations(page);
     await page.goto(`${origin}/`);
-    const trail = navigations.join(' -> ');
+    const trail = () => navigations.join(' -> ');
     assert.equal(navigations[1], `${origin}${PREFIX}/login?return_to=${encodeURIComponent('/')}`,
-      trail);
-    assert.ok(navigations.some((u) => u.startsWith(`${idp.issuer}/auth`)), trail);
-    assert.ok(navigations.some((u) => u.startsWith(`${origin}${PREFIX}/oidc/callback?`)), trail);
-    assert.equal(page.url(), `${origin}/`, trail);
+      trail());
+    assert.ok(navigations.some((u) => u.startsWith(`${idp.issuer}/auth`)), trail());
+    await page.waitForSelector('input[name="prompt"]', { state: 'attached' });
+    assert.equal(await page.getAttribute('input[name="prompt"]', 'value'), 'consent', trail());
+    await page.click('button[type="submit"]');
+    await page.waitForURL((u) => !u.href.startsWith(`${idp.issuer}/`));
+    assert.ok(navigations.some((u) => u.startsWith(`${origin}${PREFIX}/oidc/callback?`)),
+      trail());
+    assert.equal(page.url(), `${origin}/`, trail());
     assert.equal((await page.textContent('#who')).trim(), 'Signed in as alice');
     const fresh = await sessionCookie();
     assert.ok(fresh && fresh.value !== old.value, 'a new session, not the old one');
@@ -202,7 +208,9 @@ describe('OIDC sign-in in a browser, through stepgate to the demo orchestrator',
 
   test('stepgate counted the sign-ins, the refresh, the logout and the CSRF refusal', async () => {
     const m = await metrics(adminPort);
-    // The first sign-in, and the one straight through the provider's session after logout.
+    // The first sign-in, and the one after logout (consent again, no password).
+    assert.equal(metricValue(m, 'stepgate_sso_oidc_provider_calls_total',
+      { call: 'revoke', result: 'ok' }), 1);
     assert.equal(metricValue(m, 'stepgate_sso_oidc_logins_total'), 2);
     assert.equal(metricValue(m, 'stepgate_sso_refreshes_total'), 1);
     assert.equal(metricValue(m, 'stepgate_sso_logouts_total'), 1);
