@@ -21,6 +21,7 @@
 
 #include "audit/env.h"
 #include "audit/segment.h"
+#include "common/ascii.h"
 #include "common/json.h"
 #include "common/json_writer.h"
 #include "config/schema.h"
@@ -176,20 +177,6 @@ bool validHeaderName(std::string_view n) {
 bool validHeaderValue(std::string_view v) {
   for (char c : v) {
     if (c == '\r' || c == '\n' || c == 0)
-      return false;
-  }
-  return true;
-}
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size())
-    return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z')
-      x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z')
-      y = static_cast<char>(y - 'A' + 'a');
-    if (x != y)
       return false;
   }
   return true;
@@ -769,7 +756,7 @@ struct Forwarder::Impl {
         continue;
       const std::string_view name = line.substr(0, colon);
       const std::string_view value = trim(line.substr(colon + 1));
-      if (iequals(name, "content-length")) {
+      if (equalsIgnoreAsciiCase(name, "content-length")) {
         if (value.empty() || value.size() > 12)
           return unavailable("bad Content-Length");
         length = 0;
@@ -779,9 +766,9 @@ struct Forwarder::Impl {
           length = length * 10 + static_cast<uint64_t>(c - '0');
         }
         have_length = true;
-      } else if (iequals(name, "transfer-encoding")) {
+      } else if (equalsIgnoreAsciiCase(name, "transfer-encoding")) {
         close = true;  // we do not need the body: drop the connection instead of parsing it
-      } else if (iequals(name, "connection") && iequals(value, "close")) {
+      } else if (equalsIgnoreAsciiCase(name, "connection") && equalsIgnoreAsciiCase(value, "close")) {
         close = true;
       }
     }
@@ -1055,7 +1042,7 @@ StatusOr<std::unique_ptr<Forwarder>> Forwarder::create(ForwarderOptions options)
         for (std::string_view reserved :
              {"host", "content-length", "content-type", "transfer-encoding", "connection",
               "authorization", "x-stepgate-audit-seq-from", "x-stepgate-audit-seq-to"}) {
-          if (iequals(name, reserved)) {
+          if (equalsIgnoreAsciiCase(name, reserved)) {
             return invalidArgument(where + "header '" + name + "' is set by the forwarder");
           }
         }

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <string>
 
+#include "common/ascii.h"
 #include "common/json_writer.h"
 
 namespace stepgate::log {
@@ -30,23 +31,11 @@ const char* levelName(Level l) {
   return "info";
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size())
-    return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 bool icontains(std::string_view hay, std::string_view needle) {
   if (needle.size() > hay.size())
     return false;
   for (size_t i = 0; i + needle.size() <= hay.size(); ++i) {
-    if (iequals(hay.substr(i, needle.size()), needle))
+    if (equalsIgnoreAsciiCase(hay.substr(i, needle.size()), needle))
       return true;
   }
   return false;
@@ -95,9 +84,10 @@ bool parseLevel(std::string_view t, Level& out) noexcept {
 }
 
 bool isSecretKey(std::string_view key) noexcept {
-  return iequals(key, "authorization") || iequals(key, "proxy-authorization") ||
-         iequals(key, "cookie") || iequals(key, "set-cookie") || icontains(key, "token") ||
-         icontains(key, "secret") || icontains(key, "password");
+  return equalsIgnoreAsciiCase(key, "authorization") ||
+         equalsIgnoreAsciiCase(key, "proxy-authorization") ||
+         equalsIgnoreAsciiCase(key, "cookie") || equalsIgnoreAsciiCase(key, "set-cookie") ||
+         icontains(key, "token") || icontains(key, "secret") || icontains(key, "password");
 }
 
 void write(Level level, std::string_view component, std::string_view message,

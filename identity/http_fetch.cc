@@ -1,4 +1,5 @@
 #include "identity/http_fetch.h"
+#include "common/ascii.h"
 
 #include <arpa/inet.h>
 #include <httplib.h>
@@ -24,18 +25,6 @@ std::string toLower(std::string_view s) {
     c = lower(c);
   }
   return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) {
-      return false;
-    }
-  }
-  return true;
 }
 
 std::string_view trim(std::string_view s) noexcept {
@@ -317,11 +306,11 @@ std::optional<std::chrono::seconds> parseCacheControlMaxAge(std::string_view val
     value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
     const size_t eq = directive.find('=');
     const std::string_view name = trim(directive.substr(0, eq));
-    if (iequals(name, "no-store") || iequals(name, "no-cache")) {
+    if (equalsIgnoreAsciiCase(name, "no-store") || equalsIgnoreAsciiCase(name, "no-cache")) {
       no_cache = true;
       continue;
     }
-    if (!iequals(name, "max-age") || eq == std::string_view::npos) {
+    if (!equalsIgnoreAsciiCase(name, "max-age") || eq == std::string_view::npos) {
       continue;
     }
     std::string_view arg = trim(directive.substr(eq + 1));

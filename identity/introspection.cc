@@ -12,6 +12,7 @@
 #include <cstring>
 #include <utility>
 
+#include "common/ascii.h"
 #include "common/json_writer.h"
 #include "common/logging.h"
 #include "identity/claim_mapping.h"
@@ -49,17 +50,6 @@ std::string basicAuthorization(const std::string& client_id, std::string secret)
   std::string header = "Basic " + base64(joined);
   OPENSSL_cleanse(joined.data(), joined.size());
   return header;
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
 }
 
 IntrospectionResult failure(AuthError e) {
@@ -409,7 +399,7 @@ IntrospectionResult Introspector::evaluate(const HttpResponse& response, const D
 
   if (const JsonValue* type = answer.find("token_type"); type != nullptr) {
     if (!type->isString()) return refuse(AuthError::kBadClaimType);
-    if (equalsIgnoreCase(type->asString(), "refresh_token")) return refuse(AuthError::kWrongType);
+    if (equalsIgnoreAsciiCase(type->asString(), "refresh_token")) return refuse(AuthError::kWrongType);
   }
   const JsonValue* iss = answer.find("iss");
   if (iss != nullptr) {

@@ -582,21 +582,6 @@ std::optional<std::string_view> findCookie(std::string_view header,
 
 // ---- CSRF --------------------------------------------------------------------------------
 
-bool asciiIEquals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size())
-    return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z')
-      x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z')
-      y = static_cast<char>(y - 'A' + 'a');
-    if (x != y)
-      return false;
-  }
-  return true;
-}
-
 const char* csrfResultName(CsrfResult r) noexcept {
   switch (r) {
     case CsrfResult::kOk:

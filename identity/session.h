@@ -32,6 +32,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/ascii.h"
 #include "common/status.h"
 #include "common/time_source.h"
 #include "identity/principal.h"
@@ -179,7 +180,9 @@ struct CsrfHeaders {
   bool duplicate = false;                          // one of them was sent more than once
 };
 
-bool asciiIEquals(std::string_view a, std::string_view b) noexcept;
+inline bool asciiIEquals(std::string_view a, std::string_view b) noexcept {
+  return equalsIgnoreAsciiCase(a, b);
+}
 
 // From any range of headers with `name` and `value` members (e.g. proxy/http1 Header).
 template <typename Headers>

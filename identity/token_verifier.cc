@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/ascii.h"
 #include "identity/claim_mapping.h"
 #include "identity/jws_verify.h"
 #include "identity/jwt.h"
@@ -13,26 +14,16 @@ namespace stepgate::identity {
 
 namespace {
 
-char lowerAscii(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lowerAscii(a[i]) != lowerAscii(b[i])) return false;
-  }
-  return true;
-}
-
 std::string_view withoutApplicationPrefix(std::string_view t) noexcept {
   constexpr std::string_view kPrefix = "application/";
-  if (t.size() > kPrefix.size() && equalsIgnoreCase(t.substr(0, kPrefix.size()), kPrefix)) {
+  if (t.size() > kPrefix.size() && equalsIgnoreAsciiCase(t.substr(0, kPrefix.size()), kPrefix)) {
     return t.substr(kPrefix.size());
   }
   return t;
 }
 
 bool typMatches(std::string_view token_typ, std::string_view wanted) noexcept {
-  return equalsIgnoreCase(withoutApplicationPrefix(token_typ), withoutApplicationPrefix(wanted));
+  return equalsIgnoreAsciiCase(withoutApplicationPrefix(token_typ), withoutApplicationPrefix(wanted));
 }
 
 struct Fail {

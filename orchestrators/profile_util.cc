@@ -41,17 +41,6 @@ bool validUtf8(std::string_view s) noexcept {
   return true;
 }
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 void appendPercentEncoded(std::string& out, std::string_view in) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   for (const char ch : in) {

@@ -5,13 +5,17 @@
 #include <string>
 #include <string_view>
 
+#include "common/ascii.h"
+
 namespace stepgate::orchestrators {
 
 // Whether `s` is well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
 bool validUtf8(std::string_view s) noexcept;
 
 // Equal ignoring ASCII letter case (header names, AWS JSON member names).
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept;
+inline bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
+  return equalsIgnoreAsciiCase(a, b);
+}
 
 // Appends `in` to `out` percent-encoded (RFC 3986): everything but the unreserved characters
 // A-Z a-z 0-9 - . _ ~ becomes %XX (upper-case hex), '/' included.

@@ -522,26 +522,6 @@ int parseErrorHttpStatus(ParseError e) noexcept {
   }
 }
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto x = static_cast<uint8_t>(a[i]);
-    auto y = static_cast<uint8_t>(b[i]);
-    if (x >= 'A' && x <= 'Z') {
-      x |= 0x20;
-    }
-    if (y >= 'A' && y <= 'Z') {
-      y |= 0x20;
-    }
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
-
 void RequestHead::clear() noexcept {
   method = {};
   target = {};

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/ascii.h"
+
 namespace stepgate::proxy::http1 {
 
 // Every way a message can be refused. Each has a stable snake_case name (metrics label,
@@ -196,6 +198,8 @@ class ChunkedDecoder {
 };
 
 // Case-insensitive ASCII comparison for header names and tokens.
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept;
+inline bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
+  return equalsIgnoreAsciiCase(a, b);
+}
 
 }  // namespace stepgate::proxy::http1
