@@ -5,6 +5,7 @@
 #include <rapidjson/reader.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -116,7 +117,15 @@ class TreeBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeB
     }
     return add(JsonValue(static_cast<double>(u)));
   }
-  bool Double(double d) { return add(JsonValue(d)); }
+  bool Double(double d) {
+    // RapidJSON refuses "1e400", but a long mantissa with a large exponent
+    // ("1234567890123456789012345e300") can still overflow to infinity.
+    if (!std::isfinite(d)) {
+      out_of_range_ = true;
+      return fail(JsonError::kSyntax);
+    }
+    return add(JsonValue(d));
+  }
   bool String(const char* s, rapidjson::SizeType n, bool) {
     if (hasEncodedSurrogate(s, n)) return fail(JsonError::kSyntax);
     return add(JsonValue(std::string(s, n)));
@@ -136,6 +145,7 @@ class TreeBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeB
   bool EndArray(rapidjson::SizeType) { return close(); }
 
   JsonError error() const noexcept { return error_; }
+  bool outOfRange() const noexcept { return out_of_range_; }
   JsonValue takeRoot() { return std::move(root_); }
 
  private:
@@ -199,6 +209,7 @@ class TreeBuilder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeB
 
   uint32_t max_depth_;
   JsonError error_ = JsonError::kNone;
+  bool out_of_range_ = false;
   JsonValue root_;
   std::vector<Frame> frames_;
 };
@@ -241,6 +252,9 @@ StatusOr<JsonValue> parseJson(std::string_view text, const JsonLimits& limits,
                              at);
     default:
       reason = JsonError::kSyntax;
+      if (builder.outOfRange()) {
+        return invalidArgument("json: number out of range" + at);
+      }
       if (builder.error() == JsonError::kSyntax) {
         return invalidArgument("json: invalid string (surrogate code point)" + at);
       }

@@ -61,6 +61,25 @@ TEST(JsonTest, RejectsNonJson) {
   EXPECT_EQ(errorOf(" {\"a\" : [ 1 , 2 ] } \n"), JsonError::kNone);
 }
 
+TEST(JsonTest, RejectsNumbersThatOverflowADouble) {
+  // The exponent alone, and a long mantissa whose exponent looks small enough.
+  for (const char* bad : {"1e400", "[1,1234567890123456790123451e300,-0]",
+                          "-99999999999999999999999e300", "{\"a\":123456789012345678901e299}"}) {
+    JsonError why = JsonError::kNone;
+    auto r = parseJson(bad, {}, &why);
+    EXPECT_FALSE(r.isOk()) << bad;
+    EXPECT_EQ(why, JsonError::kSyntax) << bad;
+  }
+  JsonError why = JsonError::kNone;
+  auto r = parseJson("[1234567890123456790123451e300]", {}, &why);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("number out of range"), std::string::npos)
+      << r.status().message();
+  // The largest finite doubles still parse.
+  auto big = parseJson("[1.7976931348623157e308,-1.7976931348623157e308,4.9e-324]");
+  ASSERT_TRUE(big.isOk()) << big.status().toString();
+}
+
 TEST(JsonTest, RejectsInvalidUtf8) {
   for (const char* bad : {"\"\xff\"", "\"\xc3\"", "\"\xc0\xaf\"", "\"\xe0\x80\xaf\"",
                           "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "{\"\xfe\":1}"}) {
