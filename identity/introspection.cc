@@ -28,29 +28,7 @@ using std::chrono::milliseconds;
 
 constexpr std::string_view kComponent = "identity";
 constexpr size_t kMaxAnswerBytes = 1u << 20;
-constexpr size_t kJtiBytes = 16;
 constexpr char kJwtBearerAssertion[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-std::string base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  return out;
-}
-
-// RFC 6749 section 2.3.1: "Basic " + base64(urlencode(client_id) ":" urlencode(secret)).
-// encodeForm() of the single pair yields "id=secret" with both sides encoded, and its only
-// literal '=' is the separator (an '=' inside either value is encoded as %3D).
-std::string basicAuthorization(const std::string& client_id, std::string secret) {
-  std::string joined = encodeForm({{client_id, secret}});
-  OPENSSL_cleanse(secret.data(), secret.size());
-  joined[joined.find('=')] = ':';
-  std::string header = "Basic " + base64(joined);
-  OPENSSL_cleanse(joined.data(), joined.size());
-  return header;
-}
 
 IntrospectionResult failure(AuthError e) {
   IntrospectionResult r;
@@ -91,37 +69,17 @@ StatusOr<IntrospectorPtr> Introspector::create(const config::ProviderConfig& pro
     if (!secret.isOk()) {
       return Status(secret.status().code(), where + secret.status().message());
     }
-    credentials.authorization =
-        basicAuthorization(provider.client_id, std::move(secret).value());
+    credentials.authorization = basicAuthorization(provider.client_id, *secret);
+    OPENSSL_cleanse(secret->data(), secret->size());
   } else {
     if (provider.client_key_file.empty()) {
       return invalidArgument(where + "client_key_file is required with private_key_jwt");
     }
-    if (!parseJwsAlg(provider.client_key_alg, credentials.alg) ||
-        credentials.alg == JwsAlg::kHS256 || credentials.alg == JwsAlg::kHS384 ||
-        credentials.alg == JwsAlg::kHS512) {
-      return invalidArgument(where + "client_key_alg '" + provider.client_key_alg +
-                             "' is not a signing algorithm stepgate supports");
+    auto signer = ClientAssertionSigner::load(provider.client_key_file, provider.client_key_alg);
+    if (!signer.isOk()) {
+      return Status(signer.status().code(), where + signer.status().message());
     }
-    auto key = readClientKeyFile(provider.client_key_file);
-    if (!key.isOk()) {
-      return Status(key.status().code(), where + key.status().message());
-    }
-    if (Status fits = checkSigningKey(key->get(), credentials.alg); !fits.isOk()) {
-      return invalidArgument(where + "client_key_alg " + provider.client_key_alg +
-                             " does not fit client_key_file " + provider.client_key_file +
-                             ": " + fits.message());
-    }
-    credentials.key = std::move(key).value();
-    std::string header = "{\"alg\":";
-    json::appendString(header, jwsAlgName(credentials.alg));
-    header += ",\"typ\":\"JWT\"";
-    if (auto kid = jwkThumbprint(credentials.key.get()); kid.isOk()) {
-      header += ",\"kid\":";
-      json::appendString(header, *kid);
-    }
-    header += "}";
-    credentials.assertion_header = std::move(header);
+    credentials.assertion.emplace(std::move(signer).value());
   }
   return IntrospectorPtr(
       new Introspector(provider, std::move(credentials), fetcher, time, options));
@@ -275,37 +233,15 @@ void Introspector::run() {
 }
 
 StatusOr<std::string> Introspector::clientAssertion(SystemTime now) const {
-  unsigned char jti[kJtiBytes];
-  if (RAND_bytes(jti, sizeof jti) != 1) {
-    ERR_clear_error();
-    return internalError("no random bytes for the client assertion's jti");
-  }
-  const int64_t iat =
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-  std::string claims = "{\"iss\":";
-  json::appendString(claims, provider_.client_id);
-  claims += ",\"sub\":";
-  json::appendString(claims, provider_.client_id);
-  claims += ",\"aud\":[";
-  json::appendString(claims, provider_.introspection_endpoint);
-  claims += ",";
-  json::appendString(claims, provider_.issuer);
-  claims += "],\"jti\":";
-  json::appendString(claims,
-                     base64UrlEncode(std::string_view(reinterpret_cast<char*>(jti), sizeof jti)));
-  claims += ",\"iat\":";
-  json::appendInt(claims, iat);
-  claims += ",\"exp\":";
-  json::appendInt(claims, iat + kAssertionLifetime.count());
-  claims += "}";
-  return signJws(credentials_.key.get(), credentials_.alg, credentials_.assertion_header, claims);
+  return credentials_.assertion->sign(provider_.client_id,
+                                      {provider_.introspection_endpoint, provider_.issuer}, now);
 }
 
 IntrospectionResult Introspector::call(const std::string& token, const Digest& digest) {
   FormFields form = {{"token", token}, {"token_type_hint", "access_token"}};
   RequestHeaders headers;
   std::optional<StatusOr<HttpResponse>> response;
-  if (credentials_.key != nullptr) {
+  if (credentials_.assertion) {
     auto assertion = clientAssertion(time_.systemTime());
     if (assertion.isOk()) {
       form.emplace_back("client_id", provider_.client_id);

@@ -81,6 +81,7 @@
 #include "common/time_source.h"
 #include "config/schema.h"
 #include "identity/auth_error.h"
+#include "identity/client_credentials.h"
 #include "identity/http_fetch.h"
 #include "identity/key_set.h"
 #include "identity/principal.h"
@@ -130,7 +131,7 @@ class Introspector {
   // At most this many distinct tokens wait for (or are in) an endpoint call.
   static constexpr size_t kMaxPendingTokens = 1024;
   // exp - iat of a private_key_jwt client assertion.
-  static constexpr std::chrono::seconds kAssertionLifetime{60};
+  static constexpr std::chrono::seconds kAssertionLifetime = ClientAssertionSigner::kLifetime;
 
   /**
    * Validates `provider` (type introspection, an allowed introspection_endpoint, a client_id)
@@ -190,10 +191,8 @@ class Introspector {
 
   // How the Introspector authenticates to the endpoint: credentials, never logged.
   struct ClientCredentials {
-    std::string authorization;     // client_secret_basic: "Basic ..."; cleansed on delete
-    EvpPkeyPtr key;                // private_key_jwt: the private key
-    JwsAlg alg = JwsAlg::kES256;   // private_key_jwt: its algorithm
-    std::string assertion_header;  // private_key_jwt: the JOSE header, JSON
+    std::string authorization;  // client_secret_basic: "Basic ..."; cleansed on delete
+    std::optional<ClientAssertionSigner> assertion;  // private_key_jwt
   };
 
   Introspector(const config::ProviderConfig& provider, ClientCredentials credentials,

@@ -24,7 +24,6 @@ namespace {
 
 constexpr size_t kMaxCallbackValueBytes = 2048;
 constexpr size_t kMaxErrorDescriptionChars = 256;
-constexpr size_t kJtiBytes = 16;
 constexpr char kJwtBearerAssertion[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 Status loginError(StatusCode code, std::string_view name, std::string_view detail) {
@@ -67,21 +66,6 @@ StatusOr<std::string> readSecretFile(const std::string& path) {
   auto secret = readClientSecretFile(path);
   if (!secret.isOk()) return configInvalid(secret.status().message());
   return secret;
-}
-
-StatusOr<EvpPkeyPtr> readPrivateKeyFile(const std::string& path) {
-  auto key = readClientKeyFile(path);
-  if (!key.isOk()) return configInvalid(key.status().message());
-  return key;
-}
-
-std::string base64Std(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  return out;
 }
 
 // An allowed URL (parseFetchUrl) without a fragment.
@@ -559,26 +543,9 @@ StatusOr<OidcClient> OidcClient::create(const OidcLoginConfig& config) {
     if (config.client_key_file.empty()) {
       return configInvalid("client_key_file is required with private_key_jwt");
     }
-    if (!parseJwsAlg(config.client_key_alg, client.alg_) || client.alg_ == JwsAlg::kHS256 ||
-        client.alg_ == JwsAlg::kHS384 || client.alg_ == JwsAlg::kHS512) {
-      return configInvalid("client_key_alg '" + config.client_key_alg +
-                           "' is not a signing algorithm stepgate supports");
-    }
-    ASSIGN_OR_RETURN(client.key_, readPrivateKeyFile(config.client_key_file));
-    if (Status fits = checkSigningKey(client.key_.get(), client.alg_); !fits.isOk()) {
-      return configInvalid("client_key_alg " + config.client_key_alg +
-                           " does not fit client_key_file " + config.client_key_file + ": " +
-                           fits.message());
-    }
-    std::string header = "{\"alg\":";
-    json::appendString(header, jwsAlgName(client.alg_));
-    header += ",\"typ\":\"JWT\"";
-    if (auto kid = jwkThumbprint(client.key_.get()); kid.isOk()) {
-      header += ",\"kid\":";
-      json::appendString(header, *kid);
-    }
-    header += "}";
-    client.assertion_header_ = std::move(header);
+    auto signer = ClientAssertionSigner::load(config.client_key_file, config.client_key_alg);
+    if (!signer.isOk()) return configInvalid(signer.status().message());
+    client.assertion_.emplace(std::move(signer).value());
   } else {
     if (config.client_secret_file.empty()) {
       return configInvalid("client_secret_file is required");
@@ -596,12 +563,7 @@ Status OidcClient::authenticate(const std::string& token_endpoint, SystemTime no
                                 FormFields& form, RequestHeaders& headers) const {
   switch (config_.client_auth) {
     case OidcClientAuth::kClientSecretBasic: {
-      // RFC 6749 2.3.1: both parts form-encoded, joined by ':'. encodeForm() of one pair
-      // gives "id=secret" whose only literal '=' is the separator.
-      std::string joined = encodeForm({{config_.client_id, secret_}});
-      joined[joined.find('=')] = ':';
-      headers.emplace_back("Authorization", "Basic " + base64Std(joined));
-      OPENSSL_cleanse(joined.data(), joined.size());
+      headers.emplace_back("Authorization", basicAuthorization(config_.client_id, secret_));
       return okStatus();
     }
     case OidcClientAuth::kClientSecretPost:
@@ -609,28 +571,7 @@ Status OidcClient::authenticate(const std::string& token_endpoint, SystemTime no
       form.emplace_back("client_secret", secret_);
       return okStatus();
     case OidcClientAuth::kPrivateKeyJwt: {
-      unsigned char jti[kJtiBytes];
-      if (RAND_bytes(jti, sizeof jti) != 1) {
-        return loginError(StatusCode::kInternal, "client_assertion_failed",
-                          "no random bytes for the client assertion");
-      }
-      const int64_t iat =
-          std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-      std::string claims = "{\"iss\":";
-      json::appendString(claims, config_.client_id);
-      claims += ",\"sub\":";
-      json::appendString(claims, config_.client_id);
-      claims += ",\"aud\":";
-      json::appendString(claims, token_endpoint);
-      claims += ",\"jti\":";
-      json::appendString(
-          claims, base64UrlEncode(std::string_view(reinterpret_cast<char*>(jti), sizeof jti)));
-      claims += ",\"iat\":";
-      json::appendInt(claims, iat);
-      claims += ",\"exp\":";
-      json::appendInt(claims, iat + kAssertionLifetime.count());
-      claims += "}";
-      auto signed_jwt = signJws(key_.get(), alg_, assertion_header_, claims);
+      auto signed_jwt = assertion_->sign(config_.client_id, {token_endpoint}, now);
       if (!signed_jwt.isOk()) {
         return loginError(StatusCode::kInternal, "client_assertion_failed",
                           signed_jwt.status().message());

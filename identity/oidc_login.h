@@ -33,6 +33,7 @@
 #include "common/status.h"
 #include "common/time_source.h"
 #include "config/schema.h"
+#include "identity/client_credentials.h"
 #include "identity/http_fetch.h"
 #include "identity/key_set.h"
 #include "identity/principal.h"
@@ -139,7 +140,7 @@ struct TokenResponse {
 class OidcClient {
  public:
   // exp - iat of a private_key_jwt client assertion.
-  static constexpr std::chrono::seconds kAssertionLifetime{60};
+  static constexpr std::chrono::seconds kAssertionLifetime = ClientAssertionSigner::kLifetime;
 
   /**
    * Validates `config` (validateLoginConfig) and reads its credential: the secret of
@@ -167,9 +168,7 @@ class OidcClient {
   OidcClient() = default;
   OidcLoginConfig config_;
   std::string secret_;         // client_secret_*; cleansed on destruction
-  EvpPkeyPtr key_;             // private_key_jwt
-  JwsAlg alg_ = JwsAlg::kES256;
-  std::string assertion_header_;
+  std::optional<ClientAssertionSigner> assertion_;  // private_key_jwt
 };
 
 /**
